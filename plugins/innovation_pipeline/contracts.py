@@ -1,0 +1,263 @@
+"""Submission contracts: one YAML per source in ``programs/``, validated when loaded.
+
+A contract is everything a data engineer writes to onboard a program or a changed file layout:
+who submits, how the file is laid out, how its columns map to canonical fields, how identifiers,
+school years, numbers and suppression markers are written, and when it is due.
+See ``programs/README.md`` for every key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
+RESERVED_COLUMNS = {"district_id", "school_year", "row_kind"}
+
+FieldType = Literal[
+    "text", "category", "integer", "number", "rate", "money", "date", "boolean", "student_id"
+]
+NUMERIC_TYPES = {"integer", "number", "rate", "money"}
+
+
+class ContractError(ValueError):
+    """A contract that cannot be used; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    # A typo in a key is an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileLayout(_Strict):
+    """How the file is written."""
+
+    pattern: str = Field(description="Regex on the file name; named groups submitter and school_year.")
+    format: Literal["csv", "excel", "json"]
+    delimiter: Literal["auto", ",", ";", "|", "\t"] = "auto"
+    encoding: Literal["auto", "utf-8", "utf-8-sig", "cp1252", "latin-1"] = "auto"
+    sheet: str | int | None = None
+    header_row: int | Literal["auto"] = "auto"
+    records_path: str | None = Field(default=None, description="JSON: dotted path to the list of records.")
+
+    @field_validator("pattern")
+    @classmethod
+    def _valid_regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+
+class RowMatch(_Strict):
+    """A rule on one source column: equals or matches (regex, case-insensitive)."""
+
+    column: str | None = Field(default=None, description="Source column; omitted means the first cell.")
+    equals: str | None = None
+    matches: str | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> RowMatch:
+        if (self.equals is None) == (self.matches is None):
+            raise ValueError("give exactly one of equals or matches")
+        return self
+
+
+class RowRules(_Strict):
+    """Rows that are not data rows, or are data of another kind."""
+
+    skip_blank: bool = True
+    skip: list[RowMatch] = Field(default_factory=list, description="Footnotes and notes to skip.")
+    stop_at: list[RowMatch] = Field(default_factory=list, description="Rows that end the data.")
+    state_total: RowMatch | None = Field(default=None, description="The row carrying state-level figures.")
+
+
+class DistrictRule(_Strict):
+    """How the file names a district and how that maps to the canonical district."""
+
+    scheme: Literal["state_code", "nces_lea_id", "name"]
+    column: str | list[str] = Field(description="Source column (or aliases across years).")
+    width: int | None = Field(default=None, description="state_code: zero-pad to this many digits.")
+    role: Literal["subject", "submitter", "resident"] = "subject"
+
+
+class SchoolYearRule(_Strict):
+    """Where the school year comes from and how it is written."""
+
+    source: Literal["column", "filename"] = "filename"
+    column: str | list[str] | None = None
+    min_year: int = 2000
+    max_year: int = 2035
+
+    @model_validator(mode="after")
+    def _column_given(self) -> SchoolYearRule:
+        if self.source == "column" and not self.column:
+            raise ValueError("school_year.column is required when source is column")
+        return self
+
+
+class Suppression(_Strict):
+    """Markers that stand for a suppressed or banded value."""
+
+    markers: list[str] = Field(default_factory=lambda: ["*", "--", "PS", "n/a", "N<10"])
+    bands: bool = Field(default=True, description="Read '<10', 'n<16', '15 or less', 'GE50', '80-84'.")
+
+
+class FieldSpec(_Strict):
+    """One canonical field and where it comes from."""
+
+    name: Annotated[str, Field(pattern=IDENTIFIER)]
+    source: str | list[str] = Field(description="Source column name, or its names across years.")
+    type: FieldType
+    required: bool = True
+    description: str | None = None
+    min: float | None = None
+    max: float | None = None
+    format: Literal["auto", "percent", "fraction"] = Field(
+        default="auto", description="rate: how the value is written; auto reads '85%', '85' and '0.85'."
+    )
+    allowed: list[str] | None = Field(default=None, description="category: the allowed values.")
+    suppressible: bool = False
+    date_format: str | None = None
+
+    @property
+    def sources(self) -> list[str]:
+        return [self.source] if isinstance(self.source, str) else list(self.source)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FieldSpec:
+        if self.name in RESERVED_COLUMNS:
+            raise ValueError(f"field name {self.name!r} is reserved")
+        if self.type == "category" and not self.allowed:
+            raise ValueError("a category field needs allowed values")
+        if self.suppressible and self.type not in NUMERIC_TYPES:
+            raise ValueError("only numeric fields can be suppressible")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min is greater than max")
+        return self
+
+
+class DueDate(_Strict):
+    """Submissions for school year Y-1..Y are due on month/day of calendar year Y (or Y+1)."""
+
+    month: Annotated[int, Field(ge=1, le=12)]
+    day: Annotated[int, Field(ge=1, le=31)]
+    year_offset: Literal[0, 1] = 0
+
+    def for_school_year(self, school_year: int) -> dt.date:
+        return dt.date(school_year + self.year_offset, self.month, self.day)
+
+
+class Contract(_Strict):
+    """A submission contract for one source."""
+
+    source: Annotated[str, Field(pattern=IDENTIFIER)]
+    title: str
+    state: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    program: Annotated[str, Field(pattern=IDENTIFIER)]
+    kind: Literal["program", "outcomes"] = "program"
+    entity: str = Field(description="What one row is, in plain words.")
+    submitter: Literal["district", "provider", "state"]
+    description: str = ""
+    owner: str = "state-data-team"
+    schedule: str | None = "@daily"
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
+    due: DueDate
+    file: FileLayout
+    rows: RowRules = Field(default_factory=RowRules)
+    district: DistrictRule
+    school_year: SchoolYearRule = Field(default_factory=SchoolYearRule)
+    suppression: Suppression = Field(default_factory=Suppression)
+    fields: list[FieldSpec]
+    natural_key: list[str] = Field(description="Fields that identify a row within one submission.")
+    min_rows: Annotated[int, Field(ge=0)] = 1
+
+    @model_validator(mode="after")
+    def _keys_are_fields(self) -> Contract:
+        names = [f.name for f in self.fields]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"field names repeated: {sorted(dupes)}")
+        known = {*names, "district_id"}
+        missing = [k for k in self.natural_key if k not in known]
+        if missing:
+            raise ValueError(f"natural_key names unknown fields: {missing}")
+        if "submitter" not in re.compile(self.file.pattern).groupindex and self.submitter != "state" and (
+            self.district.role != "submitter"
+        ):
+            raise ValueError("file.pattern needs a (?P<submitter>...) group, or district.role: submitter")
+        if self.school_year.source == "filename" and "school_year" not in re.compile(self.file.pattern).groupindex:
+            raise ValueError("school_year.source is filename but file.pattern has no (?P<school_year>...) group")
+        return self
+
+    @property
+    def raw_table(self) -> str:
+        return self.source
+
+    def field(self, name: str) -> FieldSpec:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def matches_file(self, file_name: str) -> re.Match[str] | None:
+        return re.match(self.file.pattern, file_name, flags=re.IGNORECASE)
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for err in error.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (a typo?)"
+        lines.append(f"  {where}: {msg}")
+    return "\n".join(lines)
+
+
+def load_contract(path: Path) -> Contract:
+    """Read and validate one contract; raise ContractError naming the file and the key."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ContractError(f"{path.name}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ContractError(f"{path.name}: a contract must be a mapping of keys")
+    try:
+        contract = Contract.model_validate(data)
+    except ValidationError as exc:
+        raise ContractError(f"{path.name}: invalid contract\n{_describe(exc)}") from exc
+    if contract.source != path.stem:
+        raise ContractError(f"{path.name}: source {contract.source!r} must match the file name {path.stem!r}")
+    return contract
+
+
+def programs_dir() -> Path:
+    from innovation_pipeline.warehouse import project_root
+
+    return project_root() / "programs"
+
+
+def contract_paths(folder: Path | None = None) -> list[Path]:
+    folder = folder or programs_dir()
+    return sorted(p for p in folder.glob("*.yml") if not p.name.startswith("_"))
+
+
+def load_contracts(folder: Path | None = None) -> dict[str, Contract]:
+    """All contracts in ``programs/``, keyed by source."""
+    return {c.source: c for c in (load_contract(p) for p in contract_paths(folder))}
+
+
+def find_contract(file_name: str, contracts: Iterable[Contract]) -> Contract | None:
+    """The contract whose file pattern matches a file name."""
+    for contract in contracts:
+        if contract.matches_file(file_name):
+            return contract
+    return None

