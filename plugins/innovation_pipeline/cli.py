@@ -1,0 +1,163 @@
+"""``innovation-pipeline``: the command line a data engineer uses to try contracts and run things.
+
+innovation-pipeline check programs/ky_local_labs.yml
+innovation-pipeline preview programs/ky_local_labs.yml KY_LLL_001_2023-24.csv
+innovation-pipeline load programs/ky_local_labs.yml KY_LLL_001_2023-24.csv
+innovation-pipeline demo | airflow standalone | warehouse start|stop|url | samples OUT
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from innovation_pipeline.contracts import ContractError, contract_paths, load_contract
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    paths = [Path(p) for p in args.contracts] or contract_paths()
+    failed = 0
+    for path in paths:
+        try:
+            contract = load_contract(path)
+        except ContractError as exc:
+            failed += 1
+            print(f"INVALID {exc}")
+            continue
+        print(f"ok      {path.name}: {contract.title} ({len(contract.fields)} fields)")
+    return 1 if failed else 0
+
+
+def _cmd_preview(args: argparse.Namespace) -> int:
+    from innovation_pipeline.preview import preview
+
+    contract = load_contract(Path(args.contract))
+    print(preview(contract, Path(args.file), rows=args.rows))
+    return 0
+
+
+def _cmd_load(args: argparse.Namespace) -> int:
+    from innovation_pipeline.landing import FileRejected, land_file
+
+    contract = load_contract(Path(args.contract))
+    status = 0
+    for file in args.files:
+        try:
+            result = land_file(contract, Path(file))
+        except FileRejected as exc:
+            print(f"REJECTED {exc}")
+            status = 1
+            continue
+        print(result.summary())
+    return status
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from innovation_pipeline.demo import run_demo
+
+    return run_demo()
+
+
+def _cmd_samples(args: argparse.Namespace) -> int:
+    from innovation_pipeline.samples import generate
+
+    manifest = generate(Path(args.out), seed=args.seed)
+    print(f"wrote {len(manifest['files'])} files to {args.out}")
+    return 0
+
+
+def _cmd_warehouse(args: argparse.Namespace) -> int:
+    from innovation_pipeline import warehouse
+
+    if args.action == "stop":
+        stopped = warehouse.stop_embedded()
+        print("embedded warehouse stopped" if stopped else "embedded warehouse was not running")
+        return 0
+    parts = warehouse.connection_parts()
+    if args.action == "url":
+        print(parts.redacted())
+    elif args.action == "env":
+        for key, value in warehouse.export_environment().items():
+            print(f"export {key}={value!r}")
+    else:
+        print(f"warehouse ready: {parts.redacted()}")
+    return 0
+
+
+def _exec_with_env(argv: list[str]) -> int:
+    from innovation_pipeline.settings import airflow_environment
+
+    env = {**os.environ, **airflow_environment()}
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    return subprocess.call(argv, env=env)
+
+
+def _cmd_airflow(args: argparse.Namespace) -> int:
+    airflow = Path(sys.executable).with_name("airflow")
+    return _exec_with_env([str(airflow), *args.rest])
+
+
+def _cmd_sqlfluff(args: argparse.Namespace) -> int:
+    from innovation_pipeline.settings import dbt_project_dir
+
+    sqlfluff = Path(sys.executable).with_name("sqlfluff")
+    project = dbt_project_dir()
+    return _exec_with_env([str(sqlfluff), *args.rest, str(project / "models"), str(project / "macros")])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="innovation-pipeline", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("check", help="validate contracts (all of programs/ by default)")
+    p.add_argument("contracts", nargs="*")
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("preview", help="show how a file's first rows map, with every problem found")
+    p.add_argument("contract")
+    p.add_argument("file")
+    p.add_argument("--rows", type=int, default=10)
+    p.set_defaults(func=_cmd_preview)
+
+    p = sub.add_parser("load", help="land files through a contract, as the DAGs do")
+    p.add_argument("contract")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=_cmd_load)
+
+    p = sub.add_parser("demo", help="run the whole pipeline on the bundled sample submissions")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("samples", help="write the deterministic sample submissions")
+    p.add_argument("out")
+    p.add_argument("--seed", type=int, default=2024)
+    p.set_defaults(func=_cmd_samples)
+
+    p = sub.add_parser("warehouse", help="start, stop or locate the warehouse")
+    p.add_argument("action", choices=["start", "stop", "url", "env"])
+    p.set_defaults(func=_cmd_warehouse)
+
+    for name, func, text in (
+        ("airflow", _cmd_airflow, "run an airflow command with the project's settings"),
+        ("sqlfluff", _cmd_sqlfluff, "run sqlfluff on the dbt project"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,449 @@
+"""Land one submitted file: archive it, parse it by its contract, COPY good rows to ``raw.<source>``,
+quarantine the rest with a readable reason, and record the submission in ``audit``.
+
+This is the one code path for the CLI, the DAGs and the tests. A submission loads in one
+transaction (all of its good rows or none), ``received = loaded + quarantined`` is checked before
+commit, the same bytes are loaded once, and a corrected resubmission supersedes the earlier one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import polars as pl
+import psycopg
+from psycopg import sql
+
+from innovation_pipeline import mapping
+from innovation_pipeline.contracts import Contract
+from innovation_pipeline.crosswalk import Crosswalk, load_reference
+from innovation_pipeline.readers import FileRejected, open_source
+from innovation_pipeline.settings import archive_dir, pseudonym_key
+from innovation_pipeline.warehouse import conninfo
+
+__all__ = ["FileRejected", "LandingResult", "ensure_landing_schema", "land_file"]
+
+log = logging.getLogger(__name__)
+BATCH_ROWS = 50_000
+
+
+@dataclass
+class LandingResult:
+    """What happened to one file."""
+
+    source: str
+    file_name: str
+    file_sha256: str
+    submission_id: int | None
+    status: str
+    submitter: str | None = None
+    school_year: int | None = None
+    rows_received: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_skipped: int = 0
+    superseded: list[int] = field(default_factory=list)
+    message: str = ""
+
+    def summary(self) -> str:
+        if self.status == "loaded":
+            return (
+                f"{self.file_name}: loaded {self.rows_loaded} of {self.rows_received} rows, "
+                f"{self.rows_quarantined} quarantined (submission {self.submission_id})"
+            )
+        return f"{self.file_name}: {self.status}. {self.message}".strip()
+
+
+def ensure_landing_schema(conn: psycopg.Connection) -> None:
+    """Create the audit, ref and raw schemas and tables (idempotent) and load the district directory."""
+    ddl = (
+        resources.files("innovation_pipeline").joinpath("sql/landing_schema.sql").read_text(encoding="utf-8")
+    )
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtextextended('innovation.landing_schema', 0))")
+        conn.execute(ddl)
+    load_reference(conn)
+
+
+def ensure_raw_table(conn: psycopg.Connection, contract: Contract) -> None:
+    """Create ``raw.<source>`` from the contract, adding columns a revised contract introduces."""
+    columns = mapping.raw_columns(contract)
+    table = sql.Identifier("raw", contract.raw_table)
+    with conn.transaction():
+        conn.execute(
+            "select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"innovation.raw.{contract.raw_table}",)
+        )
+        conn.execute(
+            sql.SQL("create table if not exists {} ({})").format(
+                table,
+                sql.SQL(", ").join(
+                    sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in columns
+                ),
+            )
+        )
+        for name, pg_type in columns:
+            conn.execute(
+                sql.SQL("alter table {} add column if not exists {} {}").format(
+                    table, sql.Identifier(name), sql.SQL(pg_type)
+                )
+            )
+        conn.execute(
+            sql.SQL("create index if not exists {} on {} (_submission_id)").format(
+                sql.Identifier(f"{contract.raw_table}_submission"), table
+            )
+        )
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def archive_file(path: Path, sha: str) -> Path:
+    """Keep the file unchanged, addressed by its SHA-256 (written once, atomically)."""
+    target = archive_dir() / sha[:2] / sha
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{sha}.{os.getpid()}.tmp")
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, target)
+    return target
+
+
+def _record_file(conn: psycopg.Connection, sha: str, size: int, name: str, archived: Path) -> None:
+    conn.execute(
+        "insert into audit.files (file_sha256, size_bytes, original_name, archive_path) values (%s, %s, %s, %s)"
+        " on conflict (file_sha256) do nothing",
+        (sha, size, name, str(archived)),
+    )
+
+
+def _existing(conn: psycopg.Connection, source: str, sha: str, name: str) -> LandingResult | None:
+    """The earlier outcome for this very delivery (same file name and bytes): retries are no-ops."""
+    row = conn.execute(
+        """
+        select submission_id, status, submitter, school_year, rows_received, rows_loaded, rows_quarantined,
+               rows_skipped, coalesce(message, ''), reason_code
+        from audit.submissions where source = %s and file_sha256 = %s and file_name = %s
+        order by submission_id limit 1
+        """,
+        (source, sha, name),
+    ).fetchone()
+    if row is None:
+        return None
+    sub_id, status, submitter, year, received, loaded, quarantined, skipped, message, code = row
+    if status == "rejected":
+        raise FileRejected(code or "rejected", message)
+    return LandingResult(
+        source,
+        name,
+        sha,
+        sub_id,
+        "loaded" if status == "superseded" else status,
+        submitter,
+        year,
+        received,
+        loaded,
+        quarantined,
+        skipped,
+        message=message,
+    )
+
+
+def _key_from_name(contract: Contract, file_name: str) -> dict[str, str]:
+    match = contract.matches_file(file_name)
+    if match is None:
+        raise FileRejected(
+            "bad_file_name",
+            f"{file_name}: the file name does not match the {contract.source} pattern {contract.file.pattern!r}",
+        )
+    return {k: v for k, v in match.groupdict().items() if v is not None}
+
+
+def land_file(
+    contract: Contract,
+    path: Path,
+    *,
+    original_name: str | None = None,
+    received_at: dt.datetime | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> LandingResult:
+    """Archive and load one file through its contract; the single code path DAGs and CLI use.
+
+    Returns the result for loaded and duplicate files; records and then raises
+    :class:`FileRejected` for a file that cannot be read as its contract says.
+    """
+    path = Path(path)
+    name = original_name or path.name
+    sha = file_sha256(path)
+    size = path.stat().st_size
+    archived = archive_file(path, sha)
+    if received_at is None:
+        received_at = dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.UTC)
+    with psycopg.connect(conninfo(), autocommit=True) as conn:
+        ensure_landing_schema(conn)
+        ensure_raw_table(conn, contract)
+        conn.autocommit = False
+        try:
+            with conn.transaction():
+                # Two tasks handed the same file wait for each other here: a lock, not luck.
+                conn.execute(
+                    "select pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                    (f"innovation.file.{contract.source}.{sha}",),
+                )
+                _record_file(conn, sha, size, name, archived)
+                previous = _existing(conn, contract.source, sha, name)
+                if previous is not None:
+                    log.info("%s was already processed: %s", name, previous.summary())
+                    return previous
+                duplicate = _duplicate_of(conn, contract, sha)
+                if duplicate is not None:
+                    return _record_duplicate(conn, contract, name, sha, received_at, duplicate)
+                return _load(conn, contract, archived, name, sha, received_at, batch_rows)
+        except FileRejected as exc:
+            _record_rejection(conn, contract, name, sha, size, archived, received_at, exc)
+            log.error("%s rejected: %s", name, exc)
+            raise
+
+
+def _duplicate_of(conn: psycopg.Connection, contract: Contract, sha: str) -> int | None:
+    row = conn.execute(
+        "select submission_id from audit.submissions where source = %s and file_sha256 = %s"
+        " and status in ('loaded', 'superseded') order by submission_id limit 1",
+        (contract.source, sha),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _record_duplicate(
+    conn: psycopg.Connection, contract: Contract, name: str, sha: str, received_at: dt.datetime, of: int
+) -> LandingResult:
+    original = conn.execute(
+        "select submitter, school_year, due_date, file_name from audit.submissions where submission_id = %s",
+        (of,),
+    ).fetchone()
+    assert original is not None
+    submitter, year, due, first_name = original
+    message = f"same content as {first_name} (submission {of}); recorded, not loaded again"
+    sub_id = conn.execute(
+        """
+        insert into audit.submissions (source, program, state, submitter, school_year, file_sha256, file_name,
+            received_at, due_date, is_late, status, duplicate_of, reason_code, message)
+        values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'duplicate', %s, 'duplicate', %s)
+        returning submission_id
+        """,
+        (
+            contract.source,
+            contract.program,
+            contract.state,
+            submitter,
+            year,
+            sha,
+            name,
+            received_at,
+            due,
+            _is_late(received_at, due),
+            of,
+            message,
+        ),
+    ).fetchone()[0]  # type: ignore[index]
+    log.info("%s: %s", name, message)
+    return LandingResult(contract.source, name, sha, sub_id, "duplicate", submitter, year, message=message)
+
+
+def _record_rejection(
+    conn: psycopg.Connection,
+    contract: Contract,
+    name: str,
+    sha: str,
+    size: int,
+    archived: Path,
+    received_at: dt.datetime,
+    exc: FileRejected,
+) -> None:
+    with conn.transaction():
+        conn.execute(
+            "select pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            (f"innovation.file.{contract.source}.{sha}",),
+        )
+        _record_file(conn, sha, size, name, archived)
+        if conn.execute(
+            "select 1 from audit.submissions where source = %s and file_sha256 = %s and file_name = %s",
+            (contract.source, sha, name),
+        ).fetchone():
+            return
+        key = {}
+        try:
+            key = _key_from_name(contract, name)
+        except FileRejected:
+            pass
+        conn.execute(
+            """
+            insert into audit.submissions (source, program, state, submitter, school_year, file_sha256, file_name,
+                received_at, status, reason_code, message)
+            values (%s, %s, %s, %s, %s, %s, %s, %s, 'rejected', %s, %s)
+            """,
+            (
+                contract.source,
+                contract.program,
+                contract.state,
+                key.get("submitter"),
+                mapping.filename_school_year(contract, key.get("school_year")),
+                sha,
+                name,
+                received_at,
+                exc.code,
+                str(exc),
+            ),
+        )
+
+
+def _is_late(received_at: dt.datetime, due: dt.date | None) -> bool | None:
+    return None if due is None else received_at.date() > due
+
+
+def _load(
+    conn: psycopg.Connection,
+    contract: Contract,
+    path: Path,
+    name: str,
+    sha: str,
+    received_at: dt.datetime,
+    batch_rows: int,
+) -> LandingResult:
+    key = _key_from_name(contract, name)
+    source = open_source(contract, path, name, batch_size=batch_rows)
+    crosswalk = Crosswalk.from_db(conn)
+    context = mapping.MappingContext(
+        contract=contract,
+        source=source,
+        crosswalk=crosswalk,
+        key=key,
+        pseudonym_key=pseudonym_key(),
+        sha=sha,
+    )
+    context.resolve_filename_parts()
+    sub_id = conn.execute(
+        """
+        insert into audit.submissions (source, program, state, submitter, school_year, file_sha256, file_name,
+            received_at, status)
+        values (%s, %s, %s, %s, %s, %s, %s, %s, 'received') returning submission_id
+        """,
+        (
+            contract.source,
+            contract.program,
+            contract.state,
+            context.submitter,
+            context.school_year,
+            sha,
+            name,
+            received_at,
+        ),
+    ).fetchone()[0]  # type: ignore[index]
+    context.submission_id = sub_id
+
+    received = 0
+    for batch in source.batches():
+        received += batch.height
+        good, problems = mapping.map_batch(context, batch)
+        _copy_frame(conn, sql.Identifier("raw", contract.raw_table), good)
+        _copy_frame(conn, sql.Identifier("audit", "quarantine"), problems)
+    if received == 0:
+        raise FileRejected("no_data_rows", f"{name}: the file has a header but no data rows")
+    if received < contract.min_rows:
+        raise FileRejected(
+            "too_few_rows",
+            f"{name}: {received} data rows, fewer than the {contract.min_rows} this source expects",
+        )
+    mapping.post_load_checks(conn, context)
+
+    loaded = conn.execute(
+        sql.SQL("select count(*) from {} where _submission_id = %s").format(
+            sql.Identifier("raw", contract.raw_table)
+        ),
+        (sub_id,),
+    ).fetchone()[0]  # type: ignore[index]
+    quarantined = conn.execute(
+        "select count(distinct source_row) from audit.quarantine where submission_id = %s", (sub_id,)
+    ).fetchone()[0]  # type: ignore[index]
+    if received != loaded + quarantined:
+        # Nothing is lost: a mismatch aborts the whole submission instead of committing it.
+        raise RuntimeError(
+            f"{name}: {received} rows received but {loaded} loaded + {quarantined} quarantined; load rolled back"
+        )
+    due = contract.due.for_school_year(context.school_year) if context.school_year else None
+    conn.execute(
+        """
+        update audit.submissions set status = 'loaded', submitter = %s, school_year = %s, due_date = %s, is_late = %s,
+            rows_received = %s, rows_loaded = %s, rows_quarantined = %s, rows_skipped = %s, loaded_at = now()
+        where submission_id = %s
+        """,
+        (
+            context.submitter,
+            context.school_year,
+            due,
+            _is_late(received_at, due),
+            received,
+            loaded,
+            quarantined,
+            source.stats.rows_skipped,
+            sub_id,
+        ),
+    )
+    superseded = _supersede(conn, contract, context.submitter, context.school_year, sub_id)
+    result = LandingResult(
+        contract.source,
+        name,
+        sha,
+        sub_id,
+        "loaded",
+        context.submitter,
+        context.school_year,
+        received,
+        loaded,
+        quarantined,
+        source.stats.rows_skipped,
+        superseded,
+    )
+    log.info(result.summary())
+    return result
+
+
+def _supersede(
+    conn: psycopg.Connection, contract: Contract, submitter: str | None, year: int | None, sub_id: int
+) -> list[int]:
+    """A corrected resubmission replaces the earlier one; the history stays queryable."""
+    conn.execute(
+        "select pg_advisory_xact_lock(hashtextextended(%s, 0))",
+        (f"innovation.submission.{contract.source}.{submitter}.{year}",),
+    )
+    rows = conn.execute(
+        """
+        update audit.submissions set status = 'superseded', superseded_by = %s
+        where source = %s and submitter is not distinct from %s and school_year is not distinct from %s
+          and status = 'loaded' and submission_id <> %s
+        returning submission_id
+        """,
+        (sub_id, contract.source, submitter, year, sub_id),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _copy_frame(conn: psycopg.Connection, table: sql.Identifier, frame: pl.DataFrame) -> None:
+    if frame.height == 0:
+        return
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in frame.columns)
+    statement = sql.SQL("copy {} ({}) from stdin (format csv, null '\\N')").format(table, columns)
+    payload = frame.write_csv(include_header=False, null_value="\\N").encode("utf-8")
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        copy.write(payload)

@@ -1,0 +1,448 @@
+"""Map batches of raw text to typed raw-table rows, and quarantine what breaks the contract.
+
+Every row of a batch either comes out in the ``good`` frame (COPYed to ``raw.<source>``) or has
+one or more problems in the ``problems`` frame (COPYed to ``audit.quarantine``), each with a
+reason code, a message a program officer can read, the column and the raw value (masked for
+student identifiers). Checks that need the whole submission (duplicate keys, one district and
+one school year per file) run in the database after the batches are in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+import psycopg
+from psycopg import sql
+
+from innovation_pipeline.contracts import NUMERIC_TYPES, Contract, FieldSpec
+from innovation_pipeline.crosswalk import Crosswalk
+from innovation_pipeline.parsing import (
+    ERROR_MESSAGES,
+    Parsed,
+    normalize_district_code,
+    parse_boolean,
+    parse_date,
+    parse_numeric,
+    parse_school_year,
+    parse_school_years,
+    parse_text,
+    school_year_label,
+)
+from innovation_pipeline.privacy import MASK, pseudonymize
+from innovation_pipeline.readers import DISTRICT, ROW_KIND, SCHOOL_YEAR, FileRejected, SourceFile
+
+PG_TYPES = {
+    "text": "text",
+    "category": "text",
+    "integer": "bigint",
+    "number": "numeric",
+    "rate": "numeric",
+    "money": "numeric(14, 2)",
+    "date": "date",
+    "boolean": "boolean",
+}
+QUARANTINE_COLUMNS = [
+    "submission_id",
+    "source",
+    "source_row",
+    "sheet",
+    "column_name",
+    "field_name",
+    "reason_code",
+    "message",
+    "raw_value",
+]
+RAW_VALUE_LIMIT = 500
+
+
+def column_name(spec: FieldSpec) -> str:
+    """The raw-table column of a field: student identifiers land only as ``<name>_key``."""
+    return f"{spec.name}_key" if spec.type == "student_id" else spec.name
+
+
+def raw_columns(contract: Contract) -> list[tuple[str, str]]:
+    """Columns of ``raw.<source>``: lineage, identity, then one (or five) per field."""
+    cols = [
+        ("_submission_id", "bigint not null"),
+        ("_file_sha256", "text not null"),
+        ("_sheet", "text"),
+        ("_source_row", "integer not null"),
+        ("_loaded_at", "timestamptz not null default now()"),
+        ("row_kind", "text not null"),
+        ("state", "text"),
+        ("district_id", "text"),
+        ("district_source_value", "text"),
+        ("school_year", "smallint"),
+    ]
+    for spec in contract.fields:
+        if spec.type == "student_id":
+            cols.append((column_name(spec), "text"))
+            continue
+        cols.append((spec.name, PG_TYPES[spec.type]))
+        if spec.suppressible:
+            cols += [
+                (f"{spec.name}__suppressed", "boolean"),
+                (f"{spec.name}__marker", "text"),
+                (f"{spec.name}__lower", "numeric"),
+                (f"{spec.name}__upper", "numeric"),
+            ]
+    return cols
+
+
+def filename_school_year(contract: Contract, text: str | None) -> int | None:
+    if not text:
+        return None
+    return parse_school_year(text, contract.school_year.min_year, contract.school_year.max_year)["value"]
+
+
+@dataclass
+class MappingContext:
+    """Everything the mapper needs about one submission."""
+
+    contract: Contract
+    source: SourceFile
+    crosswalk: Crosswalk
+    key: dict[str, str]
+    pseudonym_key: bytes
+    sha: str
+    submission_id: int | None = None
+    submitter: str | None = None
+    submitter_district: str | None = None
+    school_year: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def resolve_filename_parts(self) -> None:
+        """School year and submitter from the file name, where the contract takes them from there."""
+        c, name = self.contract, self.source.name
+        if c.school_year.source == "filename":
+            written = self.key.get("school_year", "")
+            parsed = parse_school_year(written, c.school_year.min_year, c.school_year.max_year)
+            if parsed["error"]:
+                raise FileRejected(
+                    "bad_file_name",
+                    f"{name}: the school year {written!r} in the file name {ERROR_MESSAGES[parsed['error']]}"
+                    f" (expected {c.school_year.min_year - 1}-{str(c.school_year.min_year)[-2:]} to "
+                    f"{c.school_year.max_year - 1}-{str(c.school_year.max_year)[-2:]})",
+                )
+            self.school_year = parsed["value"]
+        written_submitter = self.key.get("submitter")
+        if c.district.role == "submitter" and written_submitter:
+            ids, _ = self.crosswalk.resolve(
+                pl.Series([written_submitter]), c.district.scheme, c.state, c.district.width
+            )
+            self.submitter_district = ids[0]
+        if c.district.role == "submitter":
+            self.submitter = self.submitter_district
+        elif c.submitter == "state":
+            self.submitter = (written_submitter or c.state).upper()
+        else:
+            self.submitter = written_submitter
+
+
+def _parse_field(spec: FieldSpec, raw: pl.Series, contract: Contract) -> Parsed:
+    if spec.type in NUMERIC_TYPES:
+        return parse_numeric(raw, spec, contract.suppression)
+    if spec.type == "date":
+        return parse_date(raw, spec)
+    if spec.type == "boolean":
+        return parse_boolean(raw, spec)
+    return parse_text(raw, spec)
+
+
+def _detail(spec: FieldSpec | None, code: str) -> str:
+    if spec is None:
+        return ""
+    if code == "out_of_range":
+        lo = spec.min if spec.min is not None else (0 if spec.type == "rate" else None)
+        hi = spec.max if spec.max is not None else (1 if spec.type == "rate" else None)
+        unit = " as a fraction, or 0% to 100%" if spec.type == "rate" else ""
+        bounds = " to ".join(f"{b:g}" for b in (lo, hi) if b is not None)
+        if lo is not None and hi is None:
+            bounds = f"at least {lo:g}"
+        elif hi is not None and lo is None:
+            bounds = f"at most {hi:g}"
+        return f" (allowed: {bounds}{unit})"
+    if code == "not_allowed_value" and spec.allowed:
+        return f" (allowed: {', '.join(spec.allowed)})"
+    return ""
+
+
+class _Problems:
+    """Collects per-row problems for one batch."""
+
+    def __init__(self, ctx: MappingContext, rows: pl.Series):
+        self.ctx = ctx
+        self.rows = rows
+        self.parts: list[pl.DataFrame] = []
+
+    def add(self, target: str, errors: pl.Series, raw: pl.Series, message=None) -> None:  # type: ignore[no-untyped-def]
+        mask = errors.is_not_null()
+        if not mask.any():
+            return
+        c = self.ctx.contract
+        spec = next((f for f in c.fields if f.name == target), None)
+        column = self.ctx.source.mapping.get(target, target)
+        field_name = {DISTRICT: "district_id", SCHOOL_YEAR: "school_year"}.get(target, target)
+        bad_rows = self.rows.filter(mask).to_list()
+        bad_codes = errors.filter(mask).to_list()
+        bad_raw = raw.filter(mask).to_list()
+        messages, shown = [], []
+        for row, code, value in zip(bad_rows, bad_codes, bad_raw, strict=True):
+            is_student = spec is not None and spec.type == "student_id"
+            text = None if value is None else str(value)
+            display = MASK if (is_student and text) else (text[:RAW_VALUE_LIMIT] if text else None)
+            shown.append(display)
+            if message is not None:
+                what = message(text, code)
+            else:
+                quoted = "the value" if is_student else (f"{display!r}" if display else "the cell")
+                what = f"{quoted} {ERROR_MESSAGES.get(code, code)}{_detail(spec, code)}"
+            messages.append(f"Row {row}, column '{column}': {what}.")
+        n = len(bad_rows)
+        self.parts.append(
+            pl.DataFrame(
+                {
+                    "submission_id": [self.ctx.submission_id] * n,
+                    "source": [c.source] * n,
+                    "source_row": bad_rows,
+                    "sheet": [self.ctx.source.sheet] * n,
+                    "column_name": [column] * n,
+                    "field_name": [field_name] * n,
+                    "reason_code": bad_codes,
+                    "message": messages,
+                    "raw_value": shown,
+                },
+                schema={
+                    "submission_id": pl.Int64,
+                    "source": pl.Utf8,
+                    "source_row": pl.Int64,
+                    "sheet": pl.Utf8,
+                    "column_name": pl.Utf8,
+                    "field_name": pl.Utf8,
+                    "reason_code": pl.Utf8,
+                    "message": pl.Utf8,
+                    "raw_value": pl.Utf8,
+                },
+            )
+        )
+
+    def frame(self) -> pl.DataFrame:
+        if not self.parts:
+            return pl.DataFrame(schema=dict.fromkeys(QUARANTINE_COLUMNS, pl.Utf8)).select(QUARANTINE_COLUMNS)
+        return pl.concat(self.parts).select(QUARANTINE_COLUMNS)
+
+
+def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Typed rows for the raw table, and the problems of rows that break the contract."""
+    c = ctx.contract
+    rows = batch["_source_row"]
+    problems = _Problems(ctx, rows)
+    is_total = batch[ROW_KIND] == "state_total"
+    out: dict[str, pl.Series] = {}
+
+    # District: resolved through the crosswalk; a state-total row has none.
+    raw_district = batch[DISTRICT]
+    ids, states = ctx.crosswalk.resolve(raw_district, c.district.scheme, c.state, c.district.width)
+    blank = normalize_district_code(raw_district, c.district.scheme, c.district.width).fill_null("") == ""
+    district_error = pl.select(
+        pl.when(pl.lit(is_total))
+        .then(None)
+        .when(pl.lit(blank))
+        .then(pl.lit("missing_value"))
+        .when(pl.lit(ids).is_null())
+        .then(pl.lit("unknown_district"))
+        .when(pl.lit(ctx.submitter_district is not None) & (pl.lit(ids) != pl.lit(ctx.submitter_district)))
+        .then(pl.lit("district_mismatch"))
+    ).to_series()
+
+    def district_message(value: str | None, code: str) -> str:
+        if code == "unknown_district":
+            return ctx.crosswalk.explain_unknown(value or "", c.district.scheme, c.state)
+        if code == "district_mismatch":
+            return f"district {value!r} is not the submitting district {ctx.submitter_district}"
+        return f"the district is blank {ERROR_MESSAGES['missing_value'].split(' but ')[1]}"
+
+    problems.add(DISTRICT, district_error, raw_district, district_message)
+    total_state = ctx.submitter if c.state == "US" else c.state
+    out["state"] = pl.select(
+        pl.when(pl.lit(is_total))
+        .then(pl.lit(total_state))
+        .otherwise(pl.lit(states) if c.state == "US" else pl.lit(c.state))
+    ).to_series()
+    out["district_id"] = pl.select(pl.when(pl.lit(is_total)).then(None).otherwise(pl.lit(ids))).to_series()
+    out["district_source_value"] = raw_district
+
+    if c.school_year.source == "column":
+        parsed_year = parse_school_years(batch[SCHOOL_YEAR], c.school_year.min_year, c.school_year.max_year)
+        problems.add(SCHOOL_YEAR, parsed_year.errors, batch[SCHOOL_YEAR])
+        out["school_year"] = parsed_year.frame["value"]
+    else:
+        out["school_year"] = pl.Series([ctx.school_year] * batch.height, dtype=pl.Int32)
+
+    for spec in c.fields:
+        raw = (
+            batch[spec.name]
+            if spec.name in batch.columns
+            else pl.Series([None] * batch.height, dtype=pl.Utf8)
+        )
+        if spec.type == "student_id":
+            parsed = parse_text(raw, spec)
+            problems.add(spec.name, parsed.errors, raw)
+            out[column_name(spec)] = pl.Series(
+                pseudonymize(parsed.frame["value"].to_list(), ctx.pseudonym_key), dtype=pl.Utf8
+            )
+            continue
+        parsed = _parse_field(spec, raw, c)
+        problems.add(spec.name, parsed.errors, raw)
+        value = parsed.frame["value"]
+        if spec.type == "integer":
+            value = value.round(0).cast(pl.Int64)
+        elif spec.type == "money":
+            value = value.round(2)
+        out[spec.name] = value
+        if spec.suppressible:
+            for part in ("suppressed", "marker", "lower", "upper"):
+                out[f"{spec.name}__{part}"] = parsed.frame[part]
+
+    bad = problems.frame()
+    bad_rows = bad["source_row"].unique() if bad.height else pl.Series([], dtype=pl.Int64)
+    good = pl.DataFrame(
+        {
+            "_submission_id": pl.Series([ctx.submission_id] * batch.height, dtype=pl.Int64),
+            "_file_sha256": pl.Series([ctx.sha] * batch.height, dtype=pl.Utf8),
+            "_sheet": pl.Series([ctx.source.sheet] * batch.height, dtype=pl.Utf8),
+            "_source_row": rows,
+            "row_kind": batch[ROW_KIND],
+            **out,
+        }
+    ).filter(~pl.col("_source_row").is_in(bad_rows.implode()))
+    return good, bad
+
+
+def _quarantine_rows(
+    conn: psycopg.Connection,
+    ctx: MappingContext,
+    rows: list[tuple],
+    code: str,
+    field_name: str,
+    column: str,
+    why,
+) -> None:  # type: ignore[no-untyped-def]
+    with conn.cursor() as cur:
+        cur.executemany(
+            """
+            insert into audit.quarantine (submission_id, source, source_row, sheet, column_name, field_name,
+                reason_code, message, raw_value)
+            values (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+            """,
+            [
+                (
+                    ctx.submission_id,
+                    ctx.contract.source,
+                    r[0],
+                    ctx.source.sheet,
+                    column,
+                    field_name,
+                    code,
+                    f"Row {r[0]}, column '{column}': {why(r)}.",
+                    None if r[1] is None else str(r[1])[:RAW_VALUE_LIMIT],
+                )
+                for r in rows
+            ],
+        )
+
+
+def post_load_checks(conn: psycopg.Connection, ctx: MappingContext) -> None:
+    """Whole-submission checks, run in the database inside the load transaction."""
+    c = ctx.contract
+    table = sql.Identifier("raw", c.raw_table)
+    sub = ctx.submission_id
+    district_col = ctx.source.mapping.get(DISTRICT, "district")
+
+    if c.district.role == "submitter" and ctx.submitter_district is None:
+        # The submitting district is the one the file's rows name (most of them, if some differ).
+        row = conn.execute(
+            sql.SQL(
+                "select district_id from {} where _submission_id = %s and district_id is not null"
+                " group by district_id order by count(*) desc, district_id limit 1"
+            ).format(table),
+            (sub,),
+        ).fetchone()
+        ctx.submitter = ctx.submitter_district = row[0] if row else None
+        if ctx.submitter_district:
+            moved = conn.execute(
+                sql.SQL(
+                    "delete from {} where _submission_id = %s and row_kind = 'district' and district_id <> %s"
+                    " returning _source_row, district_source_value"
+                ).format(table),
+                (sub, ctx.submitter_district),
+            ).fetchall()
+            _quarantine_rows(
+                conn,
+                ctx,
+                moved,
+                "district_mismatch",
+                "district_id",
+                district_col,
+                lambda r: f"district {r[1]!r} is not the submitting district {ctx.submitter_district}",
+            )
+
+    if c.school_year.source == "column":
+        row = conn.execute(
+            sql.SQL(
+                "select school_year from {} where _submission_id = %s group by school_year"
+                " order by count(*) desc, school_year desc limit 1"
+            ).format(table),
+            (sub,),
+        ).fetchone()
+        ctx.school_year = row[0] if row else None
+        if ctx.school_year is not None:
+            moved = conn.execute(
+                sql.SQL(
+                    "delete from {} where _submission_id = %s and school_year <> %s returning _source_row, school_year"
+                ).format(table),
+                (sub, ctx.school_year),
+            ).fetchall()
+            year_col = ctx.source.mapping.get(SCHOOL_YEAR, "school_year")
+            _quarantine_rows(
+                conn,
+                ctx,
+                moved,
+                "bad_school_year",
+                "school_year",
+                year_col,
+                lambda r: (
+                    f"school year {school_year_label(r[1])} differs from the file's "
+                    f"{school_year_label(ctx.school_year)}"
+                ),  # type: ignore[arg-type]
+            )
+
+    key_cols = [column_name(c.field(k)) if k != "district_id" else k for k in c.natural_key]
+    keys = sql.SQL(", ").join(sql.Identifier(k) for k in ["row_kind", *key_cols])
+    dupes = conn.execute(
+        sql.SQL(
+            """
+            with ranked as (
+                select ctid as row_ctid, _source_row,
+                       row_number() over (partition by {keys} order by _source_row) as nth,
+                       min(_source_row) over (partition by {keys}) as first_row
+                from {table} where _submission_id = %s
+            )
+            delete from {table} t using ranked r
+            where t.ctid = r.row_ctid and r.nth > 1
+            returning r._source_row, r.first_row
+            """
+        ).format(keys=keys, table=table),
+        (sub,),
+    ).fetchall()
+    names = " and ".join(c.natural_key)
+    _quarantine_rows(
+        conn,
+        ctx,
+        [(r[0], None, r[1]) for r in dupes],
+        "duplicate_key",
+        ",".join(c.natural_key),
+        names,
+        lambda r: f"row {r[2]} already has the same {names}; only the first is kept",
+    )

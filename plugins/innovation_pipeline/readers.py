@@ -1,0 +1,470 @@
+"""Read a submitted file in batches of raw strings, following its contract's layout.
+
+The reader finds the header (below title rows if need be), maps source columns to canonical
+fields, drops blank rows, footnotes and anything after an end marker, tags the state-total row,
+and yields batches of raw text with each row's number in the file. It never interprets values:
+that is :mod:`innovation_pipeline.parsing`'s job. A file that cannot be read as its contract says
+raises :class:`FileRejected` with a reason code and a message naming the file (and row or column).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import json
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from innovation_pipeline.contracts import Contract, RowMatch
+
+HEADER_SCAN_ROWS = 40
+MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
+MAX_COMPRESSION_RATIO = 200
+MAX_JSON_BYTES = 256 * 1024 * 1024
+DISTRICT = "__district"
+SCHOOL_YEAR = "__school_year"
+ROW_KIND = "__row_kind"
+
+csv.field_size_limit(16 * 1024 * 1024)
+
+
+class FileRejected(Exception):
+    """A file that cannot be loaded at all; ``code`` is machine-readable, ``str()`` is for people."""
+
+    def __init__(self, code: str, message: str, *, row: int | None = None, column: str | None = None):
+        self.code = code
+        self.row = row
+        self.column = column
+        super().__init__(message)
+
+
+def _norm_header(value: object) -> str:
+    return " ".join(str(value).replace("\ufeff", "").split()).lower() if value is not None else ""
+
+
+def _cell_text(value: object) -> str | None:
+    """Excel and JSON cells as the text a CSV would have carried."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+@dataclass
+class ReadStats:
+    rows_skipped: int = 0
+    skipped_reasons: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, reason: str) -> None:
+        self.rows_skipped += 1
+        self.skipped_reasons[reason] = self.skipped_reasons.get(reason, 0) + 1
+
+
+@dataclass
+class SourceFile:
+    """An opened file: its header, column mapping and a batch iterator over data rows."""
+
+    name: str
+    sheet: str | None
+    header_row: int
+    header: list[str]
+    mapping: dict[str, str]  # target -> source column as written
+    unmapped: list[str]
+    encoding: str | None
+    delimiter: str | None
+    stats: ReadStats
+    _batches: Iterator[pl.DataFrame]
+
+    def batches(self) -> Iterator[pl.DataFrame]:
+        return self._batches
+
+
+def _targets(contract: Contract) -> dict[str, tuple[list[str], bool]]:
+    """Every column the contract reads: target name -> (source aliases, required)."""
+    targets = {f.name: (f.sources, f.required) for f in contract.fields}
+    d = contract.district.column
+    targets[DISTRICT] = ([d] if isinstance(d, str) else list(d), True)
+    if contract.school_year.source == "column":
+        c = contract.school_year.column or []
+        targets[SCHOOL_YEAR] = ([c] if isinstance(c, str) else list(c), True)
+    return targets
+
+
+def _map_header(header: list[object], contract: Contract) -> tuple[dict[str, int], list[str]]:
+    """Column index for each target found, and the required targets not found (as people read them)."""
+    positions: dict[str, int] = {}
+    for i, cell in enumerate(header):
+        positions.setdefault(_norm_header(cell), i)
+    found: dict[str, int] = {}
+    missing: list[str] = []
+    for target, (aliases, required) in _targets(contract).items():
+        for alias in aliases:
+            idx = positions.get(_norm_header(alias))
+            if idx is not None:
+                found[target] = idx
+                break
+        else:
+            if required:
+                missing.append(" or ".join(repr(a) for a in aliases))
+    return found, missing
+
+
+def _find_header(rows: list[tuple[int, list[object]]], contract: Contract, file_name: str):
+    """The header row: as configured, or the first row naming every required column."""
+    wanted = contract.file.header_row
+    best: tuple[int, list[str]] | None = None
+    for number, row in rows:
+        if wanted != "auto" and number != wanted:
+            continue
+        found, missing = _map_header(row, contract)
+        if not missing:
+            return number, row, found
+        if best is None or len(missing) < len(best[1]):
+            best = (number, missing)
+    if best is None:
+        raise FileRejected(
+            "missing_columns",
+            f"{file_name}: no header row found"
+            + (f" at row {wanted}" if wanted != "auto" else f" in the first {HEADER_SCAN_ROWS} rows"),
+        )
+    number, missing = best
+    raise FileRejected(
+        "missing_columns",
+        f"{file_name}: the header (row {number}) lacks required column(s): {', '.join(missing)}",
+        row=number,
+    )
+
+
+class _RowRules:
+    """Skip, stop and state-total rules compiled against the header."""
+
+    def __init__(self, contract: Contract, header: list[object]):
+        positions = {_norm_header(c): i for i, c in reversed(list(enumerate(header)))}
+        self.skip_blank = contract.rows.skip_blank
+
+        def compile_rule(rule: RowMatch):
+            idx = None if rule.column is None else positions.get(_norm_header(rule.column), -1)
+            if rule.equals is not None:
+                target = rule.equals.strip().lower()
+                return idx, lambda v: v.strip().lower() == target
+            pattern = re.compile(rule.matches or "", re.IGNORECASE)
+            return idx, lambda v: bool(pattern.search(v))
+
+        self.skip = [compile_rule(r) for r in contract.rows.skip]
+        self.stop = [compile_rule(r) for r in contract.rows.stop_at]
+        self.total = compile_rule(contract.rows.state_total) if contract.rows.state_total else None
+
+    @staticmethod
+    def _hit(rule, row: list[object]) -> bool:
+        idx, test = rule
+        if idx is None:
+            cell = next((c for c in row if c not in (None, "")), None)
+        elif idx < 0 or idx >= len(row):
+            return False
+        else:
+            cell = row[idx]
+        return cell is not None and test(str(cell))
+
+    def classify(self, row: list[object]) -> str:
+        """'data', 'state_total', 'blank', 'skip' or 'stop'."""
+        if self.skip_blank and not any(c is not None and str(c).strip() for c in row):
+            return "blank"
+        if any(self._hit(r, row) for r in self.stop):
+            return "stop"
+        if self.total and self._hit(self.total, row):
+            return "state_total"
+        if any(self._hit(r, row) for r in self.skip):
+            return "skip"
+        return "data"
+
+
+def _batched(
+    rows: Iterator[tuple[int, list[object]]],
+    columns: dict[str, int],
+    rules: _RowRules,
+    stats: ReadStats,
+    batch_size: int,
+) -> Iterator[pl.DataFrame]:
+    names = list(columns)
+    indexes = [columns[n] for n in names]
+    buf_rows: list[int] = []
+    buf_kind: list[str] = []
+    buf_cols: list[list[str | None]] = [[] for _ in names]
+
+    def flush() -> pl.DataFrame:
+        data: dict[str, object] = {"_source_row": buf_rows[:], ROW_KIND: buf_kind[:]}
+        for name, values in zip(names, buf_cols, strict=True):
+            data[name] = values[:]
+        frame = pl.DataFrame(
+            data, schema={"_source_row": pl.Int64, ROW_KIND: pl.Utf8, **dict.fromkeys(names, pl.Utf8)}
+        )
+        buf_rows.clear()
+        buf_kind.clear()
+        for values in buf_cols:
+            values.clear()
+        return frame
+
+    for number, row in rows:
+        kind = rules.classify(row)
+        if kind == "stop":
+            stats.skip("end marker")
+            break
+        if kind in ("blank", "skip"):
+            stats.skip("blank row" if kind == "blank" else "note or footnote")
+            continue
+        buf_rows.append(number)
+        buf_kind.append("state_total" if kind == "state_total" else "district")
+        width = len(row)
+        for values, idx in zip(buf_cols, indexes, strict=True):
+            values.append(_cell_text(row[idx]) if idx < width else None)
+        if len(buf_rows) >= batch_size:
+            yield flush()
+    if buf_rows:
+        yield flush()
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+
+def sniff_bytes(path: Path, file_name: str) -> bytes:
+    """First bytes of the file, rejecting empty files and files that are not text."""
+    with path.open("rb") as fh:
+        head = fh.read(65536)
+    if not head.strip(b" \t\r\n\xef\xbb\xbf\x00"):
+        raise FileRejected("empty_file", f"{file_name}: the file is empty")
+    if head.startswith(b"PK\x03\x04"):
+        raise FileRejected(
+            "unreadable", f"{file_name}: this is an Excel workbook (or another zip file), not CSV"
+        )
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise FileRejected("unreadable", f"{file_name}: this is an old-style Excel .xls file, not CSV")
+    control = sum(1 for b in head if b < 9 or 13 < b < 32)
+    if control > max(8, len(head) // 20):
+        raise FileRejected("unreadable", f"{file_name}: the file is binary, not text")
+    return head
+
+
+def detect_encoding(path: Path, configured: str, head: bytes) -> str:
+    """Configured, else UTF-8 (with or without BOM) if the whole file decodes, else Windows-1252."""
+    if configured != "auto":
+        return configured
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8"
+
+
+def _open_csv(contract: Contract, path: Path, file_name: str, batch_size: int) -> SourceFile:
+    head = sniff_bytes(path, file_name)
+    encoding = detect_encoding(path, contract.file.encoding, head)
+    text_head = head.decode(encoding, errors="replace")
+    candidates = [contract.file.delimiter] if contract.file.delimiter != "auto" else [",", ";", "|", "\t"]
+    last_error: FileRejected | None = None
+    for delimiter in candidates:
+        sample = list(enumerate(csv.reader(io.StringIO(text_head), delimiter=delimiter), start=1))
+        sample = [(n, list(r)) for n, r in sample[:HEADER_SCAN_ROWS]]
+        try:
+            header_row, header, columns = _find_header(sample, contract, file_name)
+        except FileRejected as exc:
+            if last_error is None or (exc.row is not None and last_error.row is None):
+                last_error = exc
+            continue
+        break
+    else:
+        assert last_error is not None
+        raise last_error
+
+    stats = ReadStats()
+    rules = _RowRules(contract, header)
+
+    def rows() -> Iterator[tuple[int, list[object]]]:
+        with path.open("r", encoding=encoding, errors="strict", newline="") as fh:
+            reader = csv.reader(fh, delimiter=delimiter, strict=False)
+            try:
+                for number, row in enumerate(reader, start=1):
+                    if number > header_row:
+                        yield number, row
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise FileRejected(
+                    "unreadable",
+                    f"{file_name}: row {reader.line_num + 1} cannot be read: {exc}",
+                    row=reader.line_num + 1,
+                ) from exc
+
+    mapping = {t: str(header[i]) for t, i in columns.items()}
+    used = set(columns.values())
+    return SourceFile(
+        name=file_name,
+        sheet=None,
+        header_row=header_row,
+        header=[str(h) for h in header],
+        mapping=mapping,
+        unmapped=[str(h) for i, h in enumerate(header) if i not in used and str(h).strip()],
+        encoding=encoding,
+        delimiter=delimiter,
+        stats=stats,
+        _batches=_batched(rows(), columns, rules, stats, batch_size),
+    )
+
+
+# --- Excel -------------------------------------------------------------------------------------
+
+
+def check_zip(path: Path, file_name: str) -> None:
+    """Reject truncated workbooks and zip bombs before handing the file to openpyxl."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except zipfile.BadZipFile as exc:
+        raise FileRejected("unreadable", f"{file_name}: not a readable Excel workbook ({exc})") from exc
+    total = sum(i.file_size for i in infos)
+    packed = sum(i.compress_size for i in infos) or 1
+    if total > MAX_UNCOMPRESSED_BYTES or total / packed > MAX_COMPRESSION_RATIO:
+        raise FileRejected(
+            "too_large",
+            f"{file_name}: the workbook would expand to {total:,} bytes ({total / packed:.0f}x its size); refused",
+        )
+
+
+def _open_excel(contract: Contract, path: Path, file_name: str, batch_size: int) -> SourceFile:
+    import openpyxl
+
+    if path.stat().st_size == 0:
+        raise FileRejected("empty_file", f"{file_name}: the file is empty")
+    check_zip(path, file_name)
+    try:
+        # A file object, not the path: openpyxl judges paths by extension, and archived files have none.
+        wb = openpyxl.load_workbook(path.open("rb"), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for damaged files
+        raise FileRejected(
+            "unreadable", f"{file_name}: not a readable Excel workbook ({type(exc).__name__})"
+        ) from exc
+    wanted = contract.file.sheet if contract.file.sheet is not None else 0
+    try:
+        ws = wb.worksheets[wanted] if isinstance(wanted, int) else wb[wanted]
+    except (IndexError, KeyError):
+        sheets = ", ".join(repr(s) for s in wb.sheetnames)
+        raise FileRejected(
+            "missing_columns", f"{file_name}: no sheet {wanted!r} in the workbook (sheets: {sheets})"
+        ) from None
+
+    def numbered(min_row: int = 1) -> Iterator[tuple[int, list[object]]]:
+        try:
+            for number, row in enumerate(ws.iter_rows(min_row=min_row, values_only=True), start=min_row):
+                yield number, list(row)
+        except Exception as exc:
+            raise FileRejected(
+                "unreadable", f"{file_name}: the workbook is damaged ({type(exc).__name__})"
+            ) from exc
+
+    sample = []
+    for number, row in numbered():
+        sample.append((number, row))
+        if number >= HEADER_SCAN_ROWS:
+            break
+    header_row, header, columns = _find_header(sample, contract, file_name)
+    stats = ReadStats()
+    rules = _RowRules(contract, header)
+    mapping = {t: str(header[i]) for t, i in columns.items()}
+    used = set(columns.values())
+    return SourceFile(
+        name=file_name,
+        sheet=ws.title,
+        header_row=header_row,
+        header=[_cell_text(h) or "" for h in header],
+        mapping=mapping,
+        unmapped=[str(h) for i, h in enumerate(header) if i not in used and h not in (None, "")],
+        encoding=None,
+        delimiter=None,
+        stats=stats,
+        _batches=_batched(numbered(header_row + 1), columns, rules, stats, batch_size),
+    )
+
+
+# --- JSON --------------------------------------------------------------------------------------
+
+
+def _open_json(contract: Contract, path: Path, file_name: str, batch_size: int) -> SourceFile:
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise FileRejected("too_large", f"{file_name}: JSON files over {MAX_JSON_BYTES:,} bytes are refused")
+    head = sniff_bytes(path, file_name)
+    encoding = detect_encoding(path, contract.file.encoding, head)
+    try:
+        data = json.loads(path.read_text(encoding=encoding))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FileRejected("unreadable", f"{file_name}: not valid JSON ({exc})") from exc
+    records = data
+    for key in (contract.file.records_path or "").split(".") if contract.file.records_path else []:
+        if not isinstance(records, dict) or key not in records:
+            raise FileRejected(
+                "missing_columns", f"{file_name}: no {contract.file.records_path!r} list in the JSON"
+            )
+        records = records[key]
+    if not isinstance(records, list):
+        raise FileRejected("unreadable", f"{file_name}: expected a list of records")
+    if not records:
+        raise FileRejected("no_data_rows", f"{file_name}: the file has no records")
+    header: list[str] = []
+    for rec in records:
+        if isinstance(rec, dict):
+            header.extend(k for k in rec if k not in header)
+    _, missing = _map_header(list(header), contract)
+    if missing:
+        raise FileRejected(
+            "missing_columns", f"{file_name}: records lack required field(s): {', '.join(missing)}"
+        )
+    _, header_cells, columns = _find_header([(0, list(header))], contract, file_name)
+    stats = ReadStats()
+    rules = _RowRules(contract, header_cells)
+
+    def rows() -> Iterator[tuple[int, list[object]]]:
+        for number, rec in enumerate(records, start=1):
+            yield number, [rec.get(k) for k in header] if isinstance(rec, dict) else [None] * len(header)
+
+    used = set(columns.values())
+    return SourceFile(
+        name=file_name,
+        sheet=None,
+        header_row=0,
+        header=header,
+        mapping={t: header[i] for t, i in columns.items()},
+        unmapped=[h for i, h in enumerate(header) if i not in used],
+        encoding=encoding,
+        delimiter=None,
+        stats=stats,
+        _batches=_batched(rows(), columns, rules, stats, batch_size),
+    )
+
+
+def open_source(
+    contract: Contract, path: Path, file_name: str | None = None, batch_size: int = 50_000
+) -> SourceFile:
+    """Open a file the way its contract describes; raises FileRejected if it can't be read so."""
+    file_name = file_name or path.name
+    if not path.exists() or path.stat().st_size == 0:
+        raise FileRejected("empty_file", f"{file_name}: the file is empty")
+    opener = {"csv": _open_csv, "excel": _open_excel, "json": _open_json}[contract.file.format]
+    return opener(contract, path, file_name, batch_size)
