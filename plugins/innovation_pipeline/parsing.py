@@ -165,6 +165,8 @@ def parse_numeric(raw: pl.Series, spec: FieldSpec, suppression: Suppression) -> 
         error.alias("error"),
         pl.when(pl.col("suppressed")).then(pl.col("t")).alias("marker"),
     )
+    # A value with a problem is not a value: it goes to quarantine, never half-loaded.
+    df = df.with_columns(pl.when(pl.col("error").is_null()).then(pl.col("value")).alias("value"))
     return Parsed(df.select("value", "suppressed", "marker", "lower", "upper", "error"))
 
 
