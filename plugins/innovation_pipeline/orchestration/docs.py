@@ -1,0 +1,78 @@
+"""Markdown shown on each DAG's page in the Airflow UI, written from the contract."""
+
+from __future__ import annotations
+
+from innovation_pipeline import settings
+from innovation_pipeline.contracts import Contract
+from innovation_pipeline.orchestration import config
+from innovation_pipeline.orchestration.due import due_text
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def ingest_doc(contract: Contract) -> str:
+    """The ingest DAG's documentation: what arrives, where, in what layout, and when it is due."""
+    inbox = settings.inbox_url().rstrip("/") + f"/{contract.source}/"
+    fields = "\n".join(
+        f"| `{f.name}` | {f.type} | {_cell(', '.join(f.sources))} | {'yes' if f.required else 'no'} "
+        f"| {'yes' if f.suppressible else ''} | {_cell(f.description or '')} |"
+        for f in contract.fields
+    )
+    return f"""# {contract.title}
+
+{contract.description.strip() or contract.entity}
+
+| | |
+| --- | --- |
+| source | `{contract.source}` (`programs/{contract.source}.yml`) |
+| state / program | {contract.state} / `{contract.program}` ({contract.kind}) |
+| one row is | {_cell(contract.entity)} |
+| submitted by | {contract.submitter} |
+| file | {contract.file.format}, name matching `{_cell(contract.file.pattern)}` |
+| inbox | `{inbox}` |
+| lands in | `raw.{contract.raw_table}`, one row per data row; rejected rows in `audit.quarantine` |
+| natural key | {", ".join(f"`{k}`" for k in contract.natural_key)} |
+| due | {due_text(contract)} |
+| updates | Asset `warehouse://raw/{contract.source}`, which triggers `{config.MARTS_DAG_ID}` |
+
+## What a run does
+
+1. **List new files**: files in the inbox whose SHA-256 no submission of this source has recorded.
+2. **Land file** (one task per file, named by the file): archive by SHA-256, load valid rows,
+   quarantine the others with a reason, record the submission. A rejected file fails only its own
+   task, with the reason in the log and in `audit.task_failures`; the other files go on.
+3. **Validate landed rows (GX)** on this run's loaded submissions.
+4. **Publish raw asset** when anything loaded (skipped otherwise, so the marts are not rebuilt for nothing).
+5. **Check due date**: logs a warning when the latest due school year has nothing received, or a
+   submitter of the year before has not sent its file.
+
+Rerunning is safe: the same bytes are never loaded twice, and a corrected file supersedes the
+earlier one of the same submitter and school year. To (re)load a past school year, drop its files
+in the inbox and trigger the DAG.
+
+## Fields
+
+| field | type | source column(s) | required | suppressible | description |
+| --- | --- | --- | --- | --- | --- |
+{fields}
+"""
+
+
+def marts_doc(sources: list[str], load_mode: str) -> str:
+    """The marts DAG's documentation."""
+    listed = ", ".join(f"`{s}`" for s in sources) or "(no contracts)"
+    return f"""# Cross-state marts
+
+Rebuilds the comparison marts whenever any raw table changes: it runs on the raw Assets of
+{listed} (any one of them).
+
+1. **dbt** (Cosmos task group): seeds, source freshness checks, then every model followed by its
+   tests, each as its own task. The project is `dbt_project/`; the graph is read from {load_mode}.
+2. **Validate marts (GX)**: a failed expectation fails the run, so the marts Asset is not updated
+   and nothing downstream takes the marts as fresh.
+3. **Data-quality report** (always, even after a failure, so the failure shows in it) in
+   `{settings.output_dir()}`.
+4. **Publish marts asset** `{config.MARTS_ASSET_URI}`.
+"""

@@ -1,0 +1,298 @@
+"""One ingest DAG per submission contract, and the task functions those DAGs run.
+
+Reading ``programs/*.yml`` is the whole configuration: each contract becomes a DAG
+``ingest_<source>`` with the contract's schedule, owner and retries. A run lists the new files in
+the source's inbox, lands each one in its own mapped task (the loader's ``land_file``, so the DAG
+and ``innovation-pipeline load`` share one code path), validates the landed rows with Great
+Expectations and then updates the source's raw Asset, which schedules the marts DAG.
+
+A rejected file fails only its own mapped task, without retries (the same bytes fail the same way)
+and with the loader's reason in the log and in ``audit.task_failures``. The tasks after the file
+tasks run whatever the file tasks did (trigger rule ``all_done``), so a run whose only failures are
+rejected files still succeeds, and the files that loaded reach the marts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, DeadlineAlert, DeadlineReference, TriggerRule, get_current_context, task
+from airflow.sdk.definitions.callback import AsyncCallback
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from innovation_pipeline.contracts import Contract, ContractError, contract_paths, load_contract, programs_dir
+from innovation_pipeline.orchestration import callbacks, config, docs
+
+log = logging.getLogger(__name__)
+
+
+# --- task functions: plain Python, importable and testable without a DAG -----------------------
+
+
+def source_contract(source: str) -> Contract:
+    """The contract of a source, read afresh when a task runs."""
+    return load_contract(programs_dir() / f"{source}.yml")
+
+
+def find_new_files(source: str) -> list[dict[str, Any]]:
+    """Files in the source's inbox whose bytes no submission of this source has recorded yet."""
+    from innovation_pipeline.orchestration import inbox
+    from innovation_pipeline.warehouse import connect
+
+    listed = inbox.list_inbox(source)
+    with connect(autocommit=True) as conn:
+        fresh = inbox.new_files(source, listed, conn)
+    log.info(
+        "%s: %d file(s) in %s, %d new: %s",
+        source,
+        len(listed),
+        inbox.inbox(source),
+        len(fresh),
+        ", ".join(f["name"] for f in fresh) or "none",
+    )
+    return fresh
+
+
+def _received_at(file: dict[str, Any]) -> dt.datetime | None:
+    # When the file reached the inbox, not when a copy of a remote file was made.
+    return dt.datetime.fromtimestamp(file["modified"], tz=dt.UTC) if file.get("modified") else None
+
+
+def land_one(source: str, file: dict[str, Any]) -> dict[str, Any]:
+    """Archive, load and record one file through the loader; a rejected file fails this task only."""
+    from innovation_pipeline.landing import FileRejected, land_file
+    from innovation_pipeline.orchestration.inbox import local_copy
+
+    contract = source_contract(source)
+    with local_copy(file["uri"]) as path:
+        try:
+            result = land_file(contract, path, original_name=file["name"], received_at=_received_at(file))
+        except FileRejected as exc:
+            log.error("%s was rejected: %s", file["name"], exc)
+            # The loader has recorded the rejection; a retry would reject the same bytes again.
+            raise AirflowFailException(f"{file['name']} was rejected: {exc}") from exc
+    summary = {
+        "file": file["name"],
+        "sha256": file["sha256"],
+        "submission_id": result.submission_id,
+        "status": result.status,
+        "rows_received": result.rows_received,
+        "rows_loaded": result.rows_loaded,
+        "rows_quarantined": result.rows_quarantined,
+        "rows_skipped": result.rows_skipped,
+        "message": result.message,
+    }
+    if result.status == "rejected":
+        log.error("%s was rejected: %s", file["name"], result.message)
+        raise AirflowFailException(f"{file['name']} was rejected: {result.message}")
+    log.info(
+        "%s: %s (submission %s): %s received, %s loaded, %s quarantined, %s skipped",
+        file["name"],
+        result.status,
+        result.submission_id,
+        result.rows_received,
+        result.rows_loaded,
+        result.rows_quarantined,
+        result.rows_skipped,
+    )
+    return summary
+
+
+def _jsonable(value: Any) -> Any:
+    # XCom stores JSON; dates and decimals in a validation summary become strings.
+    return json.loads(json.dumps(value, default=str))
+
+
+def validate_landed(
+    source: str, files: list[dict[str, Any]] | None, results: list[dict[str, Any] | None]
+) -> dict[str, Any]:
+    """Validate the rows of this run's loaded submissions with Great Expectations.
+
+    ``files`` is what the listing task found (None when it failed: this task runs whatever its
+    upstream did, so it must fail the run itself); ``results`` holds one entry per file task that
+    succeeded.
+    """
+    if files is None:
+        raise AirflowFailException(f"listing the {source} inbox failed; see the list_new_files task")
+    done = [r for r in results if r]
+    loaded = [r for r in done if r.get("status") == "loaded"]
+    ids = sorted(int(r["submission_id"]) for r in loaded)
+    landed_names = {r["file"] for r in done}
+    outcome: dict[str, Any] = {
+        "source": source,
+        "submission_ids": ids,
+        "files_loaded": [r["file"] for r in loaded],
+        "files_duplicate": [r["file"] for r in done if r.get("status") == "duplicate"],
+        "files_failed": [f["name"] for f in files if f["name"] not in landed_names],
+        "rows_loaded": sum(int(r.get("rows_loaded") or 0) for r in loaded),
+        "rows_quarantined": sum(int(r.get("rows_quarantined") or 0) for r in loaded),
+    }
+    if outcome["files_failed"]:
+        log.warning("%s: file(s) that did not land: %s", source, ", ".join(outcome["files_failed"]))
+    if not ids:
+        log.info("%s: no new submission loaded in this run; nothing to validate", source)
+        outcome["validation"] = None
+        return outcome
+    from innovation_pipeline.dq import validate_landing
+
+    outcome["validation"] = _jsonable(validate_landing(source_contract(source), ids))
+    log.info("%s: validated submissions %s", source, ids)
+    return outcome
+
+
+def check_due_date(source: str, on: dt.date) -> dict[str, Any]:
+    """Compare what was received with the contract's latest due date; log when it is overdue."""
+    from innovation_pipeline.orchestration.due import check_due
+    from innovation_pipeline.warehouse import connect
+
+    with connect(autocommit=True) as conn:
+        status = check_due(source_contract(source), on, conn)
+    (log.warning if status.overdue else log.info)("%s", status.summary())
+    return status.as_dict()
+
+
+def run_date(context: Any) -> dt.date:
+    """The date a run stands for: its logical date, else (asset or manual runs) when it was due to run."""
+    when = context.get("logical_date") or context.get("data_interval_end")
+    if when is None:
+        dag_run = context.get("dag_run")
+        when = getattr(dag_run, "run_after", None)
+    return (when or dt.datetime.now(dt.UTC)).date()
+
+
+# --- the DAG ---------------------------------------------------------------------------------
+
+
+def _default_args(contract: Contract) -> dict[str, Any]:
+    return {
+        "owner": contract.owner,
+        "retries": contract.retries,
+        "retry_delay": config.retry_delay(),
+        "on_failure_callback": callbacks.failure_callbacks(),
+    }
+
+
+def _deadline(source: str) -> DeadlineAlert | None:
+    interval = config.run_deadline()
+    if interval is None:
+        return None
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=interval,
+        callback=AsyncCallback(
+            callbacks.record_missed_deadline,
+            kwargs={"source": source, "minutes": int(interval.total_seconds() // 60)},
+        ),
+    )
+
+
+def tags_for(contract: Contract) -> list[str]:
+    """Tags to filter DAGs by in the UI."""
+    return ["ingest", f"state:{contract.state.lower()}", f"program:{contract.program}", contract.kind]
+
+
+def build_ingest_dag(contract: Contract) -> DAG:
+    """The ingest DAG of one contract."""
+    source = contract.source
+    with DAG(
+        dag_id=config.ingest_dag_id(source),
+        description=f"Land {contract.title} submissions into raw.{source}",
+        doc_md=docs.ingest_doc(contract),
+        schedule=contract.schedule,
+        start_date=config.START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=tags_for(contract),
+        default_args=_default_args(contract),
+        deadline=_deadline(source),
+    ) as dag:
+
+        @task(task_display_name="List new files")
+        def list_new_files() -> list[dict[str, Any]]:
+            return find_new_files(source)
+
+        @task(
+            task_display_name="Land file",
+            pool=config.load_pool(),
+            max_active_tis_per_dagrun=config.load_parallelism(),
+            map_index_template="{{ file_name }}",
+        )
+        def land(file: dict[str, Any]) -> dict[str, Any]:
+            get_current_context()["file_name"] = file["name"]  # type: ignore[typeddict-unknown-key]
+            return land_one(source, file)
+
+        @task(task_display_name="Validate landed rows (GX)", trigger_rule=TriggerRule.ALL_DONE)
+        def validate(
+            files: list[dict[str, Any]] | None, results: list[dict[str, Any] | None]
+        ) -> dict[str, Any]:
+            return validate_landed(source, files, list(results or []))
+
+        @task(task_display_name="Publish raw asset", outlets=[config.raw_asset(source)])
+        def publish(outcome: dict[str, Any]) -> dict[str, Any]:
+            if not outcome["submission_ids"]:
+                # No asset event, so the marts are not rebuilt for nothing.
+                raise AirflowSkipException("no new submission was loaded")
+            context = get_current_context()
+            context["outlet_events"][config.raw_asset(source)].extra = {
+                "submission_ids": outcome["submission_ids"],
+                "rows_loaded": outcome["rows_loaded"],
+            }
+            return outcome
+
+        @task(task_display_name="Check due date", trigger_rule=TriggerRule.ALL_DONE)
+        def due_date() -> dict[str, Any]:
+            return check_due_date(source, run_date(get_current_context()))
+
+        files = list_new_files()
+        landed = land.expand(file=files)
+        publish(validate(files, landed))
+        landed >> due_date()
+    return dag
+
+
+def build_broken_dag(source: str, error: str) -> DAG:
+    """A stand-in DAG for a contract that does not validate, so the error shows in the UI.
+
+    One broken contract must not take every other program's DAG down with it.
+    """
+    with DAG(
+        dag_id=config.ingest_dag_id(source),
+        description=f"Contract programs/{source}.yml is invalid",
+        doc_md=f"# Invalid contract `programs/{source}.yml`\n\n```\n{error}\n```\n",
+        schedule=None,
+        start_date=config.START_DATE,
+        catchup=False,
+        tags=["ingest", "broken-contract"],
+        default_args={"owner": "state-data-team", "retries": 0},
+    ) as dag:
+
+        @task(task_display_name="Contract error")
+        def contract_error() -> None:
+            raise AirflowFailException(error)
+
+        contract_error()
+    return dag
+
+
+def build_ingest_dags(folder: Path | None = None, only_dag_id: str | None = None) -> dict[str, DAG]:
+    """One DAG per contract in ``programs/``, keyed by DAG id.
+
+    ``only_dag_id`` (from Airflow's parsing context when a task starts) builds just that DAG.
+    """
+    dags: dict[str, DAG] = {}
+    for path in contract_paths(folder):
+        dag_id = config.ingest_dag_id(path.stem)
+        if only_dag_id and dag_id != only_dag_id:
+            continue
+        try:
+            contract = load_contract(path)
+        except ContractError as exc:
+            log.error("%s", exc)
+            dags[dag_id] = build_broken_dag(path.stem, str(exc))
+            continue
+        dags[dag_id] = build_ingest_dag(contract)
+    return dags
