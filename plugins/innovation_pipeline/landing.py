@@ -15,7 +15,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import polars as pl
 import psycopg
@@ -101,6 +101,12 @@ def ensure_raw_table(conn: psycopg.Connection, contract: Contract) -> None:
         )
 
 
+def safe_file_name(name: str) -> str:
+    """The bare file name: a sender's folders ("../../etc/x.csv", "C:\\x.csv") are not ours to keep."""
+    bare = PureWindowsPath(name).name
+    return bare if bare not in ("", ".", "..") else "unnamed"
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -184,7 +190,7 @@ def land_file(
     :class:`FileRejected` for a file that cannot be read as its contract says.
     """
     path = Path(path)
-    name = original_name or path.name
+    name = safe_file_name(original_name or path.name)
     sha = file_sha256(path)
     size = path.stat().st_size
     archived = archive_file(path, sha)
