@@ -1,0 +1,93 @@
+{#- Aggregating suppressible fields from sub-rows (schools, grades, pathways, waivers) to a district.
+    Every macro emits five columns: <name>, <name>__suppressed, <name>__marker, <name>__lower,
+    <name>__upper. If any input arrived suppressed, the aggregate is unknown: value null, flagged
+    suppressed at source, with the bounds the inputs' markers imply (values suppressed at source
+    stay suppressed). -#}
+
+{% macro agg_sum(field, alias=none) -%}
+    {%- set out = alias or field -%}
+    case when bool_or({{ field }}__suppressed) then null else sum({{ field }}) end as {{ out }},
+    coalesce(bool_or({{ field }}__suppressed), false) as {{ out }}__suppressed,
+    string_agg(distinct {{ field }}__marker, ', ') as {{ out }}__marker,
+    case
+        when bool_or({{ field }}__suppressed)
+            then sum(coalesce({{ field }}__lower, {{ field }}, 0))
+    end as {{ out }}__lower,
+    case
+        when bool_or({{ field }}__suppressed)
+            and bool_and(not {{ field }}__suppressed or {{ field }}__upper is not null)
+            then sum(coalesce({{ field }}__upper, {{ field }}))
+    end as {{ out }}__upper
+{%- endmacro %}
+
+{% macro agg_max(field, alias=none) -%}
+    {%- set out = alias or field -%}
+    case when bool_or({{ field }}__suppressed) then null else max({{ field }}) end as {{ out }},
+    coalesce(bool_or({{ field }}__suppressed), false) as {{ out }}__suppressed,
+    string_agg(distinct {{ field }}__marker, ', ') as {{ out }}__marker,
+    case
+        when bool_or({{ field }}__suppressed)
+            then max(coalesce({{ field }}__lower, {{ field }}, 0))
+    end as {{ out }}__lower,
+    case
+        when bool_or({{ field }}__suppressed)
+            and bool_and(not {{ field }}__suppressed or {{ field }}__upper is not null)
+            then max(coalesce({{ field }}__upper, {{ field }}))
+    end as {{ out }}__upper
+{%- endmacro %}
+
+{#- A rate averaged over sub-rows, weighted by a count (e.g. school rates by enrollment). The mean
+    of known rates lies between their smallest and largest value, which bound a suppressed one. -#}
+{% macro agg_weighted_rate(rate, weight, alias=none, rate_suppressible=true) -%}
+    {%- set out = alias or rate -%}
+    {%- set rate_flag = rate ~ '__suppressed' if rate_suppressible else 'false' -%}
+    {%- set suppressed = 'coalesce(bool_or(' ~ rate_flag ~ ' or ' ~ weight ~ '__suppressed), false)' -%}
+    case
+        when {{ suppressed }} then null
+        else sum({{ rate }} * {{ weight }}) / nullif(sum({{ weight }}) filter (where {{ rate }} is not null), 0)
+    end as {{ out }},
+    {{ suppressed }} as {{ out }}__suppressed,
+    {% if rate_suppressible -%}
+    string_agg(distinct {{ rate }}__marker, ', ') as {{ out }}__marker,
+    case when {{ suppressed }} then min(coalesce({{ rate }}__lower, {{ rate }}, 0)) end as {{ out }}__lower,
+    case when {{ suppressed }} then max(coalesce({{ rate }}__upper, {{ rate }}, 1)) end as {{ out }}__upper
+    {%- else -%}
+    cast(null as text) as {{ out }}__marker,
+    case when {{ suppressed }} then min(coalesce({{ rate }}, 0)) end as {{ out }}__lower,
+    case when {{ suppressed }} then max(coalesce({{ rate }}, 1)) end as {{ out }}__upper
+    {%- endif %}
+{%- endmacro %}
+
+{#- An aggregate of fields that are never suppressed at source (amounts, counts we compute). -#}
+{% macro agg_plain(expression, alias) -%}
+    {{ expression }} as {{ alias }},
+    false as {{ alias }}__suppressed,
+    cast(null as text) as {{ alias }}__marker,
+    cast(null as numeric) as {{ alias }}__lower,
+    cast(null as numeric) as {{ alias }}__upper
+{%- endmacro %}
+
+{#- One long row per measure from a CTE of aggregated columns (one set per measure id). Rows where
+    the value is missing and was not suppressed carry no information and are left out. -#}
+{% macro unpivot_measures(relation, source_name, program_id, measure_ids) -%}
+    {%- for measure_id in measure_ids %}
+    select
+        '{{ source_name }}' as source,
+        '{{ program_id }}' as program_id,
+        state,
+        district_id,
+        row_kind,
+        school_year,
+        '{{ measure_id }}' as measure_id,
+        cast({{ measure_id }} as numeric) as value,
+        {{ measure_id }}__suppressed as is_suppressed_at_source,
+        {{ measure_id }}__marker as source_marker,
+        cast({{ measure_id }}__lower as numeric) as value_lower,
+        cast({{ measure_id }}__upper as numeric) as value_upper,
+        last_submission_id,
+        loaded_at
+    from {{ relation }}
+    where {{ measure_id }} is not null or {{ measure_id }}__suppressed
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+{%- endmacro %}

@@ -1,0 +1,50 @@
+-- Outcome measures from every outcome feed on one grain: state, district (null on the State Total
+-- row), school year, measure. Where two feeds report the same cell, the feed with the lower
+-- outcome_priority in seeds/program_sources.csv wins (CDE's own file over the shared feed for CO).
+with
+
+unioned as (
+
+    select * from {{ ref('int_state_outcomes__district_measures') }}
+    union all
+    select * from {{ ref('int_co_chronic_absenteeism__district_measures') }}
+
+),
+
+sources as (
+
+    select * from {{ ref('program_sources') }}
+
+),
+
+ranked as (
+
+    select
+        unioned.*,
+        row_number() over (
+            partition by unioned.state, unioned.district_id, unioned.row_kind, unioned.school_year, unioned.measure_id
+            order by sources.outcome_priority nulls last, unioned.last_submission_id desc
+        ) as source_rank
+    from unioned
+    left join sources
+        on unioned.source = sources.source
+
+)
+
+select
+    source,
+    program_id,
+    state,
+    district_id,
+    row_kind,
+    school_year,
+    measure_id,
+    value,
+    is_suppressed_at_source,
+    source_marker,
+    value_lower,
+    value_upper,
+    last_submission_id,
+    loaded_at
+from ranked
+where source_rank = 1

@@ -1,0 +1,360 @@
+-- The headline mart: per state, program, school year and measure, the participating districts'
+-- figure beside the non-participating districts' of the same state, each with the count behind it
+-- and after small-cell suppression. Program measures (participants, funding, credits, proficiency,
+-- participation rate) exist for participating districts only. Aggregates use true district values
+-- and cover the districts that reported a value (districts_reporting); rates are re-weighted
+-- (sum of numerators / sum of counts behind), never averaged.
+
+with
+
+definitions as (
+
+    select * from {{ ref('measures') }}
+
+),
+
+thresholds as (
+
+    select * from {{ ref('int_suppression_thresholds') }}
+
+),
+
+program_cells as (
+
+    select * from {{ ref('int_program_measures__unioned') }}
+
+),
+
+outcome_cells as (
+
+    select * from {{ ref('int_district_outcomes__unioned') }}
+    where row_kind = 'district'
+
+),
+
+program_years as (
+
+    select distinct
+        program_id,
+        state,
+        school_year
+    from program_cells
+
+),
+
+participants as (
+
+    select distinct
+        program_id,
+        district_id,
+        school_year
+    from program_cells
+
+),
+
+outcome_districts as (
+
+    select
+        program_years.program_id,
+        program_years.state,
+        program_years.school_year,
+        reporting.district_id,
+        case
+            when participants.district_id is not null then 'participating' else 'non_participating'
+        end as district_group
+    from program_years
+    inner join (select distinct state, district_id, school_year from outcome_cells) as reporting
+        on
+            program_years.state = reporting.state
+            and program_years.school_year = reporting.school_year
+    left join participants
+        on
+            program_years.program_id = participants.program_id
+            and reporting.district_id = participants.district_id
+            and program_years.school_year = participants.school_year
+
+),
+
+district_cells as (
+
+    select
+        program_id,
+        state,
+        school_year,
+        'participating' as district_group,
+        district_id,
+        measure_id,
+        value,
+        is_suppressed_at_source,
+        last_submission_id,
+        loaded_at
+    from program_cells
+
+    union all
+
+    select
+        outcome_districts.program_id,
+        outcome_districts.state,
+        outcome_districts.school_year,
+        outcome_districts.district_group,
+        outcome_districts.district_id,
+        outcome_cells.measure_id,
+        outcome_cells.value,
+        outcome_cells.is_suppressed_at_source,
+        outcome_cells.last_submission_id,
+        outcome_cells.loaded_at
+    from outcome_districts
+    inner join outcome_cells
+        on
+            outcome_districts.district_id = outcome_cells.district_id
+            and outcome_districts.school_year = outcome_cells.school_year
+
+),
+
+-- Per district, the numerator and count behind of every rate and ratio: a reported rate's
+-- numerator is rate x count behind; a rate not reported is derived from its two counts.
+ratio_parts as (
+
+    select
+        rates.program_id,
+        rates.state,
+        rates.school_year,
+        rates.district_group,
+        rates.district_id,
+        rates.measure_id,
+        rates.value * denominators.value as part_numerator,
+        denominators.value as part_denominator,
+        rates.is_suppressed_at_source or coalesce(denominators.is_suppressed_at_source, false) as part_suppressed
+    from district_cells as rates
+    inner join definitions
+        on rates.measure_id = definitions.measure_id
+    left join district_cells as denominators
+        on
+            definitions.denominator_measure_id = denominators.measure_id
+            and rates.program_id = denominators.program_id
+            and rates.school_year = denominators.school_year
+            and rates.district_group = denominators.district_group
+            and rates.district_id = denominators.district_id
+    where definitions.value_type in ('rate', 'ratio')
+
+    union all
+
+    select
+        numerators.program_id,
+        numerators.state,
+        numerators.school_year,
+        numerators.district_group,
+        numerators.district_id,
+        definitions.measure_id,
+        numerators.value as part_numerator,
+        denominators.value as part_denominator,
+        numerators.is_suppressed_at_source or denominators.is_suppressed_at_source as part_suppressed
+    from definitions
+    inner join district_cells as numerators
+        on definitions.numerator_measure_id = numerators.measure_id
+    inner join district_cells as denominators
+        on
+            definitions.denominator_measure_id = denominators.measure_id
+            and numerators.program_id = denominators.program_id
+            and numerators.school_year = denominators.school_year
+            and numerators.district_group = denominators.district_group
+            and numerators.district_id = denominators.district_id
+    where
+        definitions.value_type in ('rate', 'ratio')
+        and not exists (
+            select 1
+            from district_cells as reported
+            where
+                reported.measure_id = definitions.measure_id
+                and reported.program_id = numerators.program_id
+                and reported.school_year = numerators.school_year
+                and reported.district_group = numerators.district_group
+                and reported.district_id = numerators.district_id
+        )
+
+),
+
+group_totals as (
+
+    select
+        district_cells.program_id,
+        district_cells.state,
+        district_cells.school_year,
+        district_cells.district_group,
+        district_cells.measure_id,
+        sum(district_cells.value) filter (where not district_cells.is_suppressed_at_source) as value,
+        cast(null as numeric) as count_behind,
+        cast(null as numeric) as numerator,
+        count(district_cells.value) filter (where not district_cells.is_suppressed_at_source) as districts_reporting,
+        bool_and(district_cells.is_suppressed_at_source) as is_suppressed_at_source,
+        max(district_cells.last_submission_id) as last_submission_id,
+        max(district_cells.loaded_at) as loaded_at
+    from district_cells
+    inner join definitions
+        on district_cells.measure_id = definitions.measure_id
+    where definitions.value_type in ('count', 'amount')
+    group by 1, 2, 3, 4, 5
+
+),
+
+group_ratios as (
+
+    select
+        ratio_parts.program_id,
+        ratio_parts.state,
+        ratio_parts.school_year,
+        ratio_parts.district_group,
+        ratio_parts.measure_id,
+        sum(ratio_parts.part_numerator) filter (where ratio_parts.part_denominator > 0 and not ratio_parts.part_suppressed)
+        / nullif(sum(ratio_parts.part_denominator) filter (
+            where ratio_parts.part_numerator is not null and not ratio_parts.part_suppressed
+        ), 0) as value,
+        sum(ratio_parts.part_denominator) filter (
+            where ratio_parts.part_numerator is not null and not ratio_parts.part_suppressed
+        ) as count_behind,
+        case
+            when numerator_definitions.value_type = 'count'
+                then round(sum(ratio_parts.part_numerator) filter (
+                    where ratio_parts.part_denominator > 0 and not ratio_parts.part_suppressed
+                ))
+        end as numerator,
+        count(*) filter (
+            where
+                ratio_parts.part_numerator is not null
+                and ratio_parts.part_denominator > 0
+                and not ratio_parts.part_suppressed
+        ) as districts_reporting,
+        bool_and(ratio_parts.part_suppressed) as is_suppressed_at_source,
+        cast(null as bigint) as last_submission_id,
+        cast(null as timestamptz) as loaded_at
+    from ratio_parts
+    inner join definitions
+        on ratio_parts.measure_id = definitions.measure_id
+    left join definitions as numerator_definitions
+        on definitions.numerator_measure_id = numerator_definitions.measure_id
+    group by 1, 2, 3, 4, 5, numerator_definitions.value_type
+
+),
+
+group_cells as (
+
+    select * from group_totals
+    union all
+    select * from group_ratios
+
+),
+
+cells as (
+
+    select
+        group_cells.program_id,
+        group_cells.state,
+        group_cells.school_year,
+        group_cells.district_group,
+        group_cells.measure_id,
+        group_cells.value,
+        group_cells.is_suppressed_at_source and group_cells.value is null as is_suppressed_at_source,
+        cast(null as text) as source_marker,
+        cast(null as numeric) as value_lower,
+        cast(null as numeric) as value_upper,
+        definitions.value_type,
+        definitions.suppression_rule,
+        definitions.numerator_measure_id,
+        definitions.denominator_measure_id,
+        coalesce(thresholds.threshold, {{ var('suppression_threshold_default') | int }}) as threshold,
+        group_cells.last_submission_id,
+        group_cells.loaded_at,
+        case when definitions.value_type = 'count' then group_cells.value else group_cells.count_behind end
+            as count_behind,
+        group_cells.numerator
+    from group_cells
+    inner join definitions
+        on group_cells.measure_id = definitions.measure_id
+    left join thresholds
+        on group_cells.state = thresholds.state
+    where group_cells.value is not null or group_cells.is_suppressed_at_source
+
+),
+
+{{ small_cell_suppression(
+    'cells',
+    ['state', 'program_id', 'school_year', 'district_group'],
+    ['state', 'program_id', 'school_year']) }},
+
+published as (
+
+    select
+        cells__published.*,
+        group_cells.districts_reporting
+    from cells__published
+    inner join group_cells
+        on
+            cells__published.program_id = group_cells.program_id
+            and cells__published.school_year = group_cells.school_year
+            and cells__published.district_group = group_cells.district_group
+            and cells__published.measure_id = group_cells.measure_id
+
+),
+
+participating as (
+
+    select * from published where district_group = 'participating'
+
+),
+
+non_participating as (
+
+    select * from published where district_group = 'non_participating'
+
+),
+
+compared as (
+
+    select
+        coalesce(participating.state, non_participating.state) as state,
+        coalesce(participating.program_id, non_participating.program_id) as program_id,
+        coalesce(participating.school_year, non_participating.school_year) as school_year,
+        coalesce(participating.measure_id, non_participating.measure_id) as measure_id,
+        participating.value as participating_value,
+        participating.count_behind as participating_count,
+        participating.districts_reporting as participating_districts_reporting,
+        coalesce(participating.is_suppressed, false) as participating_is_suppressed,
+        participating.suppression_reason as participating_suppression_reason,
+        non_participating.value as non_participating_value,
+        non_participating.count_behind as non_participating_count,
+        non_participating.districts_reporting as non_participating_districts_reporting,
+        coalesce(non_participating.is_suppressed, false) as non_participating_is_suppressed,
+        non_participating.suppression_reason as non_participating_suppression_reason,
+        coalesce(participating.suppression_threshold, non_participating.suppression_threshold)
+            as suppression_threshold
+    from participating
+    full outer join non_participating
+        on
+            participating.program_id = non_participating.program_id
+            and participating.school_year = non_participating.school_year
+            and participating.measure_id = non_participating.measure_id
+
+)
+
+select
+    cast(compared.state as text) as state,
+    cast(compared.program_id as text) as program_id,
+    cast(compared.school_year as integer) as school_year,
+    cast(compared.measure_id as text) as measure_id,
+    cast(definitions.measure_group as text) as measure_group,
+    cast(definitions.unit as text) as unit,
+    cast(compared.participating_value as numeric) as participating_value,
+    cast(compared.participating_count as numeric) as participating_count,
+    cast(compared.participating_districts_reporting as integer) as participating_districts_reporting,
+    cast(compared.participating_is_suppressed as boolean) as participating_is_suppressed,
+    cast(compared.participating_suppression_reason as text) as participating_suppression_reason,
+    cast(compared.non_participating_value as numeric) as non_participating_value,
+    cast(compared.non_participating_count as numeric) as non_participating_count,
+    cast(compared.non_participating_districts_reporting as integer) as non_participating_districts_reporting,
+    cast(compared.non_participating_is_suppressed as boolean) as non_participating_is_suppressed,
+    cast(compared.non_participating_suppression_reason as text) as non_participating_suppression_reason,
+    cast(compared.participating_value - compared.non_participating_value as numeric) as participating_minus_non_participating,
+    cast(compared.suppression_threshold as integer) as suppression_threshold
+from compared
+inner join definitions
+    on compared.measure_id = definitions.measure_id

@@ -1,0 +1,56 @@
+-- One row per canonical district in the reference directory, with every name or code variant the
+-- crosswalk knows or a submission used.
+with
+
+districts as (
+
+    select * from {{ ref('stg_ref__districts') }}
+
+),
+
+aliases as (
+
+    select district_id, alias as variant from {{ ref('stg_ref__district_aliases') }}
+
+),
+
+seen as (
+
+    {% for model in ['stg_co_local_accountability__school_measures', 'stg_ky_local_labs__competency_defenses',
+                     'stg_mt_transformational_learning__district_participation', 'stg_nh_learn_everywhere__student_credits',
+                     'stg_nd_innovative_education__waivers', 'stg_ut_pcbl_grants__pathways',
+                     'stg_wa_mastery_learning__district_participation', 'stg_state_outcomes__district_outcomes',
+                     'stg_co_chronic_absenteeism__district_absenteeism'] %}
+    select distinct district_id, district_source_value as variant
+    from {{ ref(model) }}
+    where district_id is not null and district_source_value is not null
+    {% if not loop.last %}union{% endif %}
+    {% endfor %}
+
+),
+
+variants as (
+
+    select
+        district_id,
+        string_agg(distinct trim(variant), '; ') as name_variants
+    from (
+        select * from aliases
+        union
+        select * from seen
+    ) as all_variants
+    group by district_id
+
+)
+
+select
+    cast(districts.district_id as text) as district_id,
+    cast(districts.state as text) as state,
+    cast(districts.state_code as text) as state_code,
+    cast(districts.nces_lea_id as text) as nces_lea_id,
+    cast(districts.district_name as text) as district_name,
+    cast(variants.name_variants as text) as name_variants,
+    cast(districts.is_synthetic as boolean) as is_synthetic
+from districts
+left join variants
+    on districts.district_id = variants.district_id

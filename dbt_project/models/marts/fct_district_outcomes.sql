@@ -1,0 +1,117 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['school_year'],
+        on_schema_change='fail'
+    )
+}}
+-- Shared outcome measures per district and school year, plus each state's State Total row kept
+-- as reported (is_state_total), after small-cell suppression. Incremental by school year: a new
+-- outcome submission rebuilds its year only; a changed threshold rebuilds the years it touches.
+
+with
+
+thresholds as (
+
+    select * from {{ ref('int_suppression_thresholds') }}
+
+),
+
+{% if is_incremental() %}
+partitions_to_rebuild as (
+
+    select school_year
+    from {{ ref('stg_audit__submissions') }}
+    where
+        program_id = 'state_outcomes'
+        and submission_id > (select coalesce(max(built_through_submission_id), 0) from {{ this }})
+
+    union
+
+    select built.school_year
+    from {{ this }} as built
+    inner join thresholds
+        on built.state = thresholds.state
+    where built.suppression_threshold <> thresholds.threshold
+
+),
+{% endif %}
+
+outcomes_long as (
+
+    select * from {{ ref('int_district_outcomes__unioned') }}
+    {% if is_incremental() %}
+        where school_year in (select school_year from partitions_to_rebuild)
+    {% endif %}
+
+),
+
+definitions as (
+
+    select * from {{ ref('measures') }}
+
+),
+
+base as (
+
+    select
+        outcomes_long.state,
+        outcomes_long.district_id,
+        outcomes_long.row_kind = 'state_total' as is_state_total,
+        outcomes_long.school_year,
+        outcomes_long.source,
+        outcomes_long.measure_id,
+        outcomes_long.value,
+        outcomes_long.is_suppressed_at_source,
+        outcomes_long.source_marker,
+        outcomes_long.value_lower,
+        outcomes_long.value_upper,
+        definitions.value_type,
+        definitions.suppression_rule,
+        definitions.numerator_measure_id,
+        definitions.denominator_measure_id,
+        coalesce(thresholds.threshold, {{ var('suppression_threshold_default') | int }}) as threshold,
+        outcomes_long.last_submission_id,
+        outcomes_long.loaded_at
+    from outcomes_long
+    inner join definitions
+        on outcomes_long.measure_id = definitions.measure_id
+    left join thresholds
+        on outcomes_long.state = thresholds.state
+
+),
+
+{{ with_ratio_cells('base', ['state', 'district_id', 'is_state_total', 'school_year'], 'definitions') }},
+
+{{ small_cell_suppression(
+    'base__with_ratios',
+    ['state', 'district_id', 'is_state_total', 'school_year'],
+    ['state', 'is_state_total', 'school_year']) }}
+
+select
+    cast(published.state as text) as state,
+    cast(published.district_id as text) as district_id,
+    cast(published.is_state_total as boolean) as is_state_total,
+    cast(published.school_year as integer) as school_year,
+    cast(published.measure_id as text) as measure_id,
+    cast(coalesce(base.source, 'derived') as text) as source,
+    cast(published.value as numeric) as value,
+    cast(published.count_behind as numeric) as count_behind,
+    cast(published.is_suppressed as boolean) as is_suppressed,
+    cast(published.suppression_reason as text) as suppression_reason,
+    cast(published.source_marker as text) as source_marker,
+    cast(published.value_lower as numeric) as value_lower,
+    cast(published.value_upper as numeric) as value_upper,
+    cast(published.suppression_threshold as integer) as suppression_threshold,
+    cast(published.last_submission_id as bigint) as last_submission_id,
+    cast(published.loaded_at as timestamptz) as loaded_at,
+    cast((select max(submission_id) from {{ ref('stg_audit__submissions') }}) as bigint) as built_through_submission_id
+from base__with_ratios__published as published
+left join base
+    on
+        published.measure_id = base.measure_id
+        and published.state = base.state
+        and published.district_id is not distinct from base.district_id
+        and published.is_state_total = base.is_state_total
+        and published.school_year = base.school_year

@@ -1,0 +1,112 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['program_id', 'school_year'],
+        on_schema_change='fail'
+    )
+}}
+-- Per program, district, school year and measure, after small-cell suppression.
+-- Incremental by (program, school year) partition: a new submission rebuilds only its program's
+-- year (complementary suppression needs the whole partition), so history is not rebuilt. A
+-- superseded submission's rows leave with the rebuild, as staging only reads current submissions.
+-- A partition is also rebuilt when its state's threshold changed (seed or --vars).
+
+with
+
+thresholds as (
+
+    select * from {{ ref('int_suppression_thresholds') }}
+
+),
+
+{% if is_incremental() %}
+partitions_to_rebuild as (
+
+    select
+        program_id,
+        school_year
+    from {{ ref('stg_audit__submissions') }}
+    where submission_id > (select coalesce(max(built_through_submission_id), 0) from {{ this }})
+
+    union
+
+    select
+        built.program_id,
+        built.school_year
+    from {{ this }} as built
+    inner join thresholds
+        on built.state = thresholds.state
+    where built.suppression_threshold <> thresholds.threshold
+
+),
+{% endif %}
+
+measures_long as (
+
+    select * from {{ ref('int_program_measures__unioned') }}
+    {% if is_incremental() %}
+        where (program_id, school_year) in (select program_id, school_year from partitions_to_rebuild)
+    {% endif %}
+
+),
+
+definitions as (
+
+    select * from {{ ref('measures') }}
+
+),
+
+base as (
+
+    select
+        measures_long.program_id,
+        measures_long.state,
+        measures_long.district_id,
+        measures_long.school_year,
+        measures_long.measure_id,
+        measures_long.value,
+        measures_long.is_suppressed_at_source,
+        measures_long.source_marker,
+        measures_long.value_lower,
+        measures_long.value_upper,
+        definitions.value_type,
+        definitions.suppression_rule,
+        definitions.numerator_measure_id,
+        definitions.denominator_measure_id,
+        coalesce(thresholds.threshold, {{ var('suppression_threshold_default') | int }}) as threshold,
+        measures_long.last_submission_id,
+        measures_long.loaded_at
+    from measures_long
+    inner join definitions
+        on measures_long.measure_id = definitions.measure_id
+    left join thresholds
+        on measures_long.state = thresholds.state
+
+),
+
+{{ with_ratio_cells('base', ['program_id', 'state', 'district_id', 'school_year'], 'definitions') }},
+
+{{ small_cell_suppression(
+    'base__with_ratios',
+    ['program_id', 'state', 'district_id', 'school_year'],
+    ['program_id', 'state', 'school_year']) }}
+
+select
+    cast(program_id as text) as program_id,
+    cast(state as text) as state,
+    cast(district_id as text) as district_id,
+    cast(school_year as integer) as school_year,
+    cast(measure_id as text) as measure_id,
+    cast(value as numeric) as value,
+    cast(count_behind as numeric) as count_behind,
+    cast(is_suppressed as boolean) as is_suppressed,
+    cast(suppression_reason as text) as suppression_reason,
+    cast(source_marker as text) as source_marker,
+    cast(value_lower as numeric) as value_lower,
+    cast(value_upper as numeric) as value_upper,
+    cast(suppression_threshold as integer) as suppression_threshold,
+    cast(last_submission_id as bigint) as last_submission_id,
+    cast(loaded_at as timestamptz) as loaded_at,
+    cast((select max(submission_id) from {{ ref('stg_audit__submissions') }}) as bigint) as built_through_submission_id
+from base__with_ratios__published

@@ -1,0 +1,29 @@
+with
+
+source as (
+
+    select * from {{ source('dq', 'validation_runs') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        cast(run_id as text) as run_id,
+        suite_name,
+        source,
+        cast(submission_id as bigint) as submission_id,
+        -- numbers
+        cast(evaluated as integer) as expectations_evaluated,
+        cast(successful as integer) as expectations_passed,
+        cast(unsuccessful as integer) as expectations_failed,
+        -- booleans
+        success as is_success,
+        -- dates
+        run_at
+    from source
+
+)
+
+select * from renamed
