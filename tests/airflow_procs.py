@@ -1,0 +1,317 @@
+"""Run Airflow 3 components as real processes for end-to-end tests, and always stop them.
+
+``CeleryCluster`` starts what a CeleryExecutor deployment needs (API server, scheduler, DAG
+processor, one ``airflow celery worker``) against a Redis broker and a PostgreSQL metadata
+database, each process in its own session so that a process-group kill also reaches the task
+processes it forked. Every wait is bounded and fails with the tail of each component's log, so a
+broken component shows up as a readable failure, not a hang.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.error import URLError
+from urllib.request import urlopen
+
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+T = TypeVar("T")
+
+
+class ClusterError(AssertionError):
+    """A component died or a wait ran out; the message carries the components' log tails."""
+
+
+def redis_ping(host: str = "127.0.0.1", port: int = 6379, timeout: float = 3.0) -> None:
+    """Raise ``ClusterError`` unless a Redis server answers PING at host:port within ``timeout``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(b"PING\r\n")
+            reply = sock.recv(64)
+    except OSError as exc:
+        raise ClusterError(
+            f"Redis is not reachable at {host}:{port} ({exc}); the Celery test needs it"
+        ) from exc
+    # +PONG without auth; -NOAUTH when the server wants a password this test does not have.
+    if not reply.startswith(b"+PONG"):
+        raise ClusterError(f"{host}:{port} did not answer PING like Redis: {reply!r}")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    if not path.exists():
+        return "(no log)"
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class Component:
+    """One started Airflow process and its log file."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+
+def stop_process_tree(popen: subprocess.Popen[bytes], grace: float = 15.0) -> list[int]:
+    """SIGTERM the process's group and every descendant, then SIGKILL what is left after ``grace``.
+
+    Returns the pids it found in the tree, so a caller can check that none survived.
+    """
+    import psutil
+
+    try:
+        root = psutil.Process(popen.pid)
+        family = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        family = []
+    try:
+        os.killpg(popen.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    # Descendants that started a session of their own are outside the group: signal them directly.
+    for proc in family:
+        try:
+            proc.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(family, timeout=grace)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    try:
+        os.killpg(popen.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    psutil.wait_procs(alive, timeout=5)
+    try:
+        popen.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    return [p.pid for p in family]
+
+
+def survivors(pids: list[int]) -> list[str]:
+    """Those of ``pids`` still running (zombies count as gone), described for a failure message."""
+    import psutil
+
+    alive = []
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(f"{pid} {' '.join(proc.cmdline())[:120]}")
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+@dataclass
+class CeleryCluster:
+    """Airflow on the CeleryExecutor, all components as child processes of the test."""
+
+    home: Path
+    dags_folder: Path
+    metadata_url: str  # SQLAlchemy URL, postgresql+psycopg2://
+    result_backend: str  # db+postgresql://
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    queue: str = field(default_factory=lambda: f"pytest-{secrets.token_hex(4)}")
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    components: list[Component] = field(default_factory=list)
+    stopped_pids: list[int] = field(default_factory=list)
+    api_port: int = field(default_factory=free_port)
+
+    @property
+    def transform_queue(self) -> str:
+        """A second queue the worker serves, standing in for PIPELINE_TRANSFORM_QUEUE."""
+        return f"{self.queue}-transform"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+                "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url,
+                "AIRFLOW__CELERY__BROKER_URL": self.broker_url,
+                "AIRFLOW__CELERY__RESULT_BACKEND": self.result_backend,
+                # A queue of our own: another run sharing the Redis server cannot take our tasks.
+                "AIRFLOW__OPERATORS__DEFAULT_QUEUE": self.queue,
+                "PIPELINE_TRANSFORM_QUEUE": self.transform_queue,
+                "AIRFLOW__API__PORT": str(self.api_port),
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{self.api_port}",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
+                # Shared by every component, as in docker-compose.yml: task tokens must validate.
+                "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt"),
+                "AIRFLOW__API__SECRET_KEY": self._secret("api"),
+                "AIRFLOW__CORE__AUTH_MANAGER": (
+                    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+                ),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self._log_port),
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+                "AIRFLOW__COSMOS__CACHE_DIR": str(self.home / "cosmos_cache"),
+            }
+        )
+        return env
+
+    def __post_init__(self) -> None:
+        self._secrets: dict[str, str] = {}
+        self._log_port = free_port()
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+
+    def _secret(self, name: str) -> str:
+        return self._secrets.setdefault(name, secrets.token_hex(32))
+
+    # --- processes -------------------------------------------------------------------------------
+
+    def cli(self, *args: str, timeout: float = 120) -> str:
+        """Run one ``airflow`` CLI command with the cluster's settings; its stdout."""
+        result = subprocess.run(
+            [AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        if result.returncode != 0:
+            raise ClusterError(
+                f"airflow {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
+        return result.stdout
+
+    def preflight(self) -> None:
+        """Fail clearly, before starting anything, if the CeleryExecutor cannot even be imported.
+
+        (celery 5.7.0 removed ``celery.backends.database.retry``, which the Celery provider imports.)
+        """
+        probe = "import celery, airflow.providers.celery.executors.celery_executor_utils"
+        result = subprocess.run(
+            [sys.executable, "-c", probe], env=self.env, capture_output=True, text=True, timeout=120
+        )
+        if result.returncode != 0:
+            version = subprocess.run(
+                [sys.executable, "-c", "import celery; print(celery.__version__)"],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            ).stdout.strip()
+            raise ClusterError(
+                f"the CeleryExecutor does not import with celery {version or '?'}:\n"
+                + "\n".join(result.stderr.strip().splitlines()[-3:])
+            )
+
+    def start(self, name: str, *args: str) -> Component:
+        log = self.home / "logs" / f"{name}.log"
+        handle = log.open("wb")
+        popen = subprocess.Popen(
+            [AIRFLOW, *args],
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, killed as a whole in stop()
+        )
+        handle.close()
+        component = Component(name, popen, log)
+        self.components.append(component)
+        return component
+
+    def start_all(self) -> None:
+        """Migrate the metadata DB, then start API server, scheduler, DAG processor and a worker."""
+        self.preflight()
+        self.cli("db", "migrate", timeout=300)
+        self.start("api-server", "api-server", "--port", str(self.api_port), "--host", "127.0.0.1")
+        self.start("scheduler", "scheduler")
+        self.start("dag-processor", "dag-processor")
+        self.start(
+            "celery-worker",
+            "celery",
+            "worker",
+            "--queues",
+            f"{self.queue},{self.transform_queue}",
+            "--concurrency",
+            "2",
+            "--celery-hostname",
+            f"{self.queue}@%h",
+        )
+        self.wait_until(self._api_up, timeout=90, what="the API server to answer /api/v2/version")
+
+    def stop(self) -> None:
+        """Stop every component started, newest first; safe to call twice."""
+        while self.components:
+            self.stopped_pids += stop_process_tree(self.components.pop().popen)
+
+    def worker(self) -> Component:
+        return next(c for c in self.components if c.name == "celery-worker")
+
+    # --- waiting ---------------------------------------------------------------------------------
+
+    def _api_up(self) -> bool:
+        try:
+            with urlopen(f"http://127.0.0.1:{self.api_port}/api/v2/version", timeout=2) as response:
+                return response.status == 200
+        except (URLError, OSError):
+            return False
+
+    def report(self) -> str:
+        """Each component's state and log tail, for failure messages."""
+        parts = []
+        for c in self.components:
+            state = "running" if c.alive() else f"exited {c.popen.returncode}"
+            parts.append(f"--- {c.name} ({state}) {c.log}\n{tail(c.log)}")
+        return "\n".join(parts)
+
+    def wait_until(self, check: Callable[[], T], timeout: float, what: str, interval: float = 1.0) -> T:
+        """Poll ``check`` until it returns something truthy; fail early if a component dies."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = check()
+            if value:
+                return value
+            dead = [c for c in self.components if not c.alive()]
+            if dead:
+                names = ", ".join(c.name for c in dead)
+                raise ClusterError(f"{names} exited while waiting for {what}\n{self.report()}")
+            if time.monotonic() > deadline:
+                raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}\n{self.report()}")
+            time.sleep(interval)
+
+
+@contextmanager
+def celery_cluster(**kwargs: Any) -> Iterator[CeleryCluster]:
+    """A started ``CeleryCluster``; every process it started is stopped on exit, even on failure."""
+    cluster = CeleryCluster(**kwargs)
+    try:
+        cluster.start_all()
+        yield cluster
+    finally:
+        cluster.stop()
