@@ -1,0 +1,205 @@
+"""One measurement, run in its own process so its peak memory is its own.
+
+``benchmarks.run`` starts ``python -m benchmarks.measure <method> ...`` for each loader and reads
+the child's peak RSS from ``os.wait4``; the child times only the work itself (not interpreter
+start-up or imports) and prints one JSON line. Every method reads the same CSV file.
+
+Methods:
+
+- ``loader``: ``innovation_pipeline.landing.land_file`` with the benchmark contract (archive,
+  contract parsing, mapping, validation, pseudonymization, quarantine, audit and lineage).
+- ``copy``: a bare ``COPY ... FROM STDIN (FORMAT csv, HEADER)`` of the file into a table of text
+  columns with psycopg 3, in 1 MiB chunks: no parsing or checking at all, the physical limit.
+- ``to_sql``: ``pandas.read_csv`` then ``DataFrame.to_sql`` through SQLAlchemy (psycopg 3 driver),
+  ``method=None`` (the default: one ``executemany``), ``chunksize=None``, ``if_exists='replace'``.
+- ``insert_rows``: rows from ``csv.reader`` into ``PostgresHook.insert_rows`` with its defaults
+  (``commit_every=1000``), the connection from ``AIRFLOW_CONN_WAREHOUSE``.
+- ``gx``: ``innovation_pipeline.dq.validate_landing`` of a landed submission.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from psycopg import sql
+
+BENCH_SCHEMA = "bench"
+COPY_CHUNK = 1 << 20
+
+
+def rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _text_table(conn: Any, table: str, columns: list[str]) -> sql.Composed:
+    """A fresh table of text columns named like the CSV header."""
+    ident = sql.Identifier(BENCH_SCHEMA, table)
+    conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(BENCH_SCHEMA)))
+    conn.execute(sql.SQL("drop table if exists {}").format(ident))
+    conn.execute(
+        sql.SQL("create table {} ({})").format(
+            ident, sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in columns)
+        )
+    )
+    return ident
+
+
+def _count_and_drop(table: str) -> int:
+    """Rows that reached the table; then drop it."""
+    import psycopg
+
+    from innovation_pipeline.warehouse import conninfo
+
+    ident = sql.Identifier(BENCH_SCHEMA, table)
+    with psycopg.connect(conninfo(), autocommit=True) as conn:
+        rows = conn.execute(sql.SQL("select count(*) from {}").format(ident)).fetchone()[0]  # type: ignore[index]
+        conn.execute(sql.SQL("drop table {}").format(ident))
+    return int(rows)
+
+
+def _header(path: Path) -> list[str]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return next(csv.reader(fh))
+
+
+def run_loader(path: Path, contract_path: Path, **_: Any) -> dict[str, Any]:
+    from innovation_pipeline.contracts import load_contract
+    from innovation_pipeline.landing import land_file
+
+    start = time.perf_counter()
+    contract = load_contract(contract_path)
+    result = land_file(contract, path)
+    seconds = time.perf_counter() - start
+    return {
+        "rows": result.rows_received,
+        "seconds": seconds,
+        "status": result.status,
+        "submission_id": result.submission_id,
+        "rows_loaded": result.rows_loaded,
+        "rows_quarantined": result.rows_quarantined,
+    }
+
+
+def run_copy(path: Path, **_: Any) -> dict[str, Any]:
+    import psycopg
+
+    from innovation_pipeline.warehouse import conninfo
+
+    with psycopg.connect(conninfo(), autocommit=True) as conn:
+        table = _text_table(conn, "copy_target", _header(path))
+        start = time.perf_counter()
+        with conn.transaction(), conn.cursor() as cur:
+            with cur.copy(sql.SQL("copy {} from stdin (format csv, header true)").format(table)) as copy:
+                with path.open("rb") as fh:
+                    while chunk := fh.read(COPY_CHUNK):
+                        copy.write(chunk)
+        seconds = time.perf_counter() - start
+        rows = conn.execute(sql.SQL("select count(*) from {}").format(table)).fetchone()[0]  # type: ignore[index]
+        conn.execute(sql.SQL("drop table {}").format(table))
+    return {"rows": rows, "seconds": seconds}
+
+
+def run_to_sql(path: Path, limit: int | None = None, **_: Any) -> dict[str, Any]:
+    import pandas as pd
+    import sqlalchemy
+
+    from innovation_pipeline.warehouse import sqlalchemy_url
+
+    engine = sqlalchemy.create_engine(sqlalchemy_url())
+    with engine.begin() as conn:
+        conn.exec_driver_sql("create schema if not exists " + BENCH_SCHEMA)
+    start = time.perf_counter()
+    # What a team would write: let pandas infer types, let to_sql create the table.
+    frame = pd.read_csv(path, nrows=limit)
+    frame.to_sql("to_sql_target", engine, schema=BENCH_SCHEMA, if_exists="replace", index=False, method=None)
+    seconds = time.perf_counter() - start
+    engine.dispose()
+    rows = _count_and_drop("to_sql_target")
+    return {"rows": rows, "seconds": seconds, "method": "None (executemany)"}
+
+
+def run_insert_rows(path: Path, limit: int | None = None, **_: Any) -> dict[str, Any]:
+    import psycopg
+    from airflow.providers.postgres.hooks.postgres import USE_PSYCOPG3, PostgresHook
+
+    from innovation_pipeline.warehouse import AIRFLOW_CONN_ID, conninfo
+
+    columns = _header(path)
+    with psycopg.connect(conninfo(), autocommit=True) as conn:
+        _text_table(conn, "insert_rows_target", columns)
+    # It logs a line per 1000-row commit (to the child's stderr): part of what the hook costs.
+    hook = PostgresHook(postgres_conn_id=AIRFLOW_CONN_ID)
+    start = time.perf_counter()
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        rows_iter = itertools.islice(reader, limit) if limit else reader
+        hook.insert_rows(f"{BENCH_SCHEMA}.insert_rows_target", rows_iter, target_fields=[f'"{c}"' for c in columns])
+    seconds = time.perf_counter() - start
+    rows = _count_and_drop("insert_rows_target")
+    return {
+        "rows": rows,
+        "seconds": seconds,
+        "driver": "psycopg 3" if USE_PSYCOPG3 else "psycopg2",
+        "executemany": bool(PostgresHook.supports_executemany),
+    }
+
+
+def run_gx(path: Path, contract_path: Path, submission_id: int | None = None, **_: Any) -> dict[str, Any]:
+    from innovation_pipeline.contracts import load_contract
+    from innovation_pipeline.dq import validate_landing
+
+    contract = load_contract(contract_path)
+    start = time.perf_counter()
+    summary = validate_landing(contract, [int(submission_id or 0)])
+    seconds = time.perf_counter() - start
+    runs = summary.get("runs", [])
+    return {
+        "rows": None,
+        "seconds": seconds,
+        "success": summary.get("success"),
+        "evaluated": sum(r.get("evaluated") or 0 for r in runs),
+        "unsuccessful": sum(r.get("unsuccessful") or 0 for r in runs),
+        "failed_checks": [c for r in runs for c in r.get("failed_checks", [])][:10],
+        "error": next((r.get("error") for r in runs if r.get("error")), None),
+    }
+
+
+METHODS = {
+    "loader": run_loader,
+    "copy": run_copy,
+    "to_sql": run_to_sql,
+    "insert_rows": run_insert_rows,
+    "gx": run_gx,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="One benchmark measurement (used by benchmarks.run).")
+    parser.add_argument("method", choices=sorted(METHODS))
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--contract", type=Path)
+    parser.add_argument("--limit", type=int, default=None, help="only the first N data rows")
+    parser.add_argument("--submission-id", type=int, default=None)
+    args = parser.parse_args(argv)
+    baseline = rss_mb()
+    out = METHODS[args.method](
+        args.file, contract_path=args.contract, limit=args.limit, submission_id=args.submission_id
+    )
+    out["baseline_rss_mb"] = baseline
+    out["self_peak_rss_mb"] = rss_mb()
+    sys.stdout.write("BENCH_RESULT " + json.dumps(out, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
