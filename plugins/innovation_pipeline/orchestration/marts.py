@@ -15,8 +15,7 @@ from airflow.sdk import DAG, AssetAny, TriggerRule, task
 
 from innovation_pipeline import settings
 from innovation_pipeline.contracts import contract_paths
-from innovation_pipeline.orchestration import callbacks, config, docs
-from innovation_pipeline.orchestration import dbt as dbt_project
+from innovation_pipeline.orchestration import callbacks, config, dbt_project, docs
 
 log = logging.getLogger(__name__)
 
