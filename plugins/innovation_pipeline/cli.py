@@ -88,6 +88,19 @@ def _cmd_warehouse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_access(args: argparse.Namespace) -> int:
+    from innovation_pipeline.access import ensure_roles, publish_marts, state_role
+    from innovation_pipeline.warehouse import connect
+
+    with connect(autocommit=True) as conn:
+        ensure_roles(conn)
+        for state in args.state_roles:
+            print(f"state-scoped role: {state_role(conn, state.upper(), args.base)}")
+        published = publish_marts(conn)
+    print(f"roles ready; {len(published)} mart tables published with row-level security where they carry a state")
+    return 0
+
+
 def _exec_with_env(argv: list[str]) -> int:
     from innovation_pipeline.settings import airflow_environment
 
@@ -140,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("warehouse", help="start, stop or locate the warehouse")
     p.add_argument("action", choices=["start", "stop", "url", "env"])
     p.set_defaults(func=_cmd_warehouse)
+
+    p = sub.add_parser("access", help="create roles, grants and row-level security (idempotent)")
+    p.add_argument("--state-role", dest="state_roles", action="append", default=[], metavar="ST")
+    p.add_argument("--base", default="pipeline_analyst", choices=["pipeline_analyst", "pipeline_officer"])
+    p.set_defaults(func=_cmd_access)
 
     for name, func, text in (
         ("airflow", _cmd_airflow, "run an airflow command with the project's settings"),

@@ -64,8 +64,12 @@ class ConnectionParts:
 
     def redacted(self) -> str:
         """The URL with the password replaced, safe for logs and error messages."""
-        masked = ConnectionParts(self.host, self.port, self.user, "***" if self.password else "", self.dbname)
-        return masked.url()
+        if not self.password:
+            return self.url()
+        return self.with_password("SECRET").url().replace(":SECRET@", ":***@", 1)
+
+    def with_password(self, password: str) -> ConnectionParts:
+        return ConnectionParts(self.host, self.port, self.user, password, self.dbname)
 
 
 def parse_url(url: str) -> ConnectionParts:
