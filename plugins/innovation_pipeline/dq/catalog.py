@@ -93,17 +93,19 @@ def explain_reason(code: str) -> Explanation:
     return Explanation(code, entry["title"], "", entry["why"], entry["fix"])
 
 
-def rejection_code(message: str | None, status: str | None = None) -> str:
-    """The rejection code a submission message starts with (``missing_columns: ...``)."""
+def rejection_code(message: str | None, status: str | None = None, code: str | None = None) -> str:
+    """The rejection code: the recorded one, else the code the message starts with (``missing_columns: ...``)."""
     if status == "duplicate":
         return "duplicate"
+    if code and code in catalog()["rejections"]:
+        return code
     head = (message or "").strip().split(":", 1)[0].split(None, 1)
     code = head[0].strip().lower() if head else ""
     return code if code in catalog()["rejections"] else "unknown"
 
 
-def explain_rejection(message: str | None, status: str | None = None) -> Explanation:
-    """The catalog entry for a rejected (or duplicate) file, from its submission message."""
-    code = rejection_code(message, status)
+def explain_rejection(message: str | None, status: str | None = None, code: str | None = None) -> Explanation:
+    """The catalog entry for a rejected (or duplicate) file, from its reason code or message."""
+    code = rejection_code(message, status, code)
     entry = catalog()["rejections"][code]
     return Explanation(code, entry["title"], "", entry["why"], entry["fix"], message or "")

@@ -1,0 +1,192 @@
+"""The program-officer report, built from files landed by the real loader and validated by real GX.
+
+Numbers on the pages are compared with the audit and dq tables they come from.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from innovation_pipeline.contracts import load_contract
+from innovation_pipeline.dq import build_report, validate_landing
+
+ROOT = Path(__file__).resolve().parents[1]
+KY = ROOT / "programs" / "ky_local_labs.yml"
+COMPETENCIES = ["Resiliency", "Cultural Competency", "Innovation", "Communication", "Collaboration"]
+HEADER = "District Number,Grade,Competency,Students Eligible,Students Defended,Students Proficient\n"
+FORMULA = '=HYPERLINK("http://evil.example","click")'
+
+
+def _ky_file(folder: Path, name: str, rows: list[str]) -> Path:
+    path = folder / name
+    path.write_text(HEADER + "".join(r + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _clean_rows(district: str) -> list[str]:
+    return [f"{district},{g},{c},40,30,20" for g in (5, 8, 12) for c in COMPETENCIES]
+
+
+@pytest.fixture(scope="module")
+def landed(warehouse_url, tmp_path_factory):
+    """KY files: a clean year, a defective late year, a rejected file and a duplicate."""
+    from innovation_pipeline.landing import FileRejected, land_file
+
+    folder = tmp_path_factory.mktemp("ky")
+    contract = load_contract(KY)
+    on_time = dt.datetime(2024, 7, 1, 12, tzinfo=dt.UTC)
+    late = dt.datetime(2025, 8, 20, 12, tzinfo=dt.UTC)
+    ids = {}
+    ids["clean"] = land_file(contract, _ky_file(folder, "KY_LLL_005_2023-24.csv", _clean_rows("005")),
+                             received_at=on_time).submission_id
+    bad_rows = [
+        *_clean_rows("005")[:6],
+        "005,7,Resiliency,40,30,20",            # grade 7: not allowed (quarantined)
+        f'005,8,Innovation,"{FORMULA.replace(chr(34), chr(34) * 2)}",30,20',  # formula text in a count
+        "005,5,Resiliency,41,31,21",            # repeats grade 5 + resiliency (quarantined)
+    ]
+    ids["defective"] = land_file(contract, _ky_file(folder, "KY_LLL_005_2024-25.csv", bad_rows),
+                                 received_at=late).submission_id
+    rejected = folder / "KY_LLL_008_2024-25.csv"
+    rejected.write_text("District Number,Grade\n008,5\n", encoding="utf-8")  # missing required columns
+    with pytest.raises(FileRejected):
+        land_file(contract, rejected, received_at=late)
+    dup = folder / "copy"
+    dup.mkdir()
+    again = dup / "KY_LLL_005_2023-24.csv"
+    again.write_bytes((folder / "KY_LLL_005_2023-24.csv").read_bytes())
+    land_file(contract, again, original_name="KY_LLL_005_2023-24_resent.csv", received_at=on_time)
+    validate_landing(contract, [ids["clean"], ids["defective"]])
+    return ids
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def text_of(path: Path) -> str:
+    parser = _Text()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return re.sub(r"\s+", " ", " ".join(parser.parts))
+
+
+def test_defective_submission_fails_row_count_against_last_year(db, landed):
+    row = db.execute(
+        """select e.success, e.observed_value, e.message from dq.expectation_results e
+           join dq.validation_runs r using (run_id)
+           where r.submission_id = %s and e.check_id = 'row_count'""",
+        (landed["defective"],),
+    ).fetchone()
+    # 6 rows loaded this year against 15 last year: the band is 7..30
+    assert row[0] is False and row[1] == "6"
+    assert "between 7 and 30" in row[2]
+
+
+def test_report_pages_show_submissions_checks_and_quarantine(db, landed, session_tmp):
+    index = build_report(session_tmp / "report")
+    assert index.name == "index.html" and index.exists()
+    front = text_of(index)
+    assert "Kentucky Local Laboratories of Learning" in front
+    page = index.parent / "ky_local_labs" / "2025.html"
+    text = text_of(page)
+    assert "Allen County (KY-005)" in text
+    assert "late" in text
+    assert "Far more or far fewer rows than last year" in text
+    assert "This submission has 6 rows; between 7 and 30 were expected" in text
+    # quarantine reasons in plain words, and the rejected file with its reason
+    assert "A value is not one of the allowed choices" in text
+    assert "Text where a number belongs" in text
+    assert "The same row appears more than once" in text
+    assert "The file was not accepted" in text and "KY_LLL_008_2024-25.csv" in text
+    # the formula travels as inert text on the page, and the CSV neutralizes it
+    html = page.read_text(encoding="utf-8")
+    assert "<a href=\"http://evil" not in html
+    downloads = list((page.parent / "downloads").glob(f"quarantine_{landed['defective']}.csv"))
+    assert downloads, "no CSV download for the quarantined rows"
+    with downloads[0].open(encoding="utf-8-sig") as fh:
+        cells = [c for row in csv.reader(fh) for c in row]
+    assert not any(c.startswith(("=", "+", "@")) for c in cells)
+    assert any(c.startswith("'=HYPERLINK(") for c in cells)
+
+
+def test_report_numbers_match_the_audit_and_dq_tables(db, landed, session_tmp):
+    index = build_report(session_tmp / "report")
+    html = (index.parent / "ky_local_labs" / "2025.html").read_text(encoding="utf-8")
+    for sid, received, loaded, quarantined in db.execute(
+        "select submission_id, rows_received, rows_loaded, rows_quarantined from audit.submissions"
+        " where source = 'ky_local_labs' and school_year = 2025 and status <> 'duplicate'"
+    ).fetchall():
+        row = re.search(rf'<tr data-submission="{sid}">(.*?)</tr>', html, re.S)
+        assert row, f"submission {sid} is not on the page"
+        nums = re.findall(r'<td class="num">([^<]*)</td>', row.group(1))
+        failed = db.execute(
+            "select unsuccessful from dq.validation_runs where submission_id = %s order by run_id desc limit 1",
+            (sid,),
+        ).fetchone()
+        assert nums[:3] == [str(received), str(loaded), str(quarantined)]
+        if failed:
+            assert nums[3] == str(failed[0])
+    # front page totals equal the table's
+    totals = db.execute(
+        "select count(*) filter (where is_late), count(*) filter (where status = 'rejected'),"
+        " sum(rows_quarantined) filter (where status <> 'duplicate')"
+        " from audit.submissions where program = 'ky_local_labs'"
+    ).fetchone()
+    front = index.read_text(encoding="utf-8")
+    row = re.search(r'<tr data-program="ky_local_labs">(.*?)</tr>', front, re.S).group(1)
+    nums = re.findall(r'<td class="num">([^<]*)</td>', row)
+    assert nums[3] == str(totals[0]) and nums[4] == str(totals[1]) and nums[6] == str(totals[2])
+
+
+def test_report_never_shows_student_identifiers(db, landed, session_tmp):
+    index = build_report(session_tmp / "report")
+    for page in index.parent.rglob("*"):
+        if page.is_file():
+            text = page.read_text(encoding="utf-8", errors="replace")
+            assert "student_id_key" not in text
+
+
+def test_report_says_when_marts_failed(db, landed, session_tmp, monkeypatch):
+    from innovation_pipeline.dq import MartValidationError, validate_marts
+    from innovation_pipeline.dq import validate as validate_module
+    from innovation_pipeline.dq.suites import SuiteSpec
+
+    db.execute("create schema if not exists test_marts")
+    db.execute("drop table if exists test_marts.comparison")
+    db.execute("create table test_marts.comparison (state text, program text, participation_rate numeric)")
+    db.execute("insert into test_marts.comparison values ('KY', 'ky_local_labs', 1.4)")
+    spec = SuiteSpec("marts.test_comparison", {"kind": "mart", "schema": "test_marts", "table": "comparison"}, [
+        {"type": "expect_column_values_to_be_between",
+         "kwargs": {"column": "participation_rate", "min_value": 0, "max_value": 1},
+         "meta": {"check": "rate_range"}, "description": "Rates are fractions."},
+    ])
+    # The suite list is swapped (the dbt marts are not part of this test); GX and PostgreSQL are real.
+    monkeypatch.setattr(validate_module, "mart_suites", lambda: [spec])
+    with pytest.raises(MartValidationError) as failed:
+        validate_marts()
+    assert "marts.test_comparison" in str(failed.value)
+    stored = db.execute(
+        "select success from dq.validation_runs where suite_name = 'marts.test_comparison' order by run_id desc"
+    ).fetchone()
+    assert stored == (False,)
+    index = build_report(session_tmp / "report")
+    front = text_of(index)
+    assert "comparison tables failed their checks" in front
+    assert "A rate is outside 0 to 100 percent" in front
+    page = text_of(index.parent / "ky_local_labs" / "2025.html")
+    assert "comparison tables failed their checks" in page
+    # fixed data passes and the banner goes away
+    db.execute("update test_marts.comparison set participation_rate = 0.4")
+    assert validate_marts()["success"] is True
+    assert "comparison tables failed" not in text_of(build_report(session_tmp / "report"))
