@@ -34,9 +34,10 @@ class Submission:
     source: str
     name: str
     content: bytes
-    submitter: str | None
+    submitter: str | None  # the key supersession uses: district id, provider slug or state
     school_year: int | None
     format: str
+    submitter_written: str | None = None  # as the file name writes it
     encoding: str | None = None
     rows_received: int = 0
     rows_quarantined: int = 0
@@ -60,7 +61,7 @@ class Program:
     source: str
     units: Callable[[Context], list[tuple[Any, Any]]]  # (who, what the layout is given)
     build: Callable[[Context, Any, int], Layout]
-    submitter: Callable[[Any], str]
+    submitter: Callable[[Any], tuple[str, str | None]]  # (submission key, as the file name writes it)
 
 
 # --- who takes part ---------------------------------------------------------------------------------
@@ -92,26 +93,26 @@ def _school_district(d: District) -> bool:
 PROGRAMS: tuple[Program, ...] = (
     Program("co_local_accountability",
             _each(lambda ctx: _participants(ctx, "CO", ("CO-1140", "CO-1420", "CO-0880"), 10)),
-            layouts.co_local_accountability, lambda d: d.state_code),
+            layouts.co_local_accountability, lambda d: (d.district_id, d.state_code)),
     Program("ky_local_labs", _each(lambda ctx: _participants(ctx, "KY", ("Jefferson County", "Allen County"), 8)),
-            layouts.ky_local_labs, lambda d: d.state_code),
+            layouts.ky_local_labs, lambda d: (d.district_id, d.state_code)),
     Program("mt_transformational_learning",
             _compiled(lambda ctx: _participants(ctx, "MT", ("Great Falls Public Schools",), 40)),
-            layouts.mt_transformational_learning, lambda _: "MT"),
+            layouts.mt_transformational_learning, lambda _: ("MT", None)),
     Program("nh_learn_everywhere", _each(lambda ctx: list(NH_PROVIDERS)), layouts.nh_learn_everywhere,
-            lambda slug: slug),
+            lambda slug: (slug, slug)),
     Program("nd_innovative_education",
             _compiled(lambda ctx: _participants(ctx, "ND", ("Northern Cass 97", "West Fargo 6"), 15)),
-            layouts.nd_innovative_education, lambda _: "ND"),
+            layouts.nd_innovative_education, lambda _: ("ND", None)),
     Program("ut_pcbl_grants",
             _each(lambda ctx: _participants(ctx, "UT", ("Juab School District", "Ogden City School District"), 6,
                                             _school_district)),
-            layouts.ut_pcbl_grants, lambda d: d.slug),
+            layouts.ut_pcbl_grants, lambda d: (d.district_id, d.slug)),
     Program("wa_mastery_learning",
             _compiled(lambda ctx: _participants(ctx, "WA", ("Tumwater School District", "Northshore School District"),
                                                 30)),
-            layouts.wa_mastery_learning, lambda _: "WA"),
-    Program("state_outcomes", lambda ctx: [(s, s) for s in STATES], layouts.state_outcomes, lambda state: state),
+            layouts.wa_mastery_learning, lambda _: ("WA", None)),
+    Program("state_outcomes", lambda ctx: [(s, s) for s in STATES], layouts.state_outcomes, lambda state: (state, state)),
 )
 _BY_SOURCE = {p.source: p for p in PROGRAMS}
 
@@ -129,15 +130,15 @@ def render(layout: Layout) -> tuple[bytes, list[int]]:
     return csv_bytes(table, layout.delimiter, layout.encoding, layout.newline), table.physical_rows()
 
 
-def to_submission(source: str, layout: Layout, submitter: str, year: int, note: str = "") -> Submission:
+def to_submission(source: str, layout: Layout, submitter: tuple[str, str | None], year: int) -> Submission:
     """A rendered layout with its expected row counts and defects."""
     content, source_rows = render(layout)
     return Submission(
-        source, layout.name, content, submitter, year, layout.format,
+        source, layout.name, content, submitter[0], year, layout.format, submitter_written=submitter[1],
         encoding=layout.encoding if layout.format == "csv" else None,
         rows_received=len(layout.table.rows),
         rows_quarantined=sum(1 for row in layout.table.rows if row.defects),
-        defects=layout.table.defects(source_rows), note=note,
+        defects=layout.table.defects(source_rows),
     )
 
 
@@ -202,9 +203,10 @@ def _resent(b: Builder, source: str, who: Any, year_index: int) -> Submission:
     return copy
 
 
-def _rejected(source: str, name: str, content: bytes, submitter: str | None, year: int | None, fmt: str,
-              reason: str, note: str) -> Submission:
-    return Submission(source, name, content, submitter, year, fmt, rejected=reason, note=note)
+def _rejected(source: str, name: str, content: bytes, submitter: tuple[str, str | None], year: int | None,
+              fmt: str, reason: str, note: str) -> Submission:
+    return Submission(source, name, content, submitter[0], year, fmt, submitter_written=submitter[1],
+                      rejected=reason, note=note)
 
 
 def _without_column(table: Table, key: str) -> Table:
@@ -221,36 +223,40 @@ def extras(b: Builder) -> Iterator[Submission]:
     yield _resent(b, "ky_local_labs", 1, last)
 
     ky = b.units["ky_local_labs"]
-    code = ky[6][1].state_code
-    yield _rejected("ky_local_labs", f"KY_LLL_{code}_{years[0]}.csv", b"", code, years[0], "csv",
+    district = ky[6][1]
+    yield _rejected("ky_local_labs", f"KY_LLL_{district.state_code}_{years[0]}.csv", b"",
+                    (district.district_id, district.state_code), years[0], "csv",
                     "empty_file", "a zero-byte file")
     layout = b.layout("ky_local_labs", 7, 0, spoiled=False)
     layout.table.rows.pop()  # the 'final' version differs from the file already sent: never a duplicate
-    code = ky[7][1].state_code
-    yield _rejected("ky_local_labs", f"KY_LLL_{code}_final.csv", render(layout)[0], code, None, "csv",
+    district = ky[7][1]
+    yield _rejected("ky_local_labs", f"KY_LLL_{district.state_code}_final.csv", render(layout)[0],
+                    (district.district_id, district.state_code), None, "csv",
                     "bad_file_name", "'final' where the school year belongs")
     layout = b.layout("ky_local_labs", 5, last, spoiled=False)
-    code = ky[5][1].state_code
-    yield _rejected("ky_local_labs", f"KY_LLL_{code}_{years[last]}.csv",
-                    csv_bytes(_without_column(layout.table, "students_proficient")), code, years[last], "csv",
+    district = ky[5][1]
+    yield _rejected("ky_local_labs", f"KY_LLL_{district.state_code}_{years[last]}.csv",
+                    csv_bytes(_without_column(layout.table, "students_proficient")),
+                    (district.district_id, district.state_code), years[last], "csv",
                     "missing_columns", "the Proficient column is missing")
 
     layout = b.layout("ut_pcbl_grants", 1, last, spoiled=False)
-    slug = b.unit("ut_pcbl_grants", 1).slug
-    yield _rejected("ut_pcbl_grants", f"UT_PCBL_{slug}_{years[last]}.xlsx", csv_bytes(layout.table), slug,
+    district = b.unit("ut_pcbl_grants", 1)
+    yield _rejected("ut_pcbl_grants", f"UT_PCBL_{district.slug}_{years[last]}.xlsx", csv_bytes(layout.table),
+                    (district.district_id, district.slug),
                     years[last], "excel", "unreadable", "CSV text saved under an .xlsx name")
     junk = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" + b.ctx.rng("pdf").randbytes(700)
-    yield _rejected("nd_innovative_education", f"ND_DPI_IEP_Waivers_SY{years[last]}.csv", junk, "ND",
+    yield _rejected("nd_innovative_education", f"ND_DPI_IEP_Waivers_SY{years[last]}.csv", junk, ("ND", None),
                     years[last], "csv", "unreadable", "a PDF export named .csv")
 
     slug, year = "white-mountain-robotics-club", years[last]
     envelope = {"provider": "White Mountain Robotics Club", "school_year": str(year), "submitted_on": f"{year}-07-12"}
-    yield _rejected("nh_learn_everywhere", f"NH_LE_{slug}_{year}.json", json_bytes(envelope, []), slug, year,
+    yield _rejected("nh_learn_everywhere", f"NH_LE_{slug}_{year}.json", json_bytes(envelope, []), (slug, slug), year,
                     "json", "no_data_rows", "a newly approved provider with no credits yet")
 
     layout = b.layout("mt_transformational_learning", None, last, spoiled=False)
     layout.table.rows = layout.table.rows[:3]
-    yield _rejected("mt_transformational_learning", _rename(layout.name, "_draft"), render(layout)[0], "MT",
+    yield _rejected("mt_transformational_learning", _rename(layout.name, "_draft"), render(layout)[0], ("MT", None),
                     years[last], "csv", "too_few_rows", "a draft with 3 of the participating districts")
 
 
@@ -284,7 +290,8 @@ def _file_entry(sub: Submission, status: str) -> dict[str, Any]:
     quarantined = sub.rows_quarantined if landed else 0
     return {
         "source": sub.source, "path": sub.path, "sha256": sub.sha256, "size_bytes": len(sub.content),
-        "format": sub.format, "encoding": sub.encoding, "submitter": sub.submitter, "school_year": sub.school_year,
+        "format": sub.format, "encoding": sub.encoding, "submitter": sub.submitter,
+        "submitter_written": sub.submitter_written, "school_year": sub.school_year,
         "expected_status": status, "rows_received": received, "rows_loaded": received - quarantined,
         "rows_quarantined": quarantined, "reason_code": sub.rejected, "note": sub.note,
     }
