@@ -54,6 +54,7 @@ QUARANTINE_COLUMNS = [
     "raw_value",
 ]
 RAW_VALUE_LIMIT = 500
+UNKNOWN_NOTES_CACHED = 10_000
 
 
 def column_name(spec: FieldSpec) -> str:
@@ -111,6 +112,21 @@ class MappingContext:
     submitter_district: str | None = None
     school_year: int | None = None
     notes: list[str] = field(default_factory=list)
+    unknown_notes: dict[str, str] = field(default_factory=dict)  # unknown district -> explanation
+
+    def explain_unknown_district(self, value: str) -> str:
+        """Why a district is unknown, with the closest known names.
+
+        Finding those names is slow (difflib over the state's directory) and a misspelled district
+        recurs in many rows, so each value is explained once per submission.
+        """
+        note = self.unknown_notes.get(value)
+        if note is None:
+            c = self.contract
+            note = self.crosswalk.explain_unknown(value, c.district.scheme, c.state)
+            if len(self.unknown_notes) < UNKNOWN_NOTES_CACHED:
+                self.unknown_notes[value] = note
+        return note
 
     def resolve_filename_parts(self) -> None:
         """School year and submitter from the file name, where the contract takes them from there."""
@@ -258,7 +274,7 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
 
     def district_message(value: str | None, code: str) -> str:
         if code == "unknown_district":
-            return ctx.crosswalk.explain_unknown(value or "", c.district.scheme, c.state)
+            return ctx.explain_unknown_district(value or "")
         if code == "district_mismatch":
             return f"district {value!r} is not the submitting district {ctx.submitter_district}"
         return f"the district is blank {ERROR_MESSAGES['missing_value'].split(' but ')[1]}"
@@ -289,9 +305,11 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
         if spec.type == "student_id":
             parsed = parse_text(raw, spec)
             problems.add(spec.name, parsed.errors, raw)
-            out[column_name(spec)] = pl.Series(
-                pseudonymize(parsed.frame["value"].to_list(), ctx.pseudonym_key), dtype=pl.Utf8
-            )
+            # One HMAC per distinct identifier in the batch (a student has several rows), not per row.
+            values = parsed.frame["value"]
+            distinct = values.drop_nulls().unique().to_list()
+            keys = dict(zip(distinct, pseudonymize(distinct, ctx.pseudonym_key), strict=True))
+            out[column_name(spec)] = values.replace_strict(keys, default=None, return_dtype=pl.Utf8)
             continue
         parsed = _parse_field(spec, raw, c)
         problems.add(spec.name, parsed.errors, raw)
