@@ -10,12 +10,15 @@ renamed as (
 
     select
         -- ids
-        cast(run_id as text) as run_id,
+        result_id,
+        cast(run_id as bigint) as run_id,
+        check_id,
         expectation_type,
         column_name,
         -- text
         cast(observed_value as text) as observed_value,
         description,
+        message,
         -- booleans
         success as is_success
     from source

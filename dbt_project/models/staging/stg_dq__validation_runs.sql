@@ -10,9 +10,11 @@ renamed as (
 
     select
         -- ids
-        cast(run_id as text) as run_id,
+        cast(run_id as bigint) as run_id,
         suite_name,
+        kind as suite_kind,
         source,
+        program as program_id,
         cast(submission_id as bigint) as submission_id,
         -- numbers
         cast(evaluated as integer) as expectations_evaluated,
@@ -20,6 +22,8 @@ renamed as (
         cast(unsuccessful as integer) as expectations_failed,
         -- booleans
         success as is_success,
+        -- text
+        error_message,
         -- dates
         run_at
     from source

@@ -12,7 +12,6 @@ renamed as (
         -- ids
         district_id,
         state,
-        scheme as alias_scheme,
         -- text
         alias,
         alias_normalized
