@@ -136,11 +136,13 @@ class CeleryCluster:
     dags_folder: Path
     metadata_url: str  # SQLAlchemy URL, postgresql+psycopg2://
     result_backend: str  # db+postgresql://
+    metadata_conninfo: str  # the same database as a libpq URL, for the test's own queries
     broker_url: str = "redis://127.0.0.1:6379/0"
     queue: str = field(default_factory=lambda: f"pytest-{secrets.token_hex(4)}")
     extra_env: Mapping[str, str] = field(default_factory=dict)
     components: list[Component] = field(default_factory=list)
     stopped_pids: list[int] = field(default_factory=list)
+    stop_seconds: dict[str, float] = field(default_factory=dict)
     api_port: int = field(default_factory=free_port)
 
     @property
@@ -268,10 +270,107 @@ class CeleryCluster:
     def stop(self) -> None:
         """Stop every component started, newest first; safe to call twice."""
         while self.components:
-            self.stopped_pids += stop_process_tree(self.components.pop().popen)
+            component = self.components.pop()
+            began = time.monotonic()
+            self.stopped_pids += stop_process_tree(component.popen)
+            self.stop_seconds[component.name] = round(time.monotonic() - began, 1)
+        self.forget_queues()
+
+    def forget_queues(self) -> None:
+        """Delete this cluster's queues and kombu bindings from Redis, so runs leave no trace."""
+        import redis
+
+        client = redis.Redis.from_url(self.broker_url, socket_timeout=3)
+        try:
+            for queue in (self.queue, self.transform_queue):
+                keys = [queue, *client.keys(f"_kombu.binding*.{queue}")]
+                client.delete(*keys)
+        except redis.RedisError:
+            pass  # cleanup only: never hide the test's own outcome behind it
+        finally:
+            client.close()
 
     def worker(self) -> Component:
         return next(c for c in self.components if c.name == "celery-worker")
+
+    # --- runs ------------------------------------------------------------------------------------
+
+    def query(self, statement: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows from Airflow's metadata database (read-only use: the components own it)."""
+        import psycopg
+
+        with psycopg.connect(self.metadata_conninfo, autocommit=True) as conn:
+            return conn.execute(statement, params).fetchall()
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
+        """Wait until the DAG processor has parsed and registered ``dag_id``."""
+        self.wait_until(
+            lambda: self.query("select 1 from dag where dag_id = %s and not is_stale", (dag_id,)),
+            timeout=timeout,
+            what=f"the DAG processor to register {dag_id}",
+        )
+
+    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
+        """Trigger a run with ``airflow dags trigger``; returns its run_id."""
+        import json
+
+        run_id = f"pytest__{secrets.token_hex(4)}"
+        args = ["dags", "trigger", dag_id, "--run-id", run_id]
+        if conf:
+            args += ["--conf", json.dumps(conf)]
+        self.cli(*args)
+        return run_id
+
+    def run_state(self, dag_id: str, run_id: str | None = None) -> str | None:
+        """State of a run, or of the newest run of ``dag_id`` when no run_id is given."""
+        if run_id:
+            sql = "select state from dag_run where dag_id = %s and run_id = %s"
+            rows = self.query(sql, (dag_id, run_id))
+        else:
+            sql = "select state from dag_run where dag_id = %s order by id desc limit 1"
+            rows = self.query(sql, (dag_id,))
+        return rows[0][0] if rows else None
+
+    def wait_for_run(self, dag_id: str, run_id: str | None = None, timeout: float = 180) -> str:
+        """Wait until the run (or the newest run of ``dag_id``, e.g. one an Asset triggered) ends."""
+
+        def ended() -> str | None:
+            state = self.run_state(dag_id, run_id)
+            return state if state in ("success", "failed") else None
+
+        return self.wait_until(
+            ended, timeout=timeout, what=f"a run of {dag_id} ({run_id or 'newest'}) to end"
+        )
+
+    def task_instances(self, dag_id: str, run_id: str | None = None) -> list[dict[str, Any]]:
+        """The run's task instances: task_id, map_index, state, queue, pool, hostname, celery_id."""
+        run_id = (
+            run_id
+            or self.query("select run_id from dag_run where dag_id = %s order by id desc limit 1", (dag_id,))[
+                0
+            ][0]
+        )
+        rows = self.query(
+            "select task_id, map_index, state, queue, pool, hostname, external_executor_id"
+            " from task_instance where dag_id = %s and run_id = %s order by task_id, map_index",
+            (dag_id, run_id),
+        )
+        keys = ("task_id", "map_index", "state", "queue", "pool", "hostname", "celery_id")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def celery_results(self, celery_ids: list[str], timeout: float = 30) -> dict[str, str]:
+        """Celery's own status for each task id, once every one has settled in the result backend.
+
+        A run turns green when its last task reports to the API server, a moment before the
+        Celery task itself returns and its result reaches the result backend: hence the wait.
+        """
+
+        def settled() -> dict[str, str] | None:
+            results = {str(k): str(v) for k, v in self.query("select task_id, status from celery_taskmeta")}
+            done = all(results.get(i) in ("SUCCESS", "FAILURE") for i in celery_ids)
+            return {i: results[i] for i in celery_ids} if done else None
+
+        return self.wait_until(settled, timeout=timeout, what="Celery results for the run's tasks")
 
     # --- waiting ---------------------------------------------------------------------------------
 

@@ -17,8 +17,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
 from airflow_procs import ClusterError, celery_cluster, redis_ping, survivors
+
+from innovation_pipeline.warehouse import ConnectionParts, parse_url
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 LOAD_POOL = "warehouse_loads"
@@ -75,12 +78,10 @@ celery_probe()
 
 
 @contextmanager
-def scratch_database(server_url: str) -> Iterator[object]:
-    """A new database on the server behind ``server_url`` (dropped afterwards): ConnectionParts."""
+def scratch_database(server_url: str) -> Iterator[ConnectionParts]:
+    """A new database on the server behind ``server_url``, dropped afterwards."""
     import psycopg
     from psycopg import sql
-
-    from innovation_pipeline.warehouse import parse_url
 
     base = parse_url(server_url)
     name = f"airflow_meta_{secrets.token_hex(4)}"
@@ -91,13 +92,6 @@ def scratch_database(server_url: str) -> Iterator[object]:
     finally:
         with psycopg.connect(base.with_dbname("postgres").url(), autocommit=True) as conn:
             conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-
-
-def query(url: str, statement: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(statement, params).fetchall()
 
 
 def test_redis_check_fails_fast_when_nothing_listens() -> None:
@@ -127,13 +121,13 @@ def test_dag_runs_on_the_celery_worker(warehouse_url: str, tmp_path: Path) -> No
     timings: dict[str, float] = {}
     started = time.monotonic()
     with scratch_database(warehouse_url) as meta:
-        meta_url = meta.url()  # type: ignore[attr-defined]
         with celery_cluster(
             home=tmp_path / "airflow",
             dags_folder=dags,
             # The embedded server is socket-only: its folder travels in the ?host= parameter.
-            metadata_url=meta.url("postgresql+psycopg2"),  # type: ignore[attr-defined]
-            result_backend=meta.url("db+postgresql"),  # type: ignore[attr-defined]
+            metadata_url=meta.url("postgresql+psycopg2"),
+            result_backend=meta.url("db+postgresql"),
+            metadata_conninfo=meta.url(),
             broker_url=f"redis://{REDIS_HOST}:{REDIS_PORT}/0",
             extra_env={
                 "CELERY_PROBE_DIR": str(probe_out),
@@ -144,64 +138,38 @@ def test_dag_runs_on_the_celery_worker(warehouse_url: str, tmp_path: Path) -> No
             timings["start"] = time.monotonic() - started
             # What airflow-init does in docker-compose.yml.
             cluster.cli("pools", "set", LOAD_POOL, "2", "File loads into the warehouse")
-
-            cluster.wait_until(
-                lambda: query(meta_url, "select 1 from dag where dag_id = 'celery_probe' and not is_stale"),
-                timeout=120,
-                what="the DAG processor to register celery_probe",
-            )
+            cluster.wait_for_dag("celery_probe")
             timings["parsed"] = time.monotonic() - started
-            run_id = f"celery_{secrets.token_hex(4)}"
-            cluster.cli("dags", "trigger", "celery_probe", "--run-id", run_id)
-
-            def finished() -> str | None:
-                rows = query(
-                    meta_url,
-                    "select state from dag_run where dag_id = 'celery_probe' and run_id = %s",
-                    (run_id,),
-                )
-                state = rows[0][0] if rows else None
-                return state if state in ("success", "failed") else None
-
-            state = cluster.wait_until(finished, timeout=180, what=f"dag run {run_id} to finish")
+            run_id = cluster.trigger("celery_probe")
+            state = cluster.wait_for_run("celery_probe", run_id)
             timings["run"] = time.monotonic() - started
-            tis = {
-                row[0]: row[1:]
-                for row in query(
-                    meta_url,
-                    "select task_id, state, queue, pool, external_executor_id from task_instance"
-                    " where dag_id = 'celery_probe' and run_id = %s",
-                    (run_id,),
-                )
-            }
-            celery_ids = [row[3] for row in tis.values() if row[3]]
-
-            def celery_settled() -> dict[object, object] | None:
-                # The run turns green when the task reports to the API server, a moment before
-                # the Celery task itself returns and its result reaches the result backend.
-                results = dict(query(meta_url, "select task_id, status from celery_taskmeta"))
-                done = all(results.get(i) in ("SUCCESS", "FAILURE") for i in celery_ids)
-                return results if done else None
-
-            celery_results = cluster.wait_until(
-                celery_settled, timeout=30, what="Celery results for the run's tasks"
+            tis = {ti["task_id"]: ti for ti in cluster.task_instances("celery_probe", run_id)}
+            celery_results = cluster.celery_results(
+                [ti["celery_id"] for ti in tis.values() if ti["celery_id"]]
             )
             worker_pid = cluster.worker().popen.pid
             report = cluster.report()
 
+    timings["stopped"] = time.monotonic() - started
     # Every process the cluster started (and every task process they forked) is gone.
     assert cluster.stopped_pids and not survivors(cluster.stopped_pids)
     assert state == "success", f"celery_probe ended {state}: {tis}\n{report}"
     assert set(tis) == {"load", "transform"}
-    assert tis["load"][:3] == ("success", cluster.queue, LOAD_POOL)
-    assert tis["transform"][:3] == ("success", cluster.transform_queue, "default_pool")
-    for task_id, (_, _, _, celery_id) in tis.items():
+    assert (tis["load"]["state"], tis["load"]["queue"], tis["load"]["pool"]) == (
+        "success",
+        cluster.queue,
+        LOAD_POOL,
+    )
+    assert (tis["transform"]["state"], tis["transform"]["queue"]) == ("success", cluster.transform_queue)
+    for task_id, ti in tis.items():
         # The executor handed the task to Celery, and Celery's result backend saw it succeed.
-        assert celery_id, f"{task_id} has no Celery task id"
-        assert celery_results.get(celery_id) == "SUCCESS", (task_id, celery_id, celery_results)
+        assert ti["celery_id"], f"{task_id} has no Celery task id"
+        assert celery_results[ti["celery_id"]] == "SUCCESS", (task_id, celery_results)
         # The task's process descends from the `airflow celery worker` process this test started.
         record = json.loads((probe_out / f"{task_id}.json").read_text())
         assert worker_pid in record["ancestors"], (task_id, worker_pid, record)
-    rows = query(warehouse_url, "select task, pid from celery_probe")
-    assert [r[0] for r in rows] == ["load"]
+    with psycopg.connect(warehouse_url) as conn:
+        rows = conn.execute("select task from celery_probe").fetchall()
+    assert rows == [("load",)]
     print(f"celery test timings (s since start): {json.dumps({k: round(v, 1) for k, v in timings.items()})}")
+    print(f"seconds to stop each component: {cluster.stop_seconds}")
