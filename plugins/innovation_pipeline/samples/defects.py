@@ -32,6 +32,11 @@ class Spoil:
     raw: str
     reason_code: str
     description: str
+    extra: bool = False  # put the bad value in a new row after `row` (a copy of it): no real row is lost
+
+    @property
+    def inserts(self) -> bool:
+        return self.extra or self.raw == DUPLICATE_ROW
 
 
 S = Spoil
@@ -91,7 +96,8 @@ ROW_DEFECTS: tuple[Spoil, ...] = (
       "negative credits (same row as the next defect: two problems, one quarantined row)"),
     S("wa_mastery_learning", 2, None, 14, "educators_in_pd", "8.5", "not_whole_number",
       "a fractional count (same row as the previous defect)"),
-    S("state_outcomes", 0, "CO", 7, "district", "0007", "unknown_district", "a district code CDE never issued"),
+    S("state_outcomes", 0, "CO", 7, "district", "0007", "unknown_district",
+      "an extra row with a district code CDE never issued", extra=True),
     S("state_outcomes", 1, "UT", 20, "district", DUPLICATE_ROW, "duplicate_key", "a district listed twice"),
     S("state_outcomes", 2, "KY", 30, "graduation_rate_4yr", "104.0%", "out_of_range", "a rate above 100%"),
     S("state_outcomes", 1, "WA", 12, "discipline_rate", "N.A.", "not_a_number",
@@ -108,11 +114,16 @@ def spoils_for(source: str, year_index: int, who: int | str | None) -> list[Spoi
 
 def apply_spoils(table: Table, spoils: list[Spoil], other_district: str, natural_key: list[str]) -> None:
     """Put the spoils into the table's rows; a repeated row goes right after the row it repeats."""
-    for spoil in (s for s in spoils if s.raw != DUPLICATE_ROW):
-        raw = {OTHER_DISTRICT: other_district, LONG_TEXT: _LONG}.get(spoil.raw, spoil.raw)
-        table.rows[spoil.row].spoil(spoil.key, raw, spoil.reason_code, spoil.description)
-    # Repeats last, from the bottom up, so earlier row indexes still point at the clean rows.
-    for spoil in sorted((s for s in spoils if s.raw == DUPLICATE_ROW), key=lambda s: -s.row):
-        repeat = copy.deepcopy(table.rows[spoil.row])
-        repeat.defects.append((",".join(natural_key), spoil.reason_code, spoil.description))
-        table.rows.insert(spoil.row + 1, repeat)
+    def value(spoil: Spoil) -> str:
+        return {OTHER_DISTRICT: other_district, LONG_TEXT: _LONG}.get(spoil.raw, spoil.raw)
+
+    for spoil in (s for s in spoils if not s.inserts):
+        table.rows[spoil.row].spoil(spoil.key, value(spoil), spoil.reason_code, spoil.description)
+    # New rows last, from the bottom up, so earlier row indexes still point at the clean rows.
+    for spoil in sorted((s for s in spoils if s.inserts), key=lambda s: -s.row):
+        added = copy.deepcopy(table.rows[spoil.row])
+        if spoil.raw == DUPLICATE_ROW:
+            added.defects.append((",".join(natural_key), spoil.reason_code, spoil.description))
+        else:
+            added.spoil(spoil.key, value(spoil), spoil.reason_code, spoil.description)
+        table.rows.insert(spoil.row + 1, added)

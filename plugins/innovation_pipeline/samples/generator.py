@@ -307,7 +307,7 @@ def build_manifest(submissions: list[Submission], seed: int, years: tuple[int, .
         "files": [_file_entry(s, statuses[s.path]) for s in ordered],
         "defects": [
             {"file": s.path, "source_row": row, "column": d.column, "source_column": d.source_column,
-             "reason_code": d.reason_code, "description": d.description}
+             "value": d.value, "reason_code": d.reason_code, "description": d.description}
             for s in ordered if statuses[s.path] in ("loaded", "superseded")
             for row, d in s.defects
         ],

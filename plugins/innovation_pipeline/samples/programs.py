@@ -56,22 +56,32 @@ class Layout:
     envelope: dict[str, Any] = field(default_factory=dict)
 
 
+def headers(base: dict[str, str], renamed: dict[int, dict[str, str]], year: int) -> dict[str, str]:
+    """Column key -> header text for a school year: the base headers with every rename made by then."""
+    result = dict(base)
+    for since, names in sorted(renamed.items()):
+        if year >= since:
+            result.update(names)
+    return result
+
+
 def _suppressed_count(value: int, marker: str, threshold: int = 10, style: str = "plain") -> str:
     return count_marker(value, marker, threshold) or count_text(value, style)
 
 
 # --- Colorado: Local Accountability Systems grants (Excel, a row per school) -----------------------
 
-_CO_COLUMNS = {
-    2022: ["District Code", "School Code", "School Name", "Grant Amount", "Students Enrolled",
-           "Students Participating", "Skills Attainment Rate", "Culture Survey Favorable",
-           "Chronic Absenteeism Rate"],
-    2024: ["District Code", "School Code", "School Name", "LAS Grant Amount", "Enrollment", "Participants",
-           "Success Skills Attainment %", "Culture Survey % Favorable", "Chronically Absent %"],
+_CO_HEADERS = {
+    "district": "District Code", "school_code": "School Code", "school_name": "School Name",
+    "grant_amount": "Grant Amount", "students_enrolled": "Students Enrolled",
+    "students_participating": "Students Participating", "skills_attainment_rate": "Skills Attainment Rate",
+    "culture_survey_favorable_rate": "Culture Survey Favorable", "chronic_absenteeism_rate": "Chronic Absenteeism Rate",
 }
-_CO_KEYS = ["district", "school_code", "school_name", "grant_amount", "students_enrolled",
-            "students_participating", "skills_attainment_rate", "culture_survey_favorable_rate",
-            "chronic_absenteeism_rate"]
+_CO_RENAMED = {2024: {
+    "grant_amount": "LAS Grant Amount", "students_enrolled": "Enrollment", "students_participating": "Participants",
+    "skills_attainment_rate": "Success Skills Attainment %", "culture_survey_favorable_rate": "Culture Survey % Favorable",
+    "chronic_absenteeism_rate": "Chronically Absent %",
+}}
 _LEVELS = ("Elementary", "Middle School", "High School", "K-8", "Early College")
 
 
@@ -109,7 +119,7 @@ def co_local_accountability(ctx: Context, district: District, year: int) -> Layo
     title = [["Colorado Local Accountability Systems Grant: School Measures"],
              [f"District {district.state_code} - {district.name}"]]
     title += [[f"School year {sy}"], []] if year != 2023 else []
-    table = Table(dict(zip(_CO_KEYS, _CO_COLUMNS[2024 if year >= 2024 else 2022], strict=True)), rows, title, [
+    table = Table(headers(_CO_HEADERS, _CO_RENAMED, year), rows, title, [
         [], ["Note: n<16 and * mark counts and rates for fewer than 16 students, suppressed for privacy."],
         ["End of Worksheet"],
     ])
@@ -120,13 +130,15 @@ def co_local_accountability(ctx: Context, district: District, year: int) -> Layo
 
 # --- Kentucky: Local Laboratories of Learning (CSV, district x grade x competency) -----------------
 
-_KY_COLUMNS = {
-    2022: ["District Number", "District Name", "Grade", "Competency", "Students Eligible",
-           "Students Defended", "Students Proficient"],
-    2024: ["Dist No", "District", "Grade", "Success Skill", "Eligible", "Defended", "Proficient"],
+_KY_HEADERS = {
+    "district": "District Number", "district_name": "District Name", "grade": "Grade", "competency": "Competency",
+    "students_eligible": "Students Eligible", "students_defended": "Students Defended",
+    "students_proficient": "Students Proficient",
 }
-_KY_KEYS = ["district", "district_name", "grade", "competency", "students_eligible", "students_defended",
-            "students_proficient"]
+_KY_RENAMED = {2024: {
+    "district": "Dist No", "district_name": "District", "competency": "Success Skill", "students_eligible": "Eligible",
+    "students_defended": "Defended", "students_proficient": "Proficient",
+}}
 _COMPETENCIES = ("Resiliency", "Cultural Competency", "Innovation", "Communication", "Collaboration")
 
 
@@ -151,24 +163,24 @@ def ky_local_labs(ctx: Context, district: District, year: int) -> Layout:
                 "students_proficient": _suppressed_count(proficient, marker, style=style),
             }))
     sy = school_year_text(year, base.choice(("short", "long", "sy")))
-    table = Table(dict(zip(_KY_KEYS, _KY_COLUMNS[2024 if year >= 2024 else 2022], strict=True)), rows)
+    table = Table(headers(_KY_HEADERS, _KY_RENAMED, year), rows)
     encoding = "utf-8-sig" if (int(district.state_code) + year) % 2 else "utf-8"
     return Layout(f"KY_LLL_{district.state_code}_{sy}.csv", table, "csv", encoding=encoding)
 
 
 # --- Montana: Transformational Learning (pipe CSV, cp1252, compiled by OPI) ------------------------
 
-_MT_COLUMNS = {
-    2022: ["LEA ID", "District Name", "School Year", "Students Enrolled", "Proficiency-Based Students",
-           "Remote Credit Students", "Credits Earned by Proficiency", "Work-Based Learning Hours",
-           "Dual Credit Enrollments", "TLA Funding"],
-    2024: ["LEA ID", "District Name", "School Year", "Students Enrolled", "Students in Proficiency-Based Learning",
-           "Students Earning Remote Credit", "Credits Earned by Proficiency", "Work-Based Learning Hours",
-           "Dual Credit Enrollments", "Transformational Learning Funding"],
+_MT_HEADERS = {
+    "district": "LEA ID", "district_name": "District Name", "school_year": "School Year",
+    "students_enrolled": "Students Enrolled", "students_proficiency_based": "Proficiency-Based Students",
+    "students_remote_credit": "Remote Credit Students", "credits_by_proficiency": "Credits Earned by Proficiency",
+    "work_based_learning_hours": "Work-Based Learning Hours", "dual_credit_enrollments": "Dual Credit Enrollments",
+    "funding_amount": "TLA Funding",
 }
-_MT_KEYS = ["district", "district_name", "school_year", "students_enrolled", "students_proficiency_based",
-            "students_remote_credit", "credits_by_proficiency", "work_based_learning_hours",
-            "dual_credit_enrollments", "funding_amount"]
+_MT_RENAMED = {2024: {
+    "students_proficiency_based": "Students in Proficiency-Based Learning",
+    "students_remote_credit": "Students Earning Remote Credit", "funding_amount": "Transformational Learning Funding",
+}}
 
 
 def mt_transformational_learning(ctx: Context, districts: list[District], year: int) -> Layout:
@@ -195,7 +207,7 @@ def mt_transformational_learning(ctx: Context, districts: list[District], year: 
         }))
     sy = school_year_text(year, "sy")
     table = Table(
-        dict(zip(_MT_KEYS, _MT_COLUMNS[2024 if year >= 2024 else 2022], strict=True)), rows,
+        headers(_MT_HEADERS, _MT_RENAMED, year), rows,
         title=[[f"Montana Office of Public Instruction – Transformational Learning Program Report {sy}"]],
         footer=[["Source: district TLA reports compiled by OPI. * and -- mark counts under 10 and 5."],
                 ["End of Worksheet"]],
@@ -205,14 +217,15 @@ def mt_transformational_learning(ctx: Context, districts: list[District], year: 
 
 # --- New Hampshire: Learn Everywhere (JSON from approved providers, a row per student credit) -------
 
-_NH_COLUMNS = {
-    2022: ["student_id", "provider_name", "program", "subject_area", "credits", "date_awarded",
-           "resident_district"],
-    2024: ["sasid", "provider_name", "program_name", "subject", "credits_awarded", "awarded_on",
-           "resident_district"],
+_NH_HEADERS = {
+    "student_id": "student_id", "provider_name": "provider_name", "program_name": "program",
+    "subject_area": "subject_area", "credits_awarded": "credits", "date_awarded": "date_awarded",
+    "district": "resident_district",
 }
-_NH_KEYS = ["student_id", "provider_name", "program_name", "subject_area", "credits_awarded", "date_awarded",
-            "district"]
+_NH_RENAMED = {2024: {
+    "student_id": "sasid", "program_name": "program_name", "subject_area": "subject",
+    "credits_awarded": "credits_awarded", "date_awarded": "awarded_on",
+}}
 NH_PROVIDERS = {
     "friends-forever-international": ("Friends Forever International", [
         ("Global Leadership Lab", "Social Studies"), ("Community Problem Solving", "Social Studies"),
@@ -259,21 +272,19 @@ def nh_learn_everywhere(ctx: Context, slug: str, year: int) -> Layout:
                 "district": rng.choice(ctx.spellings(district)),
             }))
     sy = school_year_text(year, ("short", "long", "sy")[year % 3])
-    table = Table(dict(zip(_NH_KEYS, _NH_COLUMNS[2024 if year >= 2024 else 2022], strict=True)), rows)
+    table = Table(headers(_NH_HEADERS, _NH_RENAMED, year), rows)
     return Layout(f"NH_LE_{slug}_{sy}.json", table, "json",
                   envelope={"provider": provider, "school_year": sy, "submitted_on": f"{year}-07-10"})
 
 
 # --- North Dakota: Innovative Education waiver register (semicolon CSV, compiled by DPI) -----------
 
-_ND_COLUMNS = {
-    2022: ["NCES LEA ID", "District Name", "Waiver Rule", "Date Granted", "Schools Covered", "Students Served",
-           "Students Proficient"],
-    2023: ["NCES LEA ID", "District Name", "Waiver Rule", "Date Granted", "Schools Covered", "Students Served",
-           "Students Meeting Standards"],
+_ND_HEADERS = {
+    "district": "NCES LEA ID", "district_name": "District Name", "waiver_rule": "Waiver Rule",
+    "granted_date": "Date Granted", "schools_covered": "Schools Covered", "students_served": "Students Served",
+    "students_meeting_standards": "Students Proficient",
 }
-_ND_KEYS = ["district", "district_name", "waiver_rule", "granted_date", "schools_covered", "students_served",
-            "students_meeting_standards"]
+_ND_RENAMED = {2023: {"students_meeting_standards": "Students Meeting Standards"}}
 _WAIVER_RULES = ("School Day Length", "Accreditation", "Compulsory Attendance", "Curriculum", "Testing")
 
 
@@ -301,20 +312,18 @@ def nd_innovative_education(ctx: Context, districts: list[District], year: int) 
                 "students_meeting_standards": _suppressed_count(meeting, "PS"),
             }))
     sy = school_year_text(year, "long")
-    table = Table(dict(zip(_ND_KEYS, _ND_COLUMNS[2023 if year >= 2023 else 2022], strict=True)), rows)
+    table = Table(headers(_ND_HEADERS, _ND_RENAMED, year), rows)
     return Layout(f"ND_DPI_IEP_Waivers_{sy}.csv", table, "csv", delimiter=";")
 
 
 # --- Utah: PCBL grants (Excel per district, name spellings vary) -----------------------------------
 
-_UT_COLUMNS = {
-    2022: ["LEA Name", "Pathway", "Grant Amount", "Teachers Micro-credentialed", "Pathway Enrollments",
-           "Students Served"],
-    2023: ["LEA Name", "Pathway", "Grant Award", "Teachers Earning Microcredentials", "Pathway Enrollments",
-           "Students Served"],
+_UT_HEADERS = {
+    "district": "LEA Name", "pathway": "Pathway", "grant_amount": "Grant Amount",
+    "teachers_microcredentialed": "Teachers Micro-credentialed", "pathway_enrollments": "Pathway Enrollments",
+    "students_served": "Students Served",
 }
-_UT_KEYS = ["district", "pathway", "grant_amount", "teachers_microcredentialed", "pathway_enrollments",
-            "students_served"]
+_UT_RENAMED = {2023: {"grant_amount": "Grant Award", "teachers_microcredentialed": "Teachers Earning Microcredentials"}}
 _PATHWAYS = ("CTE", "STEM", "IB", "AP", "PCBL")
 
 
@@ -337,7 +346,7 @@ def ut_pcbl_grants(ctx: Context, district: District, year: int) -> Layout:
             "students_served": int(enrollments * drift.uniform(1.0, 1.6)),
         }))
     sy = school_year_text(year, ("sy", "short", "long")[year % 3])
-    table = Table(dict(zip(_UT_KEYS, _UT_COLUMNS[2023 if year >= 2023 else 2022], strict=True)), rows,
+    table = Table(headers(_UT_HEADERS, _UT_RENAMED, year), rows,
                   title=[["Utah State Board of Education: PCBL Grant Report"], [f"LEA: {spelling}", f"School year {sy}"],
                          []])
     cover = [["Personalized Competency-Based Learning grant"], ["LEA", spelling], ["School year", sy]]
@@ -347,14 +356,12 @@ def ut_pcbl_grants(ctx: Context, district: District, year: int) -> Layout:
 
 # --- Washington: Mastery-based Learning (semicolon CSV, cp1252, percents) --------------------------
 
-_WA_COLUMNS = {
-    2022: ["LEA ID", "District Name", "Educators in PD", "Students in Mastery-Based Learning",
-           "Mastery Credits Awarded", "Postsecondary Ready %"],
-    2024: ["NCES LEA ID", "District Name", "Educators Trained", "Students in Mastery-Based Learning",
-           "Mastery Credits Awarded", "Postsecondary Ready %"],
+_WA_HEADERS = {
+    "district": "LEA ID", "district_name": "District Name", "educators_in_pd": "Educators in PD",
+    "students_mastery_based": "Students in Mastery-Based Learning", "mastery_credits_awarded": "Mastery Credits Awarded",
+    "postsecondary_ready_rate": "Postsecondary Ready %",
 }
-_WA_KEYS = ["district", "district_name", "educators_in_pd", "students_mastery_based", "mastery_credits_awarded",
-            "postsecondary_ready_rate"]
+_WA_RENAMED = {2024: {"district": "NCES LEA ID", "educators_in_pd": "Educators Trained"}}
 
 
 def wa_mastery_learning(ctx: Context, districts: list[District], year: int) -> Layout:
@@ -376,7 +383,7 @@ def wa_mastery_learning(ctx: Context, districts: list[District], year: int) -> L
         }))
     sy = school_year_text(year, "short")
     table = Table(
-        dict(zip(_WA_KEYS, _WA_COLUMNS[2024 if year >= 2024 else 2022], strict=True)), rows,
+        headers(_WA_HEADERS, _WA_RENAMED, year), rows,
         title=[["Office of Superintendent of Public Instruction – Mastery-Based Learning Collaborative"],
                [f"Participating districts, school year {sy}"]],
         footer=[["Note: GE50 and 5-point bands (80-84) replace rates for fewer than 25 students’ records."]],
@@ -386,18 +393,17 @@ def wa_mastery_learning(ctx: Context, districts: list[District], year: int) -> L
 
 # --- State outcome feeds: every district of a state, plus a State Total row -------------------------
 
-_OUTCOME_COLUMNS = {
-    2022: ["District Code", "NCES LEA ID", "District Name", "Enrollment", "Chronically Absent Students",
-           "Chronic Absenteeism Rate", "4-Year Graduation Rate", "College Enrollment Rate", "Discipline Rate",
-           "Teacher Retention Rate", "Student Engagement Rate"],
-    2024: ["District Code", "NCES LEA ID", "District Name", "Enrollment", "Chronically Absent Count",
-           "Chronic Absenteeism Rate", "Four-Year Graduation Rate", "College Enrollment Rate", "Discipline Rate",
-           "Teacher Retention Rate", "Student Engagement Rate"],
+_OUTCOME_HEADERS = {
+    "district": "District Code", "nces_lea_id": "NCES LEA ID", "district_name": "District Name",
+    "enrollment": "Enrollment", "chronic_absent_count": "Chronically Absent Students",
+    "chronic_absenteeism_rate": "Chronic Absenteeism Rate", "graduation_rate_4yr": "4-Year Graduation Rate",
+    "college_enrollment_rate": "College Enrollment Rate", "discipline_rate": "Discipline Rate",
+    "teacher_retention_rate": "Teacher Retention Rate", "student_engagement_rate": "Student Engagement Rate",
 }
-_OUTCOME_KEYS = ["district", "nces_lea_id", "district_name", "enrollment", "chronic_absent_count",
-                 "chronic_absenteeism_rate", "graduation_rate_4yr", "college_enrollment_rate", "discipline_rate",
-                 "teacher_retention_rate", "student_engagement_rate"]
-_OUTCOME_RATES = _OUTCOME_KEYS[5:]
+_OUTCOME_RENAMED = {2024: {
+    "chronic_absent_count": "Chronically Absent Count", "graduation_rate_4yr": "Four-Year Graduation Rate",
+}}
+_OUTCOME_RATES = list(_OUTCOME_HEADERS)[5:]
 
 
 @dataclass(frozen=True)
@@ -484,5 +490,5 @@ def state_outcomes(ctx: Context, state: str, year: int) -> Layout:
     ]
     rows.append(Row(_state_total([f for _, f in figures], style)))
     sy = school_year_text(year, "short" if state in ("CO", "KY", "UT") else "long")
-    table = Table(dict(zip(_OUTCOME_KEYS, _OUTCOME_COLUMNS[2024 if year >= 2024 else 2022], strict=True)), rows)
+    table = Table(headers(_OUTCOME_HEADERS, _OUTCOME_RENAMED, year), rows)
     return Layout(f"{state}_state_outcomes_{sy}.csv", table, "csv", encoding=style.encoding)
