@@ -154,7 +154,9 @@ def ky_local_labs(ctx: Context, district: District, year: int) -> Layout:
             defended = int(eligible * clamp(drift.uniform(0.4, 0.95) + 0.05 * (year - 2022), 0, 1))
             proficient = int(defended * drift.uniform(0.55, 0.95))
             rows.append(Row({
-                "district": district.state_code.lstrip("0") if year == 2023 else district.state_code,
+                # 2022 pads the code with spaces (' 034 '), 2023 drops its leading zeros ('34')
+                "district": {2022: f" {district.state_code} ", 2023: district.state_code.lstrip("0")}.get(
+                    year, district.state_code),
                 "district_name": district.name,
                 "grade": grade,
                 "competency": competency if year != 2023 else competency.lower().replace(" ", "_"),
