@@ -147,6 +147,12 @@ def test_validate_landing_runs_gx_and_stores_results(db, ky_raw):
         (runs[102]["run_id"],),
     ).fetchall()
     assert rows == [(2,)]
+    # GX Data Docs were rendered for engineers, with this suite's validation pages
+    from innovation_pipeline.dq.runner import data_docs_dir
+
+    index = data_docs_dir() / "index.html"
+    assert index.exists()
+    assert list((data_docs_dir() / "validations" / "landing" / "ky_local_labs").rglob("*.html"))
 
 
 def test_history_is_kept(db, ky_raw):
@@ -165,7 +171,7 @@ def test_row_count_bounds_flag_a_short_file(db, ky_raw):
                               contract)
     row_count = next(r for r in outcome.results if r.check_id == "row_count")
     assert row_count.success is False and row_count.observed_value == "15"
-    assert "15 rows" in row_count.message and "between 30 and 60" in row_count.message
+    assert "15 rows; between 30 and 60 were expected" in row_count.message
 
 
 def test_missing_table_is_a_failed_run_not_a_crash(db):

@@ -90,7 +90,7 @@ def test_defective_submission_fails_row_count_against_last_year(db, landed):
     ).fetchone()
     # 6 rows loaded this year against 15 last year: the band is 7..30
     assert row[0] is False and row[1] == "6"
-    assert "between 7 and 30" in row[2]
+    assert "between 7 and 30 were expected" in row[2]
 
 
 def test_report_pages_show_submissions_checks_and_quarantine(db, landed, session_tmp):

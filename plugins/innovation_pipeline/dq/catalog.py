@@ -65,6 +65,34 @@ def _words(value: Any) -> str:
     return str(value)
 
 
+def check_values(
+    column: str | None,
+    kwargs: dict[str, Any] | None,
+    *,
+    observed: Any = None,
+    count: Any = None,
+    total: Any = None,
+    examples: str | None = None,
+) -> dict[str, Any]:
+    """Placeholder values for a check's catalog text, from its GX kwargs and result."""
+    kwargs = kwargs or {}
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if low is not None and high is not None:
+        expected = f"between {_words(low)} and {_words(high)}"
+    elif low is not None:
+        expected = f"at least {_words(low)}"
+    elif high is not None:
+        expected = f"at most {_words(high)}"
+    else:
+        expected = None
+    return {
+        "column": (column or "").replace("_", " ") or None, "count": count, "total": total,
+        "min": low, "max": high, "expected": expected,
+        "allowed": kwargs.get("value_set") or kwargs.get("type_list"),
+        "observed": observed, "examples": examples,
+    }
+
+
 def check_key(expectation_type: str, meta: dict[str, Any] | None = None) -> str:
     """The catalog key for an expectation: its ``meta.check``, else a mapping of its GX type."""
     explicit = (meta or {}).get("check")

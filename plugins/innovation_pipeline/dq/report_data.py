@@ -166,14 +166,10 @@ class ReportData:
             for r in self._all(
                 "select * from dq.expectation_results where run_id = any(%s) order by result_id", (run_ids,)
             ):
-                explained = catalog.explain_check(r["check_id"] or "unknown", {
-                    "column": (r["column_name"] or "").replace("_", " ") or None,
-                    "min": (r["expectation_kwargs"] or {}).get("min_value"),
-                    "max": (r["expectation_kwargs"] or {}).get("max_value"),
-                    "allowed": (r["expectation_kwargs"] or {}).get("value_set")
-                    or (r["expectation_kwargs"] or {}).get("type_list"),
-                    "observed": r["observed_value"],
-                })
+                explained = catalog.explain_check(r["check_id"] or "unknown", catalog.check_values(
+                    r["column_name"], r["expectation_kwargs"], observed=r["observed_value"],
+                    count=r["unexpected_count"], total=r["element_count"],
+                ))
                 r["explained"] = explained
                 r["examples"] = [masking.mask_row(x["row_values"]) for x in examples[r["result_id"]]]
                 results[r["run_id"]].append(r)
@@ -242,9 +238,10 @@ class ReportData:
                 (run["run_id"],),
             )
             for r in run["failed"]:
-                r["explained"] = catalog.explain_check(r["check_id"] or "unknown", {
-                    "column": (r["column_name"] or "").replace("_", " ") or None, "observed": r["observed_value"],
-                })
+                r["explained"] = catalog.explain_check(r["check_id"] or "unknown", catalog.check_values(
+                    r["column_name"], r["expectation_kwargs"], observed=r["observed_value"],
+                    count=r["unexpected_count"], total=r["element_count"],
+                ))
         return runs
 
     def task_failures(self, limit: int = 50) -> list[dict[str, Any]]:

@@ -28,7 +28,8 @@ RAW_TYPES: dict[str, list[str]] = {
     "integer": ["BIGINT", "INTEGER", "SMALLINT"],
     "number": ["NUMERIC", "DOUBLE_PRECISION", "REAL"],
     "rate": ["NUMERIC", "DOUBLE_PRECISION", "REAL"],
-    "money": ["NUMERIC", "DOUBLE_PRECISION", "REAL"],
+    # GX compares PostgreSQL type names as strings; the loader stores money as numeric(14, 2).
+    "money": ["NUMERIC(14, 2)", "NUMERIC", "DOUBLE_PRECISION", "REAL"],
     "date": ["DATE"],
     "boolean": ["BOOLEAN"],
     "text": ["TEXT", "VARCHAR"],

@@ -56,7 +56,8 @@ def row_count_bounds(conn: Any, contract: Contract, submission: dict[str, Any] |
         ).fetchone()
         if previous and previous[0]:
             low = max(low, math.floor(previous[0] * ROW_COUNT_LOW))
-            high = math.ceil(previous[0] * ROW_COUNT_HIGH)
+            # never below the contract's minimum, even when last year's file was itself too short
+            high = max(low, math.ceil(previous[0] * ROW_COUNT_HIGH))
     return {"min_rows": low, "max_rows": high}
 
 
@@ -94,6 +95,8 @@ def validate_landing(contract: Contract, submission_ids: list[int]) -> dict[str,
             runs.append(_summary_of(outcome, run_id, submission_id=submission_id))
             log.info("%s submission %s: %s (%d of %d checks failed)", spec.name, submission_id,
                      "passed" if outcome.success else "FAILED", outcome.unsuccessful, outcome.evaluated)
+        if validator is not None:
+            validator.update_data_docs()
     return {"source": contract.source, "suite": spec.name, "success": all(r["success"] for r in runs),
             "runs": runs, "skipped": skipped}
 
@@ -119,6 +122,7 @@ def validate_marts() -> dict[str, Any]:
             run_id = store.record(conn, outcome, kind="mart", program=None)
             runs.append(_summary_of(outcome, run_id, table=outcome.asset_name))
             log.info("%s: %s", spec.name, "passed" if outcome.success else "FAILED")
+        validator.update_data_docs()
     summary = {"success": all(r["success"] for r in runs), "runs": runs}
     if not summary["success"]:
         raise MartValidationError(summary)
