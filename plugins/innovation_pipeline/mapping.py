@@ -114,6 +114,15 @@ class MappingContext:
     notes: list[str] = field(default_factory=list)
     unknown_notes: dict[str, str] = field(default_factory=dict)  # unknown district -> explanation
 
+    @property
+    def lookup_state(self) -> str:
+        """The state whose directory resolves districts: a multi-state feed keyed by each state's
+        own codes or names takes it from its submitter (the file name's state prefix)."""
+        c = self.contract
+        if c.state == "US" and c.district.scheme != "nces_lea_id" and self.submitter:
+            return self.submitter
+        return c.state
+
     def explain_unknown_district(self, value: str) -> str:
         """Why a district is unknown, with the closest known names.
 
@@ -123,7 +132,7 @@ class MappingContext:
         note = self.unknown_notes.get(value)
         if note is None:
             c = self.contract
-            note = self.crosswalk.explain_unknown(value, c.district.scheme, c.state)
+            note = self.crosswalk.explain_unknown(value, c.district.scheme, self.lookup_state)
             if len(self.unknown_notes) < UNKNOWN_NOTES_CACHED:
                 self.unknown_notes[value] = note
         return note
@@ -259,7 +268,7 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
 
     # District: resolved through the crosswalk; a state-total row has none.
     raw_district = batch[DISTRICT]
-    ids, states = ctx.crosswalk.resolve(raw_district, c.district.scheme, c.state, c.district.width)
+    ids, states = ctx.crosswalk.resolve(raw_district, c.district.scheme, ctx.lookup_state, c.district.width)
     blank = normalize_district_code(raw_district, c.district.scheme, c.district.width).fill_null("") == ""
     district_error = pl.select(
         pl.when(pl.lit(is_total))

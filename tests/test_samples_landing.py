@@ -1,0 +1,119 @@
+"""Every generated sample lands through its contract with exactly the outcome the manifest expects:
+each injected defect is caught with its reason, and everything else loads."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from innovation_pipeline.contracts import load_contracts
+from innovation_pipeline.landing import FileRejected, land_file
+from innovation_pipeline.samples import generate
+
+
+@pytest.fixture(scope="module")
+def landed(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict, dict]:
+    out = tmp_path_factory.mktemp("samples")
+    manifest = generate(out)
+    assert json.loads((out / "manifest.json").read_text()) == json.loads(json.dumps(manifest))
+    contracts = load_contracts()
+    # Files of one source land in file-name order, as an inbox listing gives them.
+    for entry in sorted(manifest["files"], key=lambda f: (f["source"], f["path"])):
+        try:
+            land_file(contracts[entry["source"]], out / entry["path"])
+        except FileRejected:
+            pass
+    with psycopg.connect(warehouse_url) as conn:
+        subs = {
+            (r[0], r[1]): r[2:]
+            for r in conn.execute(
+                "select source, file_name, status, rows_received, rows_loaded, rows_quarantined, reason_code,"
+                " submitter, school_year from audit.submissions"
+            )
+        }
+        caught: dict[tuple[str, str], set] = defaultdict(set)
+        for source, name, row, reason in conn.execute(
+            "select s.source, s.file_name, q.source_row, q.reason_code"
+            " from audit.quarantine q join audit.submissions s using (submission_id)"
+        ):
+            caught[(source, name)].add((row, reason))
+    return manifest, subs, caught
+
+
+def test_every_file_has_the_expected_outcome(landed):
+    manifest, subs, _ = landed
+    assert len(manifest["files"]) >= 100
+    mismatches = []
+    for entry in manifest["files"]:
+        key = (entry["source"], Path(entry["path"]).name)
+        assert key in subs, f"no audit record for {key}"
+        status, received, loaded, quarantined, reason, submitter, year = subs[key]
+        expected = (entry["expected_status"], entry["reason_code"])
+        actual = (status, reason if status == "rejected" else None)
+        if entry["expected_status"] in ("loaded", "superseded"):
+            expected += (
+                entry["rows_received"],
+                entry["rows_loaded"],
+                entry["rows_quarantined"],
+                entry["submitter"],
+                entry["school_year"],
+            )
+            actual += (received, loaded, quarantined, submitter, year)
+        if expected != actual:
+            mismatches.append((key, expected, actual))
+    assert mismatches == []
+
+
+def test_every_injected_defect_is_caught_and_nothing_else(landed):
+    manifest, _, caught = landed
+    expected: dict[tuple[str, str], set] = defaultdict(set)
+    for defect in manifest["defects"]:
+        entry = next(f for f in manifest["files"] if f["path"] == defect["file"])
+        expected[(entry["source"], Path(entry["path"]).name)].add(
+            (defect["source_row"], defect["reason_code"])
+        )
+    assert {k: v for k, v in caught.items() if v} == dict(expected)
+    codes = {reason for rows in expected.values() for _, reason in rows}
+    assert {
+        "missing_value",
+        "not_a_number",
+        "not_whole_number",
+        "out_of_range",
+        "not_allowed_value",
+        "bad_date",
+        "bad_school_year",
+        "school_year_out_of_range",
+        "unknown_district",
+        "district_mismatch",
+        "duplicate_key",
+        "value_too_long",
+    } <= codes
+
+
+def test_all_seven_programs_and_outcome_feeds_loaded(landed):
+    manifest, subs, _ = landed
+    loaded_sources = {source for (source, _), v in subs.items() if v[0] == "loaded"}
+    assert {
+        "co_local_accountability",
+        "ky_local_labs",
+        "mt_transformational_learning",
+        "nh_learn_everywhere",
+        "nd_innovative_education",
+        "ut_pcbl_grants",
+        "wa_mastery_learning",
+        "state_outcomes",
+    } <= loaded_sources
+    years = {v[6] for (source, _), v in subs.items() if v[0] == "loaded"}
+    assert set(manifest["years"]) <= years
+
+
+def test_received_equals_loaded_plus_quarantined_everywhere(db, landed):
+    bad = db.execute(
+        "select file_name from audit.submissions where status in ('loaded', 'superseded')"
+        " and rows_received <> rows_loaded + rows_quarantined"
+    ).fetchall()
+    assert bad == []
