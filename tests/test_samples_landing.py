@@ -32,7 +32,7 @@ def landed(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> tupl
             (r[0], r[1]): r[2:]
             for r in conn.execute(
                 "select source, file_name, status, rows_received, rows_loaded, rows_quarantined, reason_code,"
-                " submitter, school_year from audit.submissions"
+                " submitter, school_year, is_late from audit.submissions"
             )
         }
         caught: dict[tuple[str, str], set] = defaultdict(set)
@@ -51,7 +51,7 @@ def test_every_file_has_the_expected_outcome(landed):
     for entry in manifest["files"]:
         key = (entry["source"], Path(entry["path"]).name)
         assert key in subs, f"no audit record for {key}"
-        status, received, loaded, quarantined, reason, submitter, year = subs[key]
+        status, received, loaded, quarantined, reason, submitter, year, late = subs[key]
         expected = (entry["expected_status"], entry["reason_code"])
         actual = (status, reason if status == "rejected" else None)
         if entry["expected_status"] in ("loaded", "superseded"):
@@ -61,8 +61,9 @@ def test_every_file_has_the_expected_outcome(landed):
                 entry["rows_quarantined"],
                 entry["submitter"],
                 entry["school_year"],
+                entry["expected_late"],
             )
-            actual += (received, loaded, quarantined, submitter, year)
+            actual += (received, loaded, quarantined, submitter, year, late)
         if expected != actual:
             mismatches.append((key, expected, actual))
     assert mismatches == []
@@ -92,6 +93,12 @@ def test_every_injected_defect_is_caught_and_nothing_else(landed):
         "duplicate_key",
         "value_too_long",
     } <= codes
+
+
+def test_some_submissions_are_late_and_most_on_time(landed):
+    _, subs, _ = landed
+    late = [v[7] for v in subs.values() if v[0] in ("loaded", "superseded")]
+    assert 0 < late.count(True) < late.count(False)
 
 
 def test_all_seven_programs_and_outcome_feeds_loaded(landed):

@@ -9,8 +9,10 @@ always gives the same bytes.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -284,7 +286,18 @@ def expected_statuses(submissions: list[Submission]) -> dict[str, str]:
     return status
 
 
-def _file_entry(sub: Submission, status: str) -> dict[str, Any]:
+def delivered_at(sub: Submission, contract: Contract, seed: int, years: tuple[int, ...]) -> dt.datetime:
+    """When the file arrived: most weeks before the due date, one in five up to three weeks late,
+    and corrections and re-sends some days after the first delivery."""
+    due = contract.due.for_school_year(sub.school_year or years[-1])
+    draw = int(hashlib.sha256(f"{seed}:{sub.path}".encode()).hexdigest()[:8], 16)
+    offset = (draw % 21) + 1 if draw % 5 == 0 else -(draw % 40) - 1
+    if sub.name.rsplit(".", 1)[0].endswith(("_v2", "_resent")):
+        offset += 12
+    return dt.datetime.combine(due, dt.time(15, 0), tzinfo=dt.UTC) + dt.timedelta(days=offset)
+
+
+def _file_entry(sub: Submission, status: str, arrived: dt.datetime, due: dt.date | None) -> dict[str, Any]:
     landed = status in ("loaded", "superseded")
     received = sub.rows_received if landed else 0
     quarantined = sub.rows_quarantined if landed else 0
@@ -294,17 +307,26 @@ def _file_entry(sub: Submission, status: str) -> dict[str, Any]:
         "submitter_written": sub.submitter_written, "school_year": sub.school_year,
         "expected_status": status, "rows_received": received, "rows_loaded": received - quarantined,
         "rows_quarantined": quarantined, "reason_code": sub.rejected, "note": sub.note,
+        "delivered_at": arrived.isoformat(), "expected_late": (arrived.date() > due) if due else None,
     }
 
 
-def build_manifest(submissions: list[Submission], seed: int, years: tuple[int, ...]) -> dict[str, Any]:
+def build_manifest(
+    submissions: list[Submission], seed: int, years: tuple[int, ...], contracts: dict[str, Contract]
+) -> dict[str, Any]:
     """The manifest: every file with its expected outcome, and every defect that must be caught."""
     statuses = expected_statuses(submissions)
     ordered = sorted(submissions, key=lambda s: s.path)
+
+    def entry(s: Submission) -> dict[str, Any]:
+        contract = contracts[s.source]
+        due = contract.due.for_school_year(s.school_year) if s.school_year else None
+        return _file_entry(s, statuses[s.path], delivered_at(s, contract, seed, years), due)
+
     return {
         "seed": seed,
         "years": list(years),
-        "files": [_file_entry(s, statuses[s.path]) for s in ordered],
+        "files": [entry(s) for s in ordered],
         "defects": [
             {"file": s.path, "source_row": row, "column": d.column, "source_column": d.source_column,
              "value": d.value, "reason_code": d.reason_code, "description": d.description}
@@ -344,12 +366,15 @@ def generate(out_dir: Path, seed: int = 2024, years: tuple[int, ...] = (2022, 20
     builder = Builder(_context(seed), contracts, tuple(years))
     submissions = [*builder.regular(), *extras(builder)]
     _check_names(submissions, contracts)
-    manifest = build_manifest(submissions, seed, tuple(years))
+    manifest = build_manifest(submissions, seed, tuple(years), contracts)
     if (out_dir / "manifest.json").exists():
         shutil.rmtree(out_dir / "inbox", ignore_errors=True)
-    for sub in submissions:
+    for sub, entry in zip(sorted(submissions, key=lambda s: s.path), manifest["files"], strict=True):
         target = out_dir / sub.path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(sub.content)
+        # The inbox's modification time is when the file arrived: it decides on time or late.
+        stamp = dt.datetime.fromisoformat(entry["delivered_at"]).timestamp()
+        os.utime(target, (stamp, stamp))
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return manifest
