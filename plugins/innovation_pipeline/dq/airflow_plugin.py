@@ -1,0 +1,100 @@
+"""Airflow 3 plugin: the program-officer report (and the GX Data Docs) inside the Airflow UI.
+
+Registered through the ``airflow.plugins`` entry point in ``pyproject.toml`` (the ``plugins/``
+folder scan ignores the package, see ``plugins/.airflowignore``). A FastAPI app mounted at
+``/dq-report`` serves ``output_dir()/report`` and ``output_dir()/data_docs``; an external view puts
+"Data-quality report" in the Airflow navigation, shown inside the UI.
+
+Plugin endpoints are not protected by Airflow on their own: every request here needs a logged-in
+Airflow user (the UI's session cookie or a bearer token) allowed to see the website.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from airflow.plugins_manager import AirflowPlugin
+from fastapi import Depends, FastAPI, HTTPException
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+from innovation_pipeline import settings
+
+URL_PREFIX = "/dq-report"
+# The folders of output_dir() this app may serve: the report, and Data Docs it links to (../data_docs/).
+SERVED = ("report", "data_docs")
+NOT_BUILT = """<!doctype html><html lang="en"><meta charset="utf-8"><title>Data-quality report</title>
+<body style="font-family: system-ui, sans-serif; margin: 2em">
+<h1>The data-quality report has not been built yet</h1>
+<p>It is written by the marts pipeline (<code>build_marts</code>) after every run, and by <code>make demo</code>.
+Run one of them, then reload this page.</p></body></html>"""
+SECURITY_HEADERS = {
+    # Only the Airflow UI (same origin) may frame the report.
+    "Content-Security-Policy": "frame-ancestors 'self'",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _require_login() -> list[object]:
+    """The Airflow dependency that demands a user allowed to see the website."""
+    from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
+    from airflow.api_fastapi.core_api.security import requires_access_view
+
+    return [Depends(requires_access_view(AccessView.WEBSITE))]
+
+
+def _resolve(folder: str, path: str) -> Path:
+    """A file inside one of the served folders; anything else (``..``, symlinks out) is a 404."""
+    if folder not in SERVED:
+        raise HTTPException(status_code=404)
+    base = (settings.output_dir() / folder).resolve()
+    target = (base / path).resolve()
+    if target.is_dir():
+        target = target / "index.html"
+    if not target.is_relative_to(base) or not target.is_file():
+        raise HTTPException(status_code=404)
+    return target
+
+
+def create_app(dependencies: list[object] | None = None) -> FastAPI:
+    """The report app; ``dependencies`` defaults to requiring an Airflow login."""
+    app = FastAPI(
+        title="Data-quality report",
+        dependencies=_require_login() if dependencies is None else dependencies,  # type: ignore[arg-type]
+        docs_url=None, redoc_url=None, openapi_url=None,
+    )
+
+    @app.get("/", include_in_schema=False, response_model=None)
+    def home() -> RedirectResponse:
+        # Relative, so it works under any Airflow base URL or proxy prefix.
+        return RedirectResponse("report/index.html")
+
+    @app.get("/{folder}/{path:path}", include_in_schema=False, response_model=None)
+    def serve(folder: str, path: str) -> Response:
+        try:
+            target = _resolve(folder, path or "index.html")
+        except HTTPException:
+            if folder == "report" and path in ("", "index.html"):
+                return HTMLResponse(NOT_BUILT, status_code=404, headers=SECURITY_HEADERS)
+            raise
+        return FileResponse(target, headers=SECURITY_HEADERS)
+
+    return app
+
+
+class DataQualityReportPlugin(AirflowPlugin):
+    """Adds the program-officer data-quality report to the Airflow UI."""
+
+    name = "innovation_dq_report"
+    fastapi_apps: ClassVar[list[dict[str, Any]]] = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "Data-quality report"}]
+    external_views: ClassVar[list[dict[str, Any]]] = [
+        {
+            "name": "Data-quality report",
+            # No leading slash: resolved against the UI's base URL, so a proxy prefix still works.
+            "href": URL_PREFIX.lstrip("/") + "/",
+            "destination": "nav",
+            "category": "browse",
+            # With url_route the page opens inside the Airflow UI (an iframe) at /plugin/dq-report.
+            "url_route": "dq-report",
+        }
+    ]

@@ -1,0 +1,73 @@
+"""The report inside Airflow: the plugin registers through its entry point, serves the report only
+to logged-in users, and never serves files outside the report and Data Docs folders."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+import pytest
+from fastapi.testclient import TestClient
+
+from innovation_pipeline import settings
+
+
+@pytest.fixture()
+def report_files():
+    report = settings.output_dir() / "report"
+    report.mkdir(parents=True, exist_ok=True)
+    (report / "index.html").write_text("<h1>Data-quality report: all programs</h1>", encoding="utf-8")
+    (report / "ky_local_labs").mkdir(exist_ok=True)
+    (report / "ky_local_labs" / "2024.html").write_text("<p>Allen County</p>", encoding="utf-8")
+    (settings.output_dir() / "secret.txt").write_text("not for officers", encoding="utf-8")
+    return report
+
+
+def test_entry_point_registers_the_plugin():
+    names = {ep.name: ep.value for ep in entry_points(group="airflow.plugins")}
+    assert names.get("innovation_dq_report") == "innovation_pipeline.dq.airflow_plugin:DataQualityReportPlugin"
+
+
+def test_airflow_loads_the_fastapi_app_and_the_nav_link():
+    from airflow import plugins_manager
+
+    apps, _ = plugins_manager.get_fastapi_plugins()
+    ours = [a for a in apps if a.get("url_prefix") == "/dq-report"]
+    assert len(ours) == 1 and ours[0]["name"] == "Data-quality report"
+    views, _ = plugins_manager._get_ui_plugins()
+    view = next(v for v in views if v.get("url_route") == "dq-report")
+    assert view["destination"] == "nav" and not view["href"].startswith("/")
+
+
+def test_the_report_needs_an_airflow_login(report_files):
+    from innovation_pipeline.dq.airflow_plugin import create_app
+
+    client = TestClient(create_app())
+    response = client.get("/report/index.html")
+    assert response.status_code == 401
+    assert "Data-quality report" not in response.text
+
+
+def test_the_report_is_served_to_a_logged_in_user(report_files):
+    from innovation_pipeline.dq.airflow_plugin import create_app
+
+    # The login dependency is replaced by none: what is tested here is the serving.
+    client = TestClient(create_app(dependencies=[]))
+    home = client.get("/", follow_redirects=False)
+    assert home.status_code in (302, 307) and home.headers["location"] == "report/index.html"
+    page = client.get("/report/index.html")
+    assert page.status_code == 200 and "all programs" in page.text
+    assert page.headers["content-security-policy"] == "frame-ancestors 'self'"
+    assert "Allen County" in client.get("/report/ky_local_labs/2024.html").text
+    assert client.get("/report/").status_code == 200
+    for bad in ("/report/../secret.txt", "/report/%2e%2e/secret.txt", "/secret.txt/x", "/report/nope.html"):
+        response = client.get(bad)
+        assert response.status_code == 404, bad
+        assert "not for officers" not in response.text
+
+
+def test_a_missing_report_says_how_to_build_it(tmp_path, monkeypatch):
+    from innovation_pipeline.dq.airflow_plugin import create_app
+
+    monkeypatch.setenv("PIPELINE_OUTPUT_DIR", str(tmp_path / "empty"))
+    response = TestClient(create_app(dependencies=[])).get("/report/index.html")
+    assert response.status_code == 404 and "has not been built yet" in response.text
