@@ -70,7 +70,8 @@ def programs(contracts: dict[str, Contract], seen: list[tuple[str, str]]) -> lis
     for program, members in grouped.items():
         main = next((c for c in members if c.kind == "program"), None)
         title = main.title if main else "Shared student outcomes (all states)"
-        states = sorted({c.state for c in members if c.state != "US"} or {"US"})
+        # A feed that spans states (state US) covers them all, even if a state's own file joins it.
+        states = ["all states"] if any(c.state == "US" for c in members) else sorted({c.state for c in members})
         words = {"district": "District", "provider": "Provider", "state": "State agency"}
         submitter = " / ".join(sorted({words[c.submitter] for c in members}))
         out.append(Program(program, title, states, {c.source: c for c in members}, submitter))
