@@ -139,7 +139,9 @@ def nh_credits_frame(rows: int, seed: int = SEED) -> tuple[pl.DataFrame, Expecte
             HEADER[1]: pl.Series(prov[prog], dtype=pl.Utf8),
             HEADER[2]: pl.Series(pname[prog], dtype=pl.Utf8),
             HEADER[3]: pl.Series(subj[prog], dtype=pl.Utf8),
-            HEADER[4]: pl.Series(np.array(CREDITS, dtype=object)[rng.integers(0, len(CREDITS), rows)], dtype=pl.Utf8),
+            HEADER[4]: pl.Series(
+                np.array(CREDITS, dtype=object)[rng.integers(0, len(CREDITS), rows)], dtype=pl.Utf8
+            ),
             HEADER[5]: date_text,
             HEADER[6]: pl.Series(district_pool[district_idx], dtype=pl.Utf8),
         }
@@ -211,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     nh.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     path, expected = write_nh_credits(args.out, args.rows)
-    print(f"{path} ({expected.size_bytes / 1e6:.0f} MB, {expected.rows} rows, {expected.quarantined} to quarantine)")
+    print(
+        f"{path} ({expected.size_bytes / 1e6:.0f} MB, {expected.rows} rows, {expected.quarantined} to quarantine)"
+    )
     return 0
 
 

@@ -143,7 +143,9 @@ def run_insert_rows(path: Path, limit: int | None = None, **_: Any) -> dict[str,
         reader = csv.reader(fh)
         next(reader)
         rows_iter = itertools.islice(reader, limit) if limit else reader
-        hook.insert_rows(f"{BENCH_SCHEMA}.insert_rows_target", rows_iter, target_fields=[f'"{c}"' for c in columns])
+        hook.insert_rows(
+            f"{BENCH_SCHEMA}.insert_rows_target", rows_iter, target_fields=[f'"{c}"' for c in columns]
+        )
     seconds = time.perf_counter() - start
     rows = _count_and_drop("insert_rows_target")
     return {

@@ -114,13 +114,13 @@ class Bench:
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(BENCH_DB)))
         shutil.rmtree(self.work / "data" / "archive", ignore_errors=True)
 
-    def child(self, *args: str, timeout: float | None = None) -> tuple[dict[str, Any], float, float]:
-        """Run ``python -m benchmarks.measure ARGS``; its result, wall seconds and peak RSS (MB)."""
+    def child(self, *args: str, module: str = "benchmarks.measure") -> tuple[dict[str, Any], float, float]:
+        """Run ``python -m MODULE ARGS``; its result, wall seconds and peak RSS (MB)."""
         log = self.work / "child.log"
         start = time.perf_counter()
         with log.open("ab") as err:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.measure", *args],
+                [sys.executable, "-m", module, *args],
                 env=self.env,
                 cwd=HERE.parent,
                 stdout=subprocess.PIPE,
@@ -135,10 +135,12 @@ class Bench:
         line = next((ln for ln in reversed(out.splitlines()) if ln.startswith("BENCH_RESULT ")), None)
         if proc.returncode != 0 or line is None:
             tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
-            raise RuntimeError(f"benchmarks.measure {' '.join(args)} failed ({proc.returncode}):\n{tail}")
+            raise RuntimeError(f"{module} {' '.join(args)} failed ({proc.returncode}):\n{tail}")
         return json.loads(line.removeprefix("BENCH_RESULT ")), wall, usage.ru_maxrss / 1024
 
-    def measure(self, method: str, label: str, path: Path, *, limit: int | None = None, total: int) -> Measurement:
+    def measure(
+        self, method: str, label: str, path: Path, *, limit: int | None = None, total: int
+    ) -> Measurement:
         args = [method, str(path), "--contract", str(CONTRACT)]
         if limit:
             args += ["--limit", str(limit)]
@@ -166,7 +168,9 @@ def machine(bench: Bench) -> dict[str, str]:
                 cpu = line.split(":", 1)[1].strip()
                 break
         mem_kb = next(
-            int(ln.split()[1]) for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")
+            int(ln.split()[1])
+            for ln in Path("/proc/meminfo").read_text().splitlines()
+            if ln.startswith("MemTotal")
         )
         memory = f"{mem_kb / 1024 / 1024:.1f} GiB"
     except (OSError, StopIteration):
@@ -191,7 +195,9 @@ def machine(bench: Bench) -> dict[str, str]:
     }
 
 
-def run_loaders(bench: Bench, path: Path, expected: generate.Expected, subset: int, repeat: int) -> list[Measurement]:
+def run_loaders(
+    bench: Bench, path: Path, expected: generate.Expected, subset: int, repeat: int
+) -> list[Measurement]:
     """COPY, our loader, to_sql and insert_rows on the same file; the best of ``repeat`` runs each."""
     total = expected.rows
     plan = [
@@ -209,7 +215,9 @@ def run_loaders(bench: Bench, path: Path, expected: generate.Expected, subset: i
             bench.fresh_database()
             print(f"  {label}: run {i + 1} on {limit or total:,} rows ...", flush=True)
             m = bench.measure(method, label, path, limit=limit, total=total)
-            print(f"    {m.rows:,} rows in {m.seconds:.2f} s, {m.rows_per_second:,.0f} rows/s, peak {m.peak_rss_mb:.0f} MB")
+            print(
+                f"    {m.rows:,} rows in {m.seconds:.2f} s, {m.rows_per_second:,.0f} rows/s, peak {m.peak_rss_mb:.0f} MB"
+            )
             if best is None or m.seconds < best.seconds:
                 best = m
         assert best is not None
@@ -265,7 +273,9 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     path, expected = generate.write_nh_credits(bench.work / "files", rows)
-    print(f"File: {path.name}, {expected.size_bytes / 1e6:.0f} MB, {rows:,} rows ({time.perf_counter() - t0:.1f} s)")
+    print(
+        f"File: {path.name}, {expected.size_bytes / 1e6:.0f} MB, {rows:,} rows ({time.perf_counter() - t0:.1f} s)"
+    )
     # Read it once so every method starts from the same warm page cache.
     with path.open("rb") as fh:
         while fh.read(1 << 24):
