@@ -23,7 +23,7 @@ ranked as (
         unioned.*,
         row_number() over (
             partition by unioned.state, unioned.district_id, unioned.row_kind, unioned.school_year, unioned.measure_id
-            order by sources.outcome_priority nulls last, unioned.last_submission_id desc
+            order by sources.outcome_priority asc nulls last, unioned.last_submission_id desc
         ) as source_rank
     from unioned
     left join sources

@@ -14,7 +14,7 @@ seeded as (
 
 overrides as (
 
-    {% if overrides %}
+    {% if overrides is mapping and overrides %}
     select
         state,
         threshold

@@ -52,6 +52,16 @@ participants as (
 
 ),
 
+reporting_districts as (
+
+    select distinct
+        state,
+        district_id,
+        school_year
+    from outcome_cells
+
+),
+
 outcome_districts as (
 
     select
@@ -63,7 +73,7 @@ outcome_districts as (
             when participants.district_id is not null then 'participating' else 'non_participating'
         end as district_group
     from program_years
-    inner join (select distinct state, district_id, school_year from outcome_cells) as reporting
+    inner join reporting_districts as reporting
         on
             program_years.state = reporting.state
             and program_years.school_year = reporting.school_year
@@ -193,7 +203,12 @@ group_totals as (
     inner join definitions
         on district_cells.measure_id = definitions.measure_id
     where definitions.value_type in ('count', 'amount')
-    group by 1, 2, 3, 4, 5
+    group by
+        district_cells.program_id,
+        district_cells.state,
+        district_cells.school_year,
+        district_cells.district_group,
+        district_cells.measure_id
 
 ),
 
@@ -205,7 +220,9 @@ group_ratios as (
         ratio_parts.school_year,
         ratio_parts.district_group,
         ratio_parts.measure_id,
-        sum(ratio_parts.part_numerator) filter (where ratio_parts.part_denominator > 0 and not ratio_parts.part_suppressed)
+        sum(ratio_parts.part_numerator) filter (
+            where ratio_parts.part_denominator > 0 and not ratio_parts.part_suppressed
+        )
         / nullif(sum(ratio_parts.part_denominator) filter (
             where ratio_parts.part_numerator is not null and not ratio_parts.part_suppressed
         ), 0) as value,
@@ -214,15 +231,17 @@ group_ratios as (
         ) as count_behind,
         case
             when numerator_definitions.value_type = 'count'
-                then round(sum(ratio_parts.part_numerator) filter (
-                    where ratio_parts.part_denominator > 0 and not ratio_parts.part_suppressed
-                ))
+                then round(
+                    sum(ratio_parts.part_numerator) filter (
+                        where ratio_parts.part_denominator > 0 and not ratio_parts.part_suppressed
+                    )
+                )
         end as numerator,
         count(*) filter (
             where
-                ratio_parts.part_numerator is not null
-                and ratio_parts.part_denominator > 0
-                and not ratio_parts.part_suppressed
+            ratio_parts.part_numerator is not null
+            and ratio_parts.part_denominator > 0
+            and not ratio_parts.part_suppressed
         ) as districts_reporting,
         bool_and(ratio_parts.part_suppressed) as is_suppressed_at_source,
         cast(null as bigint) as last_submission_id,
@@ -232,7 +251,13 @@ group_ratios as (
         on ratio_parts.measure_id = definitions.measure_id
     left join definitions as numerator_definitions
         on definitions.numerator_measure_id = numerator_definitions.measure_id
-    group by 1, 2, 3, 4, 5, numerator_definitions.value_type
+    group by
+        ratio_parts.program_id,
+        ratio_parts.state,
+        ratio_parts.school_year,
+        ratio_parts.district_group,
+        ratio_parts.measure_id,
+        numerator_definitions.value_type
 
 ),
 
@@ -298,13 +323,15 @@ published as (
 
 participating as (
 
-    select * from published where district_group = 'participating'
+    select * from published
+    where district_group = 'participating'
 
 ),
 
 non_participating as (
 
-    select * from published where district_group = 'non_participating'
+    select * from published
+    where district_group = 'non_participating'
 
 ),
 
@@ -353,7 +380,8 @@ select
     cast(compared.non_participating_districts_reporting as integer) as non_participating_districts_reporting,
     cast(compared.non_participating_is_suppressed as boolean) as non_participating_is_suppressed,
     cast(compared.non_participating_suppression_reason as text) as non_participating_suppression_reason,
-    cast(compared.participating_value - compared.non_participating_value as numeric(24, 8)) as participating_minus_non_participating,
+    cast(compared.participating_value - compared.non_participating_value as numeric(24, 8))
+        as participating_minus_non_participating,
     cast(compared.suppression_threshold as integer) as suppression_threshold
 from compared
 inner join definitions

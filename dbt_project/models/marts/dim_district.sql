@@ -10,7 +10,10 @@ districts as (
 
 aliases as (
 
-    select district_id, alias as variant from {{ ref('stg_ref__district_aliases') }}
+    select
+        district_id,
+        alias as variant
+    from {{ ref('stg_ref__district_aliases') }}
 
 ),
 
@@ -21,7 +24,9 @@ seen as (
                      'stg_nd_innovative_education__waivers', 'stg_ut_pcbl_grants__pathways',
                      'stg_wa_mastery_learning__district_participation', 'stg_state_outcomes__district_outcomes',
                      'stg_co_chronic_absenteeism__district_absenteeism'] %}
-    select distinct district_id, district_source_value as variant
+    select distinct
+        district_id,
+        district_source_value as variant
     from {{ ref(model) }}
     where district_id is not null and district_source_value is not null
     {% if not loop.last %}union{% endif %}

@@ -25,7 +25,7 @@ partitions_to_rebuild as (
     from {{ ref('stg_audit__submissions') }}
     where
         program_id = 'state_outcomes'
-        and submission_id > (select coalesce(max(built_through_submission_id), 0) from {{ this }})
+        and submission_id > (select coalesce(max(built.built_through_submission_id), 0) from {{ this }} as built)
 
     union
 
@@ -42,7 +42,7 @@ outcomes_long as (
 
     select * from {{ ref('int_district_outcomes__unioned') }}
     {% if is_incremental() %}
-        where school_year in (select school_year from partitions_to_rebuild)
+    where school_year in (select partitions_to_rebuild.school_year from partitions_to_rebuild)
     {% endif %}
 
 ),
@@ -106,7 +106,8 @@ select
     cast(published.suppression_threshold as integer) as suppression_threshold,
     cast(published.last_submission_id as bigint) as last_submission_id,
     cast(published.loaded_at as timestamptz) as loaded_at,
-    cast((select max(submission_id) from {{ ref('stg_audit__submissions') }}) as bigint) as built_through_submission_id
+    cast((select max(submissions.submission_id) from {{ ref('stg_audit__submissions') }} as submissions) as bigint)
+        as built_through_submission_id
 from base__with_ratios__published as published
 left join base
     on

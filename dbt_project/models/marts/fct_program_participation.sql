@@ -27,7 +27,7 @@ partitions_to_rebuild as (
         program_id,
         school_year
     from {{ ref('stg_audit__submissions') }}
-    where submission_id > (select coalesce(max(built_through_submission_id), 0) from {{ this }})
+    where submission_id > (select coalesce(max(built.built_through_submission_id), 0) from {{ this }} as built)
 
     union
 
@@ -46,7 +46,12 @@ measures_long as (
 
     select * from {{ ref('int_program_measures__unioned') }}
     {% if is_incremental() %}
-        where (program_id, school_year) in (select program_id, school_year from partitions_to_rebuild)
+    where (program_id, school_year) in (
+        select
+            partitions_to_rebuild.program_id,
+            partitions_to_rebuild.school_year
+        from partitions_to_rebuild
+    )
     {% endif %}
 
 ),
@@ -108,5 +113,6 @@ select
     cast(suppression_threshold as integer) as suppression_threshold,
     cast(last_submission_id as bigint) as last_submission_id,
     cast(loaded_at as timestamptz) as loaded_at,
-    cast((select max(submission_id) from {{ ref('stg_audit__submissions') }}) as bigint) as built_through_submission_id
+    cast((select max(submissions.submission_id) from {{ ref('stg_audit__submissions') }} as submissions) as bigint)
+        as built_through_submission_id
 from base__with_ratios__published

@@ -55,7 +55,8 @@ per_key as (
 
 effective as (
 
-    select * from ranked where effective_rank = 1
+    select * from ranked
+    where effective_rank = 1
 
 ),
 
@@ -63,7 +64,7 @@ quarantine_reasons as (
 
     select
         submission_id,
-        string_agg(reason_code || ': ' || reason_count, ', ' order by reason_count desc, reason_code) as reasons
+        string_agg(reason_code || ': ' || reason_count, ', ' order by reason_count desc, reason_code asc) as reasons
     from (
         select
             submission_id,
@@ -127,7 +128,9 @@ select
         when cast(per_key.first_accepted_at as date) <= per_key.due_date then 'on_time'
         else 'late'
     end as text) as timeliness,
-    cast(coalesce(per_key.first_accepted_at is not null and cast(per_key.first_accepted_at as date) > per_key.due_date, false) as boolean) as is_late,
+    cast(coalesce(
+        per_key.first_accepted_at is not null and cast(per_key.first_accepted_at as date) > per_key.due_date, false
+    ) as boolean) as is_late,
     cast(per_key.submissions_received as integer) as submissions_received,
     cast(per_key.submissions_rejected as integer) as submissions_rejected,
     cast(per_key.submissions_duplicate as integer) as submissions_duplicate,
