@@ -159,6 +159,7 @@ DEFECTS = [
     ("not_allowed_value", HEADER[3], "Underwater Basket Weaving"),
 ]
 DEFECT_RATE = 0.0005
+UNKNOWN_DISTRICTS = 25
 
 
 def _spoil(frame: pl.DataFrame, rng: np.random.Generator) -> tuple[pl.DataFrame, Expected]:
@@ -169,7 +170,15 @@ def _spoil(frame: pl.DataFrame, rng: np.random.Generator) -> tuple[pl.DataFrame,
     columns = {c: frame[c].to_numpy().astype(object) for c in frame.columns}
     for k, (code, column, value) in enumerate(DEFECTS):
         where = chosen[k * per : (k + 1) * per]
-        columns[column][where] = value
+        if code == "unknown_district":
+            # Misspelled districts (each explained with the closest names once per submission).
+            known = sorted({n for n in columns[column].tolist() if "School District" in n})[
+                :UNKNOWN_DISTRICTS
+            ]
+            bad = [n.replace("School", "Schol").replace("District", "Distrct") + " Regional" for n in known]
+            columns[column][where] = np.array(bad, dtype=object)[np.arange(len(where)) % len(bad)]
+        else:
+            columns[column][where] = value
         by_reason[code] = per
     # Duplicate keys: a row repeating an earlier clean row's student, program and subject.
     dup_rows = np.sort(chosen[len(DEFECTS) * per :])

@@ -189,6 +189,7 @@ class Report:
             "",
             *self.ratios(),
             "",
+            *self._phases(),
             "## Targets (issue 9)",
             "",
             *self.targets(),
@@ -199,6 +200,32 @@ class Report:
                 continue
             parts += [f"## {section.title}", "", *(section.lines or ["(no output)"]), ""]
         return "\n".join(parts)
+
+    def _phases(self) -> list[str]:
+        loader = self._by("loader")
+        phases = loader.details.get("phases") if loader else None
+        if not phases:
+            return []
+        names = {
+            "file_sha256": "SHA-256 of the file",
+            "archive_file": "archive copy",
+            "map_batch": "parsing, checks, pseudonyms, crosswalk (map_batch)",
+            "_copy_frame": "COPY of typed rows and quarantine records (server time included)",
+            "post_load_checks": "duplicate keys and other whole-submission checks (in PostgreSQL)",
+        }
+        total = sum(phases.values())
+        rows = [
+            f"| {names.get(k, k)} | {v:.2f} | {v / total * 100:.0f}% |"
+            for k, v in sorted(phases.items(), key=lambda kv: -kv[1])
+        ]
+        return [
+            "Where the loader's time goes (its own functions timed in the run above):",
+            "",
+            "| phase | seconds | share |",
+            "| --- | ---: | ---: |",
+            *rows,
+            "",
+        ]
 
     def _loader_check(self) -> str:
         loader = self._by("loader")
@@ -269,9 +296,8 @@ def gx_section(bench: Bench, path: Path, expected: Expected, loaders: list[Measu
     return Section(title, "measured", lines, {"seconds": seconds, "peak_mb": peak})
 
 
-def marts_section(bench: Bench, quick: bool) -> Section:
+def marts_section(bench: Bench, years: int) -> Section:
     """dbt marts: an incremental rebuild after one new submission beside a full refresh."""
-    years = 2 if quick else 10
     title = (
         f"Marts rebuild: one new submission (incremental) vs full refresh, {years} school years of history"
     )
@@ -347,9 +373,8 @@ def bench_project_file(relative: str) -> Path:
     return project_root() / relative
 
 
-def dags_section(bench: Bench, quick: bool) -> Section:
+def dags_section(bench: Bench, years: int) -> Section:
     """The statewide set through the ingest and marts DAGs with ``dag.test()``."""
-    years = 2 if quick else 10
     title = f"The statewide set ({years} school years) through the DAGs (dag.test())"
     try:
         import innovation_pipeline.demo  # noqa: F401
