@@ -39,12 +39,19 @@ def source_contract(source: str) -> Contract:
 
 
 def find_new_files(source: str) -> list[dict[str, Any]]:
-    """Files in the source's inbox whose bytes no submission of this source has recorded yet."""
+    """Files in the source's inbox that no submission of this source has recorded yet.
+
+    It also makes sure ``raw.<source>`` and the audit tables exist (the loader's idempotent DDL), so
+    that dbt finds every source's table even before its first file arrives.
+    """
+    from innovation_pipeline.landing import ensure_landing_schema, ensure_raw_table
     from innovation_pipeline.orchestration import inbox
     from innovation_pipeline.warehouse import connect
 
     listed = inbox.list_inbox(source)
     with connect(autocommit=True) as conn:
+        ensure_landing_schema(conn)
+        ensure_raw_table(conn, source_contract(source))
         fresh = inbox.new_files(source, listed, conn)
     log.info(
         "%s: %d file(s) in %s, %d new: %s",
