@@ -1,0 +1,163 @@
+"""End to end on the sample generator's inbox: every file landed by the real loader, every landing
+validated by GX, the marts built by the real dbt project and validated, and the report checked
+against the generator's manifest of injected defects and rejected files.
+"""
+
+from __future__ import annotations
+
+import csv
+import html as htmllib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from innovation_pipeline.contracts import load_contracts
+from innovation_pipeline.dq import MartValidationError, build_report, validate_landing, validate_marts
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_CO = ROOT.parent / "shared" / "real" / "co_cde_2022-2023_ChronicAbsenteeism_by_district.xlsx"
+
+
+@pytest.fixture(scope="module")
+def sample_run(warehouse_url, tmp_path_factory):
+    """Land the whole sample inbox (each source's files in name order, as the manifest assumes)."""
+    from innovation_pipeline.landing import FileRejected, land_file
+    from innovation_pipeline.samples import generate
+
+    folder = tmp_path_factory.mktemp("samples")
+    manifest = generate(folder)
+    contracts = load_contracts()
+    landed: dict[str, list[int]] = {}
+    for source, contract in sorted(contracts.items()):
+        inbox = folder / "inbox" / source
+        files = sorted(inbox.iterdir()) if inbox.exists() else []
+        if source == "co_chronic_absenteeism" and REAL_CO.exists():
+            files.append(REAL_CO)
+        for path in files:
+            try:
+                result = land_file(contract, path)
+            except FileRejected:
+                continue
+            if result.status == "loaded":
+                landed.setdefault(source, []).append(result.submission_id)
+    summaries = {s: validate_landing(contracts[s], ids) for s, ids in landed.items()}
+    report = build_report(folder / "report")
+    return {"manifest": manifest, "report": report, "summaries": summaries, "folder": folder}
+
+
+def _submission(db, file_name: str, statuses: tuple[str, ...]) -> tuple[int, str, int | None] | None:
+    return db.execute(
+        "select submission_id, program, school_year from audit.submissions where file_name = %s"
+        " and status = any(%s) order by submission_id desc limit 1",
+        (file_name, list(statuses)),
+    ).fetchone()
+
+
+def _page(report: Path, program: str, year: int | None) -> str:
+    name = f"{year}.html" if year is not None else "unknown-year.html"
+    return (report.parent / program / name).read_text(encoding="utf-8")
+
+
+def test_front_page_lists_all_seven_programs(sample_run):
+    html = sample_run["report"].read_text(encoding="utf-8")
+    programs = {c.program for c in load_contracts().values() if c.kind == "program"}
+    assert len(programs) == 7
+    for program in programs:
+        row = re.search(rf'<tr data-program="{program}">(.*?)</tr>', html, re.S)
+        assert row, f"{program} missing from the front page"
+        assert f'href="{program}/' in row.group(1), f"{program} has no school-year pages"
+
+
+def test_every_injected_defect_is_on_its_programs_page(db, sample_run):
+    report = sample_run["report"]
+    problems = []
+    for defect in sample_run["manifest"]["defects"]:
+        name = Path(defect["file"]).name
+        found = _submission(db, name, ("loaded", "superseded"))
+        if not found:
+            problems.append(f"{name}: not landed")
+            continue
+        sid, program, year = found
+        page = _page(report, program, year)
+        section = re.search(rf'<section class="submission" id="submission-{sid}".*?</section>', page, re.S)
+        if not section or f'data-reason="{defect["reason_code"]}"' not in section.group(0):
+            problems.append(f"{name} row {defect['source_row']}: {defect['reason_code']} not shown")
+            continue
+        download = report.parent / program / "downloads" / f"quarantine_{sid}.csv"
+        with download.open(encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+        if not any(r[0] == str(defect["source_row"]) for r in rows[1:]):
+            problems.append(f"{name} row {defect['source_row']}: not in the download")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_rejected_file_is_explained(db, sample_run):
+    from innovation_pipeline.dq.catalog import catalog
+
+    report = sample_run["report"]
+    for entry in sample_run["manifest"]["files"]:
+        if entry["expected_status"] != "rejected":
+            continue
+        name = Path(entry["path"]).name
+        sid, program, year = _submission(db, name, ("rejected",))
+        page = _page(report, program, year)
+        section = re.search(rf'<section class="submission" id="submission-{sid}".*?</section>', page, re.S)
+        assert section, f"{name} has no section on {program}/{year}"
+        title = catalog()["rejections"][entry["reason_code"]]["title"].lower()
+        assert title in htmllib.unescape(section.group(0)), f"{name}: '{title}' not shown"
+
+
+def test_landing_runs_are_stored_for_every_loaded_submission(db, sample_run):
+    for source, summary in sample_run["summaries"].items():
+        for run in summary["runs"]:
+            stored = db.execute(
+                "select evaluated, successful + unsuccessful, (select count(*) from dq.expectation_results e"
+                " where e.run_id = r.run_id) from dq.validation_runs r where run_id = %s",
+                (run["run_id"],),
+            ).fetchone()
+            assert stored[0] == stored[1] == stored[2], (source, run)
+
+
+def _dbt_build() -> subprocess.CompletedProcess[str]:
+    from innovation_pipeline.settings import dbt_project_dir
+    from innovation_pipeline.warehouse import dbt_env
+
+    project = dbt_project_dir()
+    target = Path(os.environ["PIPELINE_OUTPUT_DIR"]).parent / "dbt_dq_target"
+    dbt = Path(sys.executable).parent / "dbt"
+    # Models and seeds only: dbt's own tests belong to the dbt suite; here the GX suites are under test.
+    cmd = [str(dbt), "build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test",
+           "--project-dir", str(project), "--profiles-dir", str(project),
+           "--target-path", str(target), "--log-path", str(target / "logs"), "--quiet"]
+    return subprocess.run(cmd, env={**os.environ, **dbt_env()}, capture_output=True, text=True, timeout=900,
+                          check=False)
+
+
+def test_mart_suites_pass_on_the_built_marts_and_catch_a_broken_one(db, sample_run):
+    if not REAL_CO.exists():
+        pytest.fail(f"the real Colorado file is missing: {REAL_CO}")
+    built = _dbt_build()
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    summary = validate_marts()
+    assert summary["success"] and len(summary["runs"]) >= 6
+    # a published count below the threshold, and a state gone missing
+    db.execute(
+        "update marts.cross_state_program_comparison set participating_count = 3"
+        " where ctid = (select ctid from marts.cross_state_program_comparison"
+        " where participating_count is not null limit 1)"
+    )
+    db.execute("delete from marts.cross_state_program_comparison where state = 'ND'")
+    with pytest.raises(MartValidationError) as failed:
+        validate_marts()
+    checks = {json.dumps(r) for r in failed.value.summary["runs"] if not r["success"]}
+    assert any("suppression threshold" in c for c in checks) and any("ND" in c for c in checks)
+    html = build_report(sample_run["folder"] / "report").read_text(encoding="utf-8")
+    assert "comparison tables failed their checks" in html
+    assert "A small count is published" in html and "A state is missing from the comparison" in html
