@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,12 +47,13 @@ def prepare_environment() -> dict[str, str]:
     return env
 
 
-def stage_samples(samples_dir: Path) -> int:
+def stage_samples(samples_dir: Path, include: Callable[[Path], bool] | None = None) -> int:
     """Copy ``samples_dir/inbox/<source>/*`` into the configured inboxes; returns the file count.
 
     Files are copied in file-name order, so that their arrival times (which the ingest DAGs land
     them in, and which decide which of two deliveries supersedes the other) follow that order, as
     the sample manifest assumes. Copying the same samples again changes nothing the DAGs would load.
+    ``include`` picks a subset (the end-to-end tests use a few files per source).
     """
     from airflow.sdk import ObjectStoragePath
 
@@ -61,7 +63,7 @@ def stage_samples(samples_dir: Path) -> int:
     for folder in sorted(p for p in (samples_dir / "inbox").iterdir() if p.is_dir()):
         target = inbox(folder.name)
         target.mkdir(parents=True, exist_ok=True)
-        for file in sorted(p for p in folder.iterdir() if p.is_file()):
+        for file in sorted(p for p in folder.iterdir() if p.is_file() and (include is None or include(p))):
             dest = ObjectStoragePath(str(target).rstrip("/") + "/" + file.name, conn_id=target.conn_id)
             if dest.exists() and dest.stat().get("size") == file.stat().st_size:
                 if dest.read_bytes() == file.read_bytes():
