@@ -1,7 +1,7 @@
 """One measurement, run in its own process so its peak memory is its own.
 
 ``benchmarks.run`` starts ``python -m benchmarks.measure <method> ...`` for each loader and reads
-the child's peak RSS from ``os.wait4``; the child times only the work itself (not interpreter
+the child's own peak RSS (VmHWM); the child times only the work itself (not interpreter
 start-up or imports) and prints one JSON line. Every method reads the same CSV file.
 
 Methods:
@@ -36,7 +36,18 @@ COPY_CHUNK = 1 << 20
 
 
 def rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
+    """Peak resident memory of this program so far, in MB.
+
+    ``VmHWM`` (the high-water mark of this process's own address space) rather than ``ru_maxrss``:
+    Linux carries a forked child's ``ru_maxrss`` over from its parent's size at the fork, so a
+    child of a large parent would report the parent's memory.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

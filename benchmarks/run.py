@@ -9,7 +9,7 @@ Everything runs against a benchmark database of its own (``innovation_bench``, d
 created again for each measurement) on an embedded PostgreSQL under ``--work`` (default
 ``.warehouse/bench``), or on the server in ``WAREHOUSE_URL`` if set. Student pseudonyms use a
 throw-away key. Each measurement runs in a child process: its time is measured around the work
-itself, its peak memory is the child's peak RSS from ``os.wait4``. Results and the machine are
+itself, its peak memory is the child's own peak RSS (``VmHWM``). Results and the machine are
 written to ``benchmarks/RESULTS.md`` (``--results`` to write elsewhere).
 """
 
@@ -138,7 +138,10 @@ class Bench:
         if proc.returncode != 0 or line is None:
             tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
             raise RuntimeError(f"{module} {' '.join(args)} failed ({proc.returncode}):\n{tail}")
-        return json.loads(line.removeprefix("BENCH_RESULT ")), wall, usage.ru_maxrss / 1024
+        result = json.loads(line.removeprefix("BENCH_RESULT "))
+        # The child's own high-water mark (VmHWM); wait4's ru_maxrss would include this parent's
+        # size at the fork (Linux inherits it), and is only the fallback.
+        return result, wall, float(result.get("self_peak_rss_mb") or usage.ru_maxrss / 1024)
 
     def measure(
         self, method: str, label: str, path: Path, *, limit: int | None = None, total: int
@@ -278,6 +281,23 @@ def main(argv: list[str] | None = None) -> int:
     print("Machine: " + "; ".join(f"{k}: {v}" for k, v in info.items()), flush=True)
 
     t0 = time.perf_counter()
+    # In a child: building 2M rows takes ~2 GB, which this process should not keep.
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.generate",
+            "nh",
+            "--rows",
+            str(rows),
+            "--out",
+            str(bench.work / "files"),
+        ],
+        check=True,
+        env=bench.env,
+        cwd=HERE.parent,
+        stdout=subprocess.DEVNULL,
+    )
     path, expected = generate.write_nh_credits(bench.work / "files", rows)
     print(
         f"File: {path.name}, {expected.size_bytes / 1e6:.0f} MB, {rows:,} rows ({time.perf_counter() - t0:.1f} s)"

@@ -167,8 +167,8 @@ class Report:
             "¹ Measured on the first rows of the same file and extrapolated at the measured rate "
             "(they would take many minutes on all rows).",
             "",
-            "How each is measured (one child process each; time around the work, peak = the child's "
-            "maximum RSS from `os.wait4`, interpreter and imports included):",
+            "How each is measured (one child process each; time around the work; peak = the child's "
+            "own peak RSS, `VmHWM`, interpreter and imports included):",
             "",
             "- **our loader**: `land_file(contract, path)`: SHA-256 and archive copy of the file, contract "
             "parsing, CSV reading in 50,000-row batches, vectorized parsing and checks, HMAC pseudonyms, "

@@ -178,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--years", type=int, default=10)
     args = parser.parse_args(argv)
     out = (marts if args.what == "marts" else dags)(args.work, args.years)
+    from benchmarks.measure import rss_mb
+
+    out["self_peak_rss_mb"] = rss_mb()
     sys.stdout.write("BENCH_RESULT " + json.dumps(out, default=str) + "\n")
     return 0
 
