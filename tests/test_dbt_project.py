@@ -1,0 +1,367 @@
+"""The dbt warehouse end to end: the sample submissions land through the real loader, real dbt
+builds every model and test against a real PostgreSQL, and the marts are checked from outside dbt.
+
+One build per session (generation, landing and ``dbt build`` take about a minute); the tests that
+change something (a threshold override, a resubmission) run last and put the warehouse back.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT = ROOT / "dbt_project"
+SEEDS = DBT_PROJECT / "seeds"
+MARTS_WITH_CELLS = ("fct_program_participation", "fct_district_outcomes")
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class DbtRun:
+    returncode: int
+    output: str
+
+
+@dataclass
+class Warehouse:
+    url: str
+    manifest: dict[str, Any]
+    work: Path
+    build: DbtRun
+
+    def dbt(self, *args: str) -> DbtRun:
+        return run_dbt(self.work, *args)
+
+    def rows(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            return conn.execute(query, params).fetchall()
+
+
+def run_dbt(work: Path, *args: str) -> DbtRun:
+    """Run the dbt beside this Python with the warehouse's environment; outputs stay in ``work``."""
+    from innovation_pipeline.warehouse import export_environment
+
+    env = {**os.environ, **export_environment(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    cmd = [
+        str(Path(sys.executable).with_name("dbt")),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT),
+        "--profiles-dir",
+        str(DBT_PROJECT),
+        "--target-path",
+        str(work / "target"),
+        "--log-path",
+        str(work / "logs"),
+    ]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, check=False)
+    return DbtRun(done.returncode, done.stdout + done.stderr)
+
+
+def land_samples(out: Path, real_co_file: Path) -> dict[str, Any]:
+    """Generate the sample inbox and land every file through the loader, as the ingest DAGs do."""
+    from innovation_pipeline.contracts import load_contract
+    from innovation_pipeline.landing import FileRejected, land_file
+    from innovation_pipeline.samples import generate
+
+    manifest = generate(out)
+    for entry in manifest["files"]:
+        contract = load_contract(ROOT / "programs" / f"{entry['source']}.yml")
+        try:
+            land_file(contract, out / entry["path"])
+        except FileRejected:
+            assert entry["expected_status"] == "rejected", entry["path"]
+    # The real CDE workbook carries Colorado's State Total, which must stay as reported.
+    land_file(load_contract(ROOT / "programs" / "co_chronic_absenteeism.yml"), real_co_file)
+    return manifest
+
+
+@pytest.fixture(scope="session")
+def warehouse(warehouse_url: str, session_tmp: Path, real_co_file: Path) -> Iterator[Warehouse]:
+    work = session_tmp / "dbt"
+    work.mkdir(parents=True, exist_ok=True)
+    manifest = land_samples(session_tmp / "dbt_samples", real_co_file)
+    build = run_dbt(work, "build", "--warn-error")
+    yield Warehouse(warehouse_url, manifest, work, build)
+
+
+def seed_rows(name: str) -> list[dict[str, str]]:
+    with (SEEDS / f"{name}.csv").open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def seed_thresholds() -> dict[str, int]:
+    return {row["state"]: int(row["threshold"]) for row in seed_rows("suppression_thresholds")}
+
+
+def person_count_measures() -> set[str]:
+    return {
+        row["measure_id"]
+        for row in seed_rows("measures")
+        if row["value_type"] == "count" and row["suppression_rule"] == "count"
+    }
+
+
+def published_counts(wh: Warehouse) -> list[tuple[str, str, str, float]]:
+    """Every person count a mart publishes: (mart, state, measure, count)."""
+    counts = person_count_measures()
+    found: list[tuple[str, str, str, float]] = []
+    for mart in MARTS_WITH_CELLS:
+        for state, measure, value, behind in wh.rows(
+            f"select state, measure_id, value, count_behind from marts.{mart}"
+        ):
+            if value is not None and measure in counts:
+                found.append((mart, state, measure, float(value)))
+            if behind is not None:
+                found.append((mart, state, measure, float(behind)))
+    for row in wh.rows(
+        "select state, measure_id, participating_value, participating_count, non_participating_value,"
+        " non_participating_count from marts.cross_state_program_comparison"
+    ):
+        state, measure, *values = row
+        for i, value in enumerate(values):
+            is_count_column = i % 2 == 1
+            if value is not None and (is_count_column or measure in counts):
+                found.append(("cross_state_program_comparison", state, measure, float(value)))
+    return found
+
+
+def program_count_cells(wh: Warehouse, state: str) -> dict[tuple[str, str, int, str], tuple[Any, ...]]:
+    """fct_program_participation's person-count cells of one state, keyed by cell."""
+    counts = person_count_measures()
+    return {
+        (program, district, year, measure): (value, reason)
+        for program, district, year, measure, value, reason in wh.rows(
+            "select program_id, district_id, school_year, measure_id, value, suppression_reason"
+            " from marts.fct_program_participation where state = %s",
+            (state,),
+        )
+        if measure in counts
+    }
+
+
+def expected_count_suppression(
+    wh: Warehouse, state: str, threshold: int
+) -> dict[tuple[Any, ...], str | None]:
+    """The suppression rules re-implemented in Python on the true (intermediate) values.
+
+    Primary: suppressed at source, or below the threshold. Complementary: in a program, year and
+    measure with exactly one suppressed cell, the smallest published cell is hidden too.
+    """
+    counts = person_count_measures()
+    groups: dict[tuple[str, int, str], list[tuple[str, float | None, bool]]] = defaultdict(list)
+    for program, district, year, measure, value, at_source in wh.rows(
+        "select program_id, district_id, school_year, measure_id, value, is_suppressed_at_source"
+        " from intermediate.int_program_measures__unioned where state = %s",
+        (state,),
+    ):
+        if measure in counts:
+            groups[(program, year, measure)].append(
+                (district, None if value is None else float(value), at_source)
+            )
+    expected: dict[tuple[Any, ...], str | None] = {}
+    for (program, year, measure), cells in groups.items():
+        reasons: dict[str, str | None] = {}
+        for district, value, at_source in cells:
+            if at_source:
+                reasons[district] = "suppressed_at_source"
+            elif value is not None and value < threshold:
+                reasons[district] = "below_threshold"
+            else:
+                reasons[district] = None
+        hidden = [d for d, r in reasons.items() if r is not None]
+        shown = sorted((value, district) for district, value, _ in cells if reasons[district] is None)
+        if len(hidden) == 1 and shown:
+            reasons[shown[0][1]] = "complementary"
+        for district, reason in reasons.items():
+            expected[(program, district, year, measure)] = reason
+    return expected
+
+
+def snapshot(wh: Warehouse, mart: str) -> set[tuple[Any, ...]]:
+    """A mart's rows without the lineage columns an incremental rebuild legitimately moves."""
+    columns = [
+        name
+        for (name,) in wh.rows(
+            "select column_name from information_schema.columns where table_schema = 'marts'"
+            " and table_name = %s order by ordinal_position",
+            (mart,),
+        )
+        if name not in {"built_through_submission_id", "loaded_at", "last_submission_id"}
+    ]
+    from psycopg import sql
+
+    query = sql.SQL("select {} from marts.{}").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(mart)
+    )
+    import psycopg
+
+    with psycopg.connect(wh.url, autocommit=True) as conn:
+        return set(conn.execute(query).fetchall())
+
+
+def test_build_passes_with_no_warnings(warehouse: Warehouse) -> None:
+    assert warehouse.build.returncode == 0, warehouse.build.output[-6000:]
+    assert "WARN=0" in warehouse.build.output and "ERROR=0" in warehouse.build.output
+    results = json.loads((warehouse.work / "target" / "run_results.json").read_text(encoding="utf-8"))
+    statuses = {r["status"] for r in results["results"]}
+    assert statuses <= {"success", "pass"}, statuses
+    kinds = {r["unique_id"].split(".")[0] for r in results["results"]}
+    assert {"model", "test", "seed", "unit_test"} <= kinds
+
+
+def test_comparison_has_every_program_and_sample_year(warehouse: Warehouse) -> None:
+    programs = {row["program_id"] for row in seed_rows("programs") if row["program_id"] != "state_outcomes"}
+    assert len(programs) == 7
+    years = set(warehouse.manifest["years"])
+    found = set(
+        warehouse.rows("select distinct program_id, school_year from marts.cross_state_program_comparison")
+    )
+    assert found == {(p, y) for p in programs for y in years}
+    # Several kinds of measure side by side, never a single score.
+    groups = {
+        g
+        for (g,) in warehouse.rows("select distinct measure_group from marts.cross_state_program_comparison")
+    }
+    assert {"participation", "funding", "credits", "proficiency", "outcome"} <= groups
+
+
+def test_no_mart_publishes_a_count_below_its_state_threshold(warehouse: Warehouse) -> None:
+    thresholds = seed_thresholds()
+    counts = published_counts(warehouse)
+    assert len(counts) > 500
+    low = [c for c in counts if c[3] < thresholds.get(c[1], 10)]
+    assert low == []
+    # And suppression is really at work on the samples, not vacuously passing.
+    (suppressed,) = warehouse.rows(
+        "select count(*) from marts.fct_program_participation where is_suppressed"
+    )[0]
+    assert suppressed > 0
+
+
+def test_suppressed_cells_publish_no_value_and_say_why(warehouse: Warehouse) -> None:
+    for mart in MARTS_WITH_CELLS:
+        bad = warehouse.rows(
+            f"select count(*) from marts.{mart} where is_suppressed"
+            " and (value is not null or count_behind is not null or suppression_reason is null)"
+        )[0][0]
+        assert bad == 0, mart
+    # Values suppressed at source stay suppressed.
+    leaked = warehouse.rows(
+        "select count(*) from intermediate.int_program_measures__unioned i"
+        " join marts.fct_program_participation f using (program_id, district_id, school_year, measure_id)"
+        " where i.is_suppressed_at_source and f.value is not null"
+    )[0][0]
+    assert leaked == 0
+
+
+def test_state_totals_are_kept_as_reported(warehouse: Warehouse) -> None:
+    rows = warehouse.rows(
+        "select f.value, r.enrollment from marts.fct_district_outcomes f"
+        " join raw.co_chronic_absenteeism r on r.row_kind = 'state_total' and r.school_year = f.school_year"
+        " where f.state = 'CO' and f.is_state_total and f.measure_id = 'enrollment'"
+        " and f.source = 'co_chronic_absenteeism'"
+    )
+    assert rows, "Colorado's State Total row is missing from fct_district_outcomes"
+    for published, reported in rows:
+        assert published == reported
+
+
+def test_student_identifiers_never_reach_the_marts(warehouse: Warehouse) -> None:
+    columns = warehouse.rows(
+        "select table_name, column_name from information_schema.columns"
+        " where table_schema = 'marts' and (column_name like '%%student_id%%' or column_name like '%%student_key%%')"
+    )
+    assert columns == []
+
+
+def test_changing_a_threshold_changes_exactly_the_cells_it_should(warehouse: Warehouse) -> None:
+    state = "KY"
+    base = seed_thresholds()[state]
+    before = program_count_cells(warehouse, state)
+    assert {k: v[1] for k, v in before.items()} == expected_count_suppression(warehouse, state, base)
+    others_before = {m: snapshot(warehouse, m) for m in (*MARTS_WITH_CELLS, "cross_state_program_comparison")}
+
+    published = sorted(v[0] for v in before.values() if v[0] is not None)
+    raised = int(published[len(published) // 4]) + 1  # hides about a quarter more of the published cells
+    try:
+        run = warehouse.dbt(
+            "build", "--vars", json.dumps({"suppression_threshold_overrides": {state: raised}})
+        )
+        assert run.returncode == 0, run.output[-6000:]
+        after = program_count_cells(warehouse, state)
+        assert {k: v[1] for k, v in after.items()} == expected_count_suppression(warehouse, state, raised)
+        flipped = [k for k in before if before[k][0] is not None and after[k][0] is None]
+        assert flipped, "the raised threshold hid nothing"
+        assert all(after[k][0] == before[k][0] for k in before if after[k][0] is not None)
+        # Nothing outside the state moved.
+        for mart, rows in others_before.items():
+            outside = {r for r in rows if state not in r}
+            assert outside <= snapshot(warehouse, mart), mart
+        assert not [c for c in published_counts(warehouse) if c[1] == state and c[3] < raised]
+    finally:
+        # The incremental models notice the threshold went back and rebuild the state's partitions.
+        restored = warehouse.dbt("build")
+    assert restored.returncode == 0, restored.output[-6000:]
+    assert program_count_cells(warehouse, state) == before
+    for mart, rows in others_before.items():
+        assert snapshot(warehouse, mart) == rows, mart
+
+
+def test_a_resubmission_rebuilds_only_its_partition(warehouse: Warehouse, session_tmp: Path) -> None:
+    from innovation_pipeline.contracts import load_contract
+    from innovation_pipeline.landing import land_file
+
+    original = session_tmp / "dbt_samples" / "inbox" / "wa_mastery_learning" / "WA_OSPI_MBL_2023-24.csv"
+    lines = original.read_bytes().decode("cp1252").splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("NCES LEA ID"))
+    cells = lines[header + 1].split(";")
+    lea, cells[3] = cells[0], "917"  # Students in Mastery-Based Learning
+    lines[header + 1] = ";".join(cells)
+    corrected = session_tmp / "WA_OSPI_MBL_2023-24_v3.csv"
+    corrected.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
+
+    def lineage() -> dict[tuple[str, int], set[int]]:
+        marks: dict[tuple[str, int], set[int]] = defaultdict(set)
+        for program, year, mark in warehouse.rows(
+            "select program_id, school_year, built_through_submission_id from marts.fct_program_participation"
+        ):
+            marks[(program, year)].add(mark)
+        return marks
+
+    before = lineage()
+    result = land_file(load_contract(ROOT / "programs" / "wa_mastery_learning.yml"), corrected)
+    assert result.status == "loaded" and result.superseded
+    run = warehouse.dbt("build")
+    assert run.returncode == 0, run.output[-6000:]
+    after = lineage()
+    assert after[("wa_mastery_learning", 2024)] == {result.submission_id}
+    assert {k: v for k, v in after.items() if k != ("wa_mastery_learning", 2024)} == {
+        k: v for k, v in before.items() if k != ("wa_mastery_learning", 2024)
+    }
+    value = warehouse.rows(
+        "select f.value from marts.fct_program_participation f join ref.districts d using (district_id)"
+        " where d.nces_lea_id = %s and f.program_id = 'wa_mastery_learning' and f.school_year = 2024"
+        " and f.measure_id = 'students_participating'",
+        (lea,),
+    )
+    assert value == [(917,)]
+    stale = warehouse.rows(
+        "select count(*) from staging.stg_wa_mastery_learning__district_participation s"
+        " join audit.submissions a on a.submission_id = s.submission_id where a.status <> 'loaded'"
+    )[0][0]
+    assert stale == 0
