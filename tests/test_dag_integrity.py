@@ -243,3 +243,20 @@ def test_deadline_alert_serializes_when_configured(monkeypatch: pytest.MonkeyPat
     dag = build_ingest_dag(load_contract(PROGRAMS / "ky_local_labs.yml"))
     assert dag.deadline and dag.deadline[0].interval.total_seconds() == 90 * 60
     DagSerialization.serialize_dag(dag)
+
+
+def test_marts_dag_with_a_test_task_per_model(manifest: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``after_each``: each model's tests follow it; a test spanning models runs after all of them."""
+    from innovation_pipeline.orchestration.marts import build_marts_dag
+
+    monkeypatch.setenv("PIPELINE_DBT_TEST_BEHAVIOR", "after_each")
+    dag = build_marts_dag()
+    dbt_tasks = {t for t in dag.task_ids if t.startswith("dbt.")}
+    assert any(t.endswith(".run") for t in dbt_tasks) and any(t.endswith(".test") for t in dbt_tasks)
+    for task_id in dbt_tasks:
+        if task_id.startswith("dbt.relationships_"):
+            # A detached relationships test waits for both of the models it joins.
+            assert len(dag.get_task(task_id).get_flat_relative_ids(upstream=True)) >= 2, task_id
+    assert {
+        t for t in dag.get_task("validate").get_flat_relative_ids(upstream=True) if t.startswith("dbt.")
+    } == (dbt_tasks)

@@ -42,6 +42,8 @@ def prepare_environment() -> dict[str, str]:
     from innovation_pipeline.settings import airflow_environment
 
     env = airflow_environment()
+    # dag.test() sleeps through each retry delay; the demo retries after seconds, not minutes.
+    env.setdefault("PIPELINE_RETRY_DELAY_SECONDS", os.environ.get("PIPELINE_RETRY_DELAY_SECONDS") or "5")
     os.environ.update(env)
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     return env

@@ -87,3 +87,18 @@ def slack_conn_id() -> str | None:
 def inbox_conn_id() -> str | None:
     """Airflow connection with the credentials of a remote inbox (``PIPELINE_INBOX_CONN_ID``)."""
     return os.environ.get("PIPELINE_INBOX_CONN_ID") or None
+
+
+def dbt_test_behavior() -> str:
+    """How dbt tests become tasks (``PIPELINE_DBT_TEST_BEHAVIOR``): ``after_all`` (default) or ``after_each``.
+
+    ``after_all``: one task per seed, source and model, then one task that runs every dbt test
+    (data and unit tests); a failed test stops the marts from being validated and published.
+    ``after_each``: each model's own tests in a task right after it, and each test that spans
+    several models in a task of its own after all of them. That is about three times as many tasks
+    (about 150 instead of 50 for this project), each a dbt invocation of a few seconds.
+    """
+    value = (os.environ.get("PIPELINE_DBT_TEST_BEHAVIOR") or "after_all").strip().lower()
+    if value not in ("after_all", "after_each"):
+        raise ValueError(f"PIPELINE_DBT_TEST_BEHAVIOR must be after_all or after_each, not {value!r}")
+    return value

@@ -63,13 +63,19 @@ in the inbox and trigger the DAG.
 def marts_doc(sources: list[str], load_mode: str) -> str:
     """The marts DAG's documentation."""
     listed = ", ".join(f"`{s}`" for s in sources) or "(no contracts)"
+    tests = (
+        "each model's tests right after it, and each test spanning several models after all of them"
+        if config.dbt_test_behavior() == "after_each"
+        else "one task running every data and unit test; `PIPELINE_DBT_TEST_BEHAVIOR=after_each` gives each model its own test task"
+    )
     return f"""# Cross-state marts
 
 Rebuilds the comparison marts whenever any raw table changes: it runs on the raw Assets of
 {listed} (any one of them).
 
-1. **dbt** (Cosmos task group): seeds, source freshness checks, then every model followed by its
-   tests, each as its own task. The project is `dbt_project/`; the graph is read from {load_mode}.
+1. **dbt** (Cosmos task group): seeds, source freshness checks and every model, each its own
+   task in dependency order, then the dbt tests ({tests}). The project is `dbt_project/`; the graph
+   is read from {load_mode}.
 2. **Validate marts (GX)**: a failed expectation fails the run, so the marts Asset is not updated
    and nothing downstream takes the marts as fresh.
 3. **Data-quality report** (always, even after a failure, so the failure shows in it) in

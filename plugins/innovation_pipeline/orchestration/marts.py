@@ -93,8 +93,12 @@ def dbt_task_group(manifest: Path) -> Any:
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
-            test_behavior=TestBehavior.AFTER_EACH,
+            test_behavior=TestBehavior(config.dbt_test_behavior()),
             source_rendering_behavior=SourceRenderingBehavior.WITH_TESTS_OR_FRESHNESS,
+            # after_each: a test with several parents (a relationships test from a fact to a
+            # dimension) gets a task of its own after all of them; run with one parent's tests, it
+            # would query a table the other parent has not built yet.
+            should_detach_multiple_parents_tests=True,
             # The marts publish one Asset of their own once validated; per-model datasets would
             # announce models GX has not checked yet.
             emit_datasets=False,
