@@ -313,11 +313,18 @@ def main(argv: list[str] | None = None) -> int:
         print("Loaders:", flush=True)
         loaders = run_loaders(bench, path, expected, subset, args.repeat)
         report.loaders = loaders
+    # RESULTS.md is rewritten after every section: the statewide sections can take many minutes.
+    running = dt.datetime.now(dt.UTC)
     if "gx" in only:
+        args.results.write_text(report.markdown(), encoding="utf-8")
         report.gx = sections.gx_section(bench, path, expected, loaders)
     if "marts" in only:
+        report.marts = sections.running("Marts rebuild", running)
+        args.results.write_text(report.markdown(), encoding="utf-8")
         report.marts = sections.marts_section(bench, years)
     if "dags" in only:
+        report.dags = sections.running("The statewide set through the DAGs", dt.datetime.now(dt.UTC))
+        args.results.write_text(report.markdown(), encoding="utf-8")
         report.dags = sections.dags_section(bench, years)
     text = report.markdown()
     print()

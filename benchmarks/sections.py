@@ -247,6 +247,13 @@ class Report:
         return f"{d.get('driver')}, executemany={d.get('executemany')}"
 
 
+def running(title: str, since: dt.datetime) -> Section:
+    """A section still being measured when RESULTS.md was last written."""
+    return Section(
+        title, "pending", [f"**Running** since {since:%H:%M} UTC: this file is rewritten when it ends."]
+    )
+
+
 def pending(title: str, reason: str) -> Section:
     return Section(title, "pending", [f"**Pending**: {reason}"])
 
