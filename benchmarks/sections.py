@@ -137,7 +137,33 @@ class Report:
             rows.append(
                 f"| incremental marts rebuild ≤ {TARGET_INCREMENTAL_RATIO} × full refresh | — | pending (see below) |"
             )
-        return ["| target | measured | verdict |", "| --- | --- | --- |", *rows]
+        return ["| target | measured | verdict |", "| --- | --- | --- |", *rows, "", *self._why_loader()]
+
+    def _why_loader(self) -> list[str]:
+        """A closing note from the measured phases when the COPY-ratio target is missed."""
+        from benchmarks.run import TARGET_COPY_RATIO
+
+        loader, copy = self._by("loader"), self._by("copy")
+        phases = loader.details.get("phases") if loader else None
+        if not (loader and copy and phases):
+            return []
+        if loader.rows_per_second / copy.rows_per_second >= TARGET_COPY_RATIO:
+            return []
+        db = phases.get("_copy_frame", 0.0) + phases.get("post_load_checks", 0.0)
+        python = phases.get("map_batch", 0.0) + phases.get(
+            "other (CSV reading and batching, audit, commit)", 0.0
+        )
+        bound = copy.seconds / db if db else float("nan")
+        return [
+            f"Why the loader misses the COPY ratio: its database work alone — COPY of the typed rows and "
+            f"quarantine records ({phases.get('_copy_frame', 0.0):.1f} s; each raw row carries the 64-character "
+            f"file hash and pseudonym, typed columns and the `_submission_id` index, so it is wider than the "
+            f"source line) plus the whole-submission duplicate-key check "
+            f"({phases.get('post_load_checks', 0.0):.1f} s) — is {db:.1f} s against {copy.seconds:.1f} s for the "
+            f"bare COPY, which caps the ratio at {bound:.2f} even with no Python work at all. Python reading, "
+            f"parsing and checking adds {python:.1f} s more (csv module and Python strings into polars, "
+            f"then vectorized checks).",
+        ]
 
     def markdown(self) -> str:
         e = self.expected
