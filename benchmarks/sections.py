@@ -156,7 +156,7 @@ class Report:
         bound = copy.seconds / db if db else float("nan")
         return [
             f"Why the loader misses the COPY ratio: its database work alone — COPY of the typed rows and "
-            f"quarantine records ({phases.get('_copy_frame', 0.0):.1f} s; each raw row carries the 64-character "
+            f"quarantine records ({phases.get('_copy_frame', 0.0):.1f} s, writing the payload included; each raw row carries the 64-character "
             f"file hash and pseudonym, typed columns and the `_submission_id` index, so it is wider than the "
             f"source line) plus the whole-submission duplicate-key check "
             f"({phases.get('post_load_checks', 0.0):.1f} s) — is {db:.1f} s against {copy.seconds:.1f} s for the "
