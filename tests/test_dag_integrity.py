@@ -260,3 +260,19 @@ def test_marts_dag_with_a_test_task_per_model(manifest: Path, monkeypatch: pytes
     assert {
         t for t in dag.get_task("validate").get_flat_relative_ids(upstream=True) if t.startswith("dbt.")
     } == (dbt_tasks)
+
+
+def test_due_date_rule_picks_the_latest_school_year_due() -> None:
+    """The SLA the ingest DAGs check: a school year is due on the contract's date after it ends."""
+    import datetime as dt
+
+    from innovation_pipeline.contracts import load_contract
+    from innovation_pipeline.orchestration.due import latest_due, school_year_of
+
+    assert school_year_of(dt.date(2024, 6, 30)) == 2024
+    assert school_year_of(dt.date(2024, 7, 1)) == 2025
+    ky = load_contract(PROGRAMS / "ky_local_labs.yml")  # due July 15 of the ending year
+    assert (ky.due.month, ky.due.day, ky.due.year_offset) == (7, 15, 0)
+    assert latest_due(ky, dt.date(2024, 7, 15)) == (2024, dt.date(2024, 7, 15))
+    assert latest_due(ky, dt.date(2024, 7, 14)) == (2023, dt.date(2023, 7, 15))
+    assert latest_due(ky, dt.date(2025, 3, 1)) == (2024, dt.date(2024, 7, 15))
