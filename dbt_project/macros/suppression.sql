@@ -71,15 +71,13 @@ Rules, in order (the reason is published in suppression_reason):
     left join {{ cells }}__counts as denominators
         on
             rates.denominator_measure_id = denominators.measure_id
-            {% for key in cell_keys %}
-            and rates.{{ key }} is not distinct from denominators.{{ key }}
-            {% endfor %}
+            and {{ cell_key('rates', cell_keys) }}
+            = {{ cell_key('denominators', cell_keys) }}
     left join {{ cells }}__counts as numerators
         on
             rates.numerator_measure_id = numerators.measure_id
-            {% for key in cell_keys %}
-            and rates.{{ key }} is not distinct from numerators.{{ key }}
-            {% endfor %}
+            and {{ cell_key('rates', cell_keys) }}
+            = {{ cell_key('numerators', cell_keys) }}
     where rates.value_type in ('rate', 'ratio')
 
 ),
@@ -189,15 +187,13 @@ Rules, in order (the reason is published in suppression_reason):
     left join {{ base }} as denominators
         on
             {{ base }}.denominator_measure_id = denominators.measure_id
-            {% for key in cell_keys %}
-            and {{ base }}.{{ key }} is not distinct from denominators.{{ key }}
-            {% endfor %}
+            and {{ cell_key(base, cell_keys) }}
+            = {{ cell_key('denominators', cell_keys) }}
     left join {{ base }} as numerators
         on
             {{ base }}.numerator_measure_id = numerators.measure_id
-            {% for key in cell_keys %}
-            and {{ base }}.{{ key }} is not distinct from numerators.{{ key }}
-            {% endfor %}
+            and {{ cell_key(base, cell_keys) }}
+            = {{ cell_key('numerators', cell_keys) }}
 
 ),
 
@@ -231,9 +227,8 @@ Rules, in order (the reason is published in suppression_reason):
     inner join {{ base }} as denominators
         on
             definitions.denominator_measure_id = denominators.measure_id
-            {% for key in cell_keys %}
-            and numerators.{{ key }} is not distinct from denominators.{{ key }}
-            {% endfor %}
+            and {{ cell_key('numerators', cell_keys) }}
+            = {{ cell_key('denominators', cell_keys) }}
     where
         definitions.value_type in ('rate', 'ratio')
         and not exists (
@@ -241,9 +236,8 @@ Rules, in order (the reason is published in suppression_reason):
             from {{ base }} as reported
             where
                 reported.measure_id = definitions.measure_id
-                {% for key in cell_keys %}
-                and reported.{{ key }} is not distinct from numerators.{{ key }}
-                {% endfor %}
+                and {{ cell_key('reported', cell_keys) }}
+                = {{ cell_key('numerators', cell_keys) }}
         )
 
 ),
@@ -293,4 +287,13 @@ Rules, in order (the reason is published in suppression_reason):
     from {{ base }}__derived
 
 )
+{%- endmacro %}
+
+{#- One text key for a cell, so that cells join on a single hashable equality even when a key
+    column is null (a State Total has no district): `is not distinct from` on several columns
+    forces nested loops. -#}
+{% macro cell_key(alias, keys) -%}
+    concat_ws('|', {% for key in keys -%}
+        coalesce(cast({{ alias }}.{{ key }} as text), '~'){{ ", " if not loop.last }}
+    {%- endfor %})
 {%- endmacro %}

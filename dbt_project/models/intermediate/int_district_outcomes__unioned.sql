@@ -1,7 +1,25 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['school_year'],
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_partitions_with_new_submissions(['school_year'], \"program_id = 'state_outcomes'\") }}"
+    )
+}}
 -- Outcome measures from every outcome feed on one grain: state, district (null on the State Total
 -- row), school year, measure. Where two feeds report the same cell, the feed with the lower
 -- outcome_priority in seeds/program_sources.csv wins (CDE's own file over the shared feed for CO).
+-- A table, incremental by school year (see int_program_measures__unioned).
 with
+
+{% if is_incremental() %}
+partitions_to_rebuild as (
+
+    {{ partitions_with_new_submissions(['school_year'], "program_id = 'state_outcomes'") }}
+
+),
+{% endif %}
 
 unioned as (
 
@@ -28,6 +46,9 @@ ranked as (
     from unioned
     left join sources
         on unioned.source = sources.source
+    {% if is_incremental() %}
+    where unioned.school_year in (select partitions_to_rebuild.school_year from partitions_to_rebuild)
+    {% endif %}
 
 )
 
@@ -45,6 +66,7 @@ select
     value_lower,
     value_upper,
     last_submission_id,
-    loaded_at
+    loaded_at,
+    {{ current_high_water_mark() }} as built_through_submission_id
 from ranked
 where source_rank = 1

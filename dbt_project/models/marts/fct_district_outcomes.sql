@@ -3,7 +3,8 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['school_year'],
-        on_schema_change='fail'
+        on_schema_change='fail',
+        pre_hook="{{ delete_partitions_with_new_submissions(['school_year'], \"program_id = 'state_outcomes'\") }}"
     )
 }}
 -- Shared outcome measures per district and school year, plus each state's State Total row kept
@@ -21,11 +22,7 @@ thresholds as (
 {% if is_incremental() %}
 partitions_to_rebuild as (
 
-    select school_year
-    from {{ ref('stg_audit__submissions') }}
-    where
-        program_id = 'state_outcomes'
-        and submission_id > (select coalesce(max(built.built_through_submission_id), 0) from {{ this }} as built)
+    {{ partitions_with_new_submissions(['school_year'], "program_id = 'state_outcomes'") }}
 
     union
 
@@ -106,8 +103,7 @@ select
     cast(published.suppression_threshold as integer) as suppression_threshold,
     cast(published.last_submission_id as bigint) as last_submission_id,
     cast(published.loaded_at as timestamptz) as loaded_at,
-    cast((select max(submissions.submission_id) from {{ ref('stg_audit__submissions') }} as submissions) as bigint)
-        as built_through_submission_id
+    cast({{ current_high_water_mark() }} as bigint) as built_through_submission_id
 from base__with_ratios__published as published
 left join base
     on

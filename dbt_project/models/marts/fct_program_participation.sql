@@ -3,7 +3,8 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['program_id', 'school_year'],
-        on_schema_change='fail'
+        on_schema_change='fail',
+        pre_hook="{{ delete_partitions_with_new_submissions(['program_id', 'school_year']) }}"
     )
 }}
 -- Per program, district, school year and measure, after small-cell suppression.
@@ -23,11 +24,7 @@ thresholds as (
 {% if is_incremental() %}
 partitions_to_rebuild as (
 
-    select
-        program_id,
-        school_year
-    from {{ ref('stg_audit__submissions') }}
-    where submission_id > (select coalesce(max(built.built_through_submission_id), 0) from {{ this }} as built)
+    {{ partitions_with_new_submissions(['program_id', 'school_year']) }}
 
     union
 
@@ -113,6 +110,5 @@ select
     cast(suppression_threshold as integer) as suppression_threshold,
     cast(last_submission_id as bigint) as last_submission_id,
     cast(loaded_at as timestamptz) as loaded_at,
-    cast((select max(submissions.submission_id) from {{ ref('stg_audit__submissions') }} as submissions) as bigint)
-        as built_through_submission_id
+    cast({{ current_high_water_mark() }} as bigint) as built_through_submission_id
 from base__with_ratios__published
