@@ -94,7 +94,10 @@ def land_samples(out: Path, real_co_file: Path) -> dict[str, Any]:
 def warehouse(warehouse_url: str, session_tmp: Path, real_co_file: Path) -> Iterator[Warehouse]:
     work = session_tmp / "dbt"
     work.mkdir(parents=True, exist_ok=True)
+    from innovation_pipeline.warehouse_setup import prepare_warehouse
+
     manifest = land_samples(session_tmp / "dbt_samples", real_co_file)
+    prepare_warehouse()  # roles and grants first: the marts' post-hook publishes them with row security
     build = run_dbt(work, "build", "--warn-error")
     yield Warehouse(warehouse_url, manifest, work, build)
 
@@ -370,3 +373,41 @@ def test_a_resubmission_rebuilds_only_its_partition(warehouse: Warehouse, sessio
         " join audit.submissions a on a.submission_id = s.submission_id where a.status <> 'loaded'"
     )[0][0]
     assert stale == 0
+
+
+def test_marts_are_published_to_analysts_with_state_row_security(warehouse: Warehouse) -> None:
+    """dbt's post-hook grants each mart to analysts and scopes state rows to state roles."""
+    import psycopg
+    from psycopg import sql
+
+    from innovation_pipeline.access import state_role
+    from innovation_pipeline.warehouse import ConnectionParts, parse_url
+
+    base = parse_url(warehouse.url)
+    with psycopg.connect(warehouse.url, autocommit=True) as conn:
+        ky = state_role(conn, "KY")
+        for login, group in (("dbt_analyst_all", "pipeline_analyst"), ("dbt_analyst_ky", ky)):
+            if not conn.execute("select 1 from pg_roles where rolname = %s", (login,)).fetchone():
+                conn.execute(
+                    sql.SQL("create role {} login in role {}").format(
+                        sql.Identifier(login), sql.Identifier(group)
+                    )
+                )
+
+    def states(login: str) -> set[str]:
+        url = ConnectionParts(base.host, base.port, login, "", base.dbname).url()
+        with psycopg.connect(url) as conn:
+            return {
+                r[0] for r in conn.execute("select distinct state from marts.cross_state_program_comparison")
+            }
+
+    everyone = states("dbt_analyst_all")
+    assert {"CO", "KY", "MT", "NH", "ND", "UT", "WA"} <= everyone
+    assert states("dbt_analyst_ky") == {"KY"}
+    secured = warehouse.rows(
+        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+        " where n.nspname = 'marts' and c.relkind = 'r' and c.relrowsecurity"
+    )
+    assert {"cross_state_program_comparison", "fct_district_outcomes", "fct_program_participation"} <= {
+        r[0] for r in secured
+    }

@@ -73,6 +73,12 @@ def _cmd_samples(args: argparse.Namespace) -> int:
 def _cmd_warehouse(args: argparse.Namespace) -> int:
     from innovation_pipeline import warehouse
 
+    if args.action == "prepare":
+        from innovation_pipeline.warehouse_setup import prepare_warehouse
+
+        tables = prepare_warehouse()
+        print(f"warehouse prepared: {len(tables)} raw tables, dq tables, roles and grants")
+        return 0
     if args.action == "stop":
         stopped = warehouse.stop_embedded()
         print("embedded warehouse stopped" if stopped else "embedded warehouse was not running")
@@ -151,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_samples)
 
     p = sub.add_parser("warehouse", help="start, stop or locate the warehouse")
-    p.add_argument("action", choices=["start", "stop", "url", "env"])
+    p.add_argument("action", choices=["start", "stop", "url", "env", "prepare"])
     p.set_defaults(func=_cmd_warehouse)
 
     p = sub.add_parser("access", help="create roles, grants and row-level security (idempotent)")
