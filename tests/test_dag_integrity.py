@@ -276,3 +276,30 @@ def test_due_date_rule_picks_the_latest_school_year_due() -> None:
     assert latest_due(ky, dt.date(2024, 7, 15)) == (2024, dt.date(2024, 7, 15))
     assert latest_due(ky, dt.date(2024, 7, 14)) == (2023, dt.date(2023, 7, 15))
     assert latest_due(ky, dt.date(2025, 3, 1)) == (2024, dt.date(2024, 7, 15))
+
+
+def test_file_tasks_land_earlier_deliveries_of_the_same_submission_first() -> None:
+    """Landing order decides duplicate vs loaded and which correction wins, not task order."""
+    from innovation_pipeline.contracts import load_contract
+    from innovation_pipeline.orchestration.ingest import earlier_related
+
+    ky = load_contract(PROGRAMS / "ky_local_labs.yml")
+
+    def f(name: str, sha: str) -> dict[str, str]:
+        return {"name": name, "sha256": sha}
+
+    files = [
+        f("KY_LLL_005_2023-24.csv", "a"),
+        f("KY_LLL_207_2023-24.csv", "b"),
+        f("KY_LLL_005_SY2024.csv", "c"),  # a correction: same district and school year
+        f("KY_LLL_207_resent.csv", "b"),  # the same bytes again (its name does not parse)
+        f("KY_LLL_005_2022-23.csv", "d"),
+    ]
+    names = lambda i: [x["name"] for x in earlier_related(ky, files[i], files)]  # noqa: E731
+    assert names(0) == []
+    assert names(1) == []
+    assert names(2) == ["KY_LLL_005_2023-24.csv"]
+    # A name without a submission key: everything before it lands first.
+    assert names(3) == [x["name"] for x in files[:3]]
+    # A file whose key is known waits for the unparseable one too, which could be anything.
+    assert names(4) == ["KY_LLL_207_resent.csv"]

@@ -69,19 +69,77 @@ def _received_at(file: dict[str, Any]) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(file["modified"], tz=dt.UTC) if file.get("modified") else None
 
 
-def land_one(source: str, file: dict[str, Any]) -> dict[str, Any]:
-    """Archive, load and record one file through the loader; a rejected file fails this task only."""
-    from innovation_pipeline.landing import FileRejected, land_file
+def submission_key(contract: Contract, name: str) -> tuple[str, int] | None:
+    """(submitter, school year) as the file name gives them, or None when the name does not tell.
+
+    Two files with the same key are the same submission delivered twice, or a correction of it.
+    """
+    from innovation_pipeline.mapping import filename_school_year
+
+    match = contract.matches_file(name)
+    if match is None or contract.school_year.source != "filename":
+        return None
+    groups = match.groupdict()
+    try:
+        year = filename_school_year(contract, groups.get("school_year"))
+    except Exception:  # an unreadable year: the loader rejects the file, with the reason
+        return None
+    if year is None:
+        return None
+    return ((groups.get("submitter") or "").lower(), year)
+
+
+def earlier_related(
+    contract: Contract, file: dict[str, Any], files: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Files listed before ``file`` in this run that must land before it.
+
+    The listing is in arrival order, and which of two deliveries counts (the loaded one and the
+    duplicate, or the superseded one and its correction) follows landing order. File tasks may run
+    in any order (and in parallel), so a file task first lands the earlier deliveries of the same
+    bytes or the same submission; the loader makes landing a delivery twice a no-op.
+    """
+    key = submission_key(contract, file["name"])
+    earlier = []
+    for other in files:
+        if other["name"] == file["name"] and other["sha256"] == file["sha256"]:
+            break
+        other_key = submission_key(contract, other["name"])
+        if other["sha256"] == file["sha256"] or key is None or other_key is None or other_key == key:
+            earlier.append(other)
+    return earlier
+
+
+def _land(contract: Contract, file: dict[str, Any]) -> Any:
+    from innovation_pipeline.landing import land_file
     from innovation_pipeline.orchestration.inbox import local_copy
 
-    contract = source_contract(source)
     with local_copy(file["uri"]) as path:
+        return land_file(contract, path, original_name=file["name"], received_at=_received_at(file))
+
+
+def land_one(source: str, file: dict[str, Any], files: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Archive, load and record one file through the loader; a rejected file fails this task only.
+
+    ``files`` is the run's listing: related deliveries listed earlier land first (see
+    :func:`earlier_related`), so the outcome does not depend on the order the file tasks run in.
+    """
+    from innovation_pipeline.landing import FileRejected
+
+    contract = source_contract(source)
+    for other in earlier_related(contract, file, files or []):
         try:
-            result = land_file(contract, path, original_name=file["name"], received_at=_received_at(file))
-        except FileRejected as exc:
-            log.error("%s was rejected: %s", file["name"], exc)
-            # The loader has recorded the rejection; a retry would reject the same bytes again.
-            raise AirflowFailException(f"{file['name']} was rejected: {exc}") from exc
+            _land(contract, other)
+            log.info("%s arrived before %s and was landed first", other["name"], file["name"])
+        except FileRejected:
+            # That file's own task reports the rejection; it does not concern this one.
+            log.info("%s arrived before %s and was rejected (see its own task)", other["name"], file["name"])
+    try:
+        result = _land(contract, file)
+    except FileRejected as exc:
+        log.error("%s was rejected: %s", file["name"], exc)
+        # The loader has recorded the rejection; a retry would reject the same bytes again.
+        raise AirflowFailException(f"{file['name']} was rejected: {exc}") from exc
     summary = {
         "file": file["name"],
         "sha256": file["sha256"],
@@ -228,9 +286,9 @@ def build_ingest_dag(contract: Contract) -> DAG:
             max_active_tis_per_dagrun=config.load_parallelism(),
             map_index_template="{{ file_name }}",
         )
-        def land(file: dict[str, Any]) -> dict[str, Any]:
+        def land(file: dict[str, Any], files: list[dict[str, Any]]) -> dict[str, Any]:
             get_current_context()["file_name"] = file["name"]  # type: ignore[typeddict-unknown-key]
-            return land_one(source, file)
+            return land_one(source, file, files)
 
         @task(task_display_name="Validate landed rows (GX)", trigger_rule=TriggerRule.ALL_DONE)
         def validate(
@@ -255,7 +313,7 @@ def build_ingest_dag(contract: Contract) -> DAG:
             return check_due_date(source, run_date(get_current_context()))
 
         files = list_new_files()
-        landed = land.expand(file=files)
+        landed = land.partial(files=files).expand(file=files)
         publish(validate(files, landed))
         landed >> due_date()
     return dag
