@@ -144,6 +144,10 @@ class CeleryCluster:
     stopped_pids: list[int] = field(default_factory=list)
     stop_seconds: dict[str, float] = field(default_factory=dict)
     api_port: int = field(default_factory=free_port)
+    #: Paused DAGs are not scheduled: a test unpauses only the DAGs it runs (a real dags/ folder
+    #: holds many DAGs with schedules, whose runs would compete for the two cores).
+    paused_at_creation: bool = False
+    worker_concurrency: int = 2
 
     @property
     def transform_queue(self) -> str:
@@ -160,7 +164,7 @@ class CeleryCluster:
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
                 "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": str(self.paused_at_creation),
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url,
                 "AIRFLOW__CELERY__BROKER_URL": self.broker_url,
                 "AIRFLOW__CELERY__RESULT_BACKEND": self.result_backend,
@@ -261,7 +265,7 @@ class CeleryCluster:
             "--queues",
             f"{self.queue},{self.transform_queue}",
             "--concurrency",
-            "2",
+            str(self.worker_concurrency),
             "--celery-hostname",
             f"{self.queue}@%h",
         )
@@ -320,6 +324,40 @@ class CeleryCluster:
             args += ["--conf", json.dumps(conf)]
         self.cli(*args)
         return run_id
+
+    def unpause(self, *dag_ids: str) -> None:
+        """Unpause DAGs (once registered), so the scheduler runs them."""
+        for dag_id in dag_ids:
+            self.cli("dags", "unpause", dag_id)
+
+    def wait_for_new_run(self, dag_id: str, timeout: float = 120) -> tuple[str, str]:
+        """Wait until ``dag_id`` has a run (e.g. one an Asset event created); its (run_id, run_type)."""
+
+        def created() -> tuple[str, str] | None:
+            sql = "select run_id, run_type from dag_run where dag_id = %s order by id limit 1"
+            rows = self.query(sql, (dag_id,))
+            return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
+        return self.wait_until(created, timeout=timeout, what=f"a run of {dag_id} to be created")
+
+    def wait_until_idle(self, dag_id: str, timeout: float = 180) -> None:
+        """Wait until ``dag_id`` has no run in progress and none due to be created right now.
+
+        Unpausing a scheduled DAG makes the scheduler create the run of its latest interval at
+        once (even with ``catchup=False``); a test waits that run out before staging its files.
+        """
+
+        def idle() -> bool:
+            rows = self.query(
+                "select not exists (select 1 from dag_run where dag_id = %s and state in"
+                " ('queued', 'running')) and coalesce((select next_dagrun_create_after > now()"
+                " from dag where dag_id = %s), true)",
+                (dag_id, dag_id),
+            )
+            return bool(rows[0][0])
+
+        time.sleep(5)  # a scheduler loop, so that a run due now has been created
+        self.wait_until(idle, timeout=timeout, what=f"{dag_id} to have no run due or in progress")
 
     def run_state(self, dag_id: str, run_id: str | None = None) -> str | None:
         """State of a run, or of the newest run of ``dag_id`` when no run_id is given."""
