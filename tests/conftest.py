@@ -12,6 +12,7 @@ import os
 import secrets
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,26 +50,50 @@ def _server_url() -> tuple[str, object | None]:
 
 
 @pytest.fixture(scope="session")
-def warehouse_url() -> Iterator[str]:
-    """A fresh database for this test session; ``WAREHOUSE_URL`` points at it for all code."""
-    import psycopg
-    from psycopg import sql
-
+def pg_server() -> object:
+    """The PostgreSQL server the suite runs on (``TEST_WAREHOUSE_URL`` or embedded)."""
     from innovation_pipeline.warehouse import parse_url
 
     server_url, _server = _server_url()
-    base = parse_url(server_url)
+    return parse_url(server_url).with_dbname("postgres")
+
+
+@contextmanager
+def _fresh_database(server) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A new database on ``server``; ``WAREHOUSE_URL`` points at it while the block runs."""
+    import psycopg
+    from psycopg import sql
+
     dbname = f"test_{secrets.token_hex(4)}"
-    with psycopg.connect(base.with_dbname("postgres").url(), autocommit=True) as conn:
+    with psycopg.connect(server.url(), autocommit=True) as conn:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
-    url = base.with_dbname(dbname).url()
+    url = server.with_dbname(dbname).url()
+    previous = os.environ.get("WAREHOUSE_URL")
     os.environ["WAREHOUSE_URL"] = url
     try:
         yield url
     finally:
-        os.environ.pop("WAREHOUSE_URL", None)
-        with psycopg.connect(base.with_dbname("postgres").url(), autocommit=True) as conn:
+        if previous is None:
+            os.environ.pop("WAREHOUSE_URL", None)
+        else:
+            os.environ["WAREHOUSE_URL"] = previous
+        with psycopg.connect(server.url(), autocommit=True) as conn:
             conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
+
+
+@pytest.fixture(scope="session")
+def warehouse_url(pg_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A fresh database for this test session; ``WAREHOUSE_URL`` points at it for all code."""
+    with _fresh_database(pg_server) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def isolated_warehouse_url(pg_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A database of its own for a module whose tests reshape shared tables (drop raw tables,
+    count every row); ``WAREHOUSE_URL`` points at it for the module, then back at the session's."""
+    with _fresh_database(pg_server) as url:
+        yield url
 
 
 @pytest.fixture()

@@ -50,6 +50,12 @@ def _insert(db, submission_id: int, rows: list[tuple]) -> None:
         )
 
 
+
+@pytest.fixture(scope="module")
+def warehouse_url(isolated_warehouse_url: str) -> str:
+    """These tests drop and count raw and dq tables: they get a database of their own."""
+    return isolated_warehouse_url
+
 @pytest.fixture()
 def ky_raw(db):
     db.execute(KY_DDL)

@@ -33,6 +33,12 @@ def _clean_rows(district: str) -> list[str]:
     return [f"{district},{g},{c},40,30,20" for g in (5, 8, 12) for c in COMPETENCIES]
 
 
+
+@pytest.fixture(scope="module")
+def warehouse_url(isolated_warehouse_url: str) -> str:
+    """These tests drop and count raw and dq tables: they get a database of their own."""
+    return isolated_warehouse_url
+
 @pytest.fixture(scope="module")
 def landed(warehouse_url, tmp_path_factory):
     """KY files: a clean year, a defective late year, a rejected file and a duplicate."""
