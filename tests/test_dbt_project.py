@@ -90,7 +90,14 @@ def land_samples(out: Path, real_co_file: Path) -> dict[str, Any]:
     return manifest
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
+def warehouse_url(isolated_warehouse_url: str) -> str:
+    """Other tests land their own made-up programs in the session database: this module gets a
+    database holding only what it loads."""
+    return isolated_warehouse_url
+
+
+@pytest.fixture(scope="module")
 def warehouse(warehouse_url: str, session_tmp: Path, real_co_file: Path) -> Iterator[Warehouse]:
     work = session_tmp / "dbt"
     work.mkdir(parents=True, exist_ok=True)

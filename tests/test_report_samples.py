@@ -26,6 +26,13 @@ REAL_CO = ROOT.parent / "shared" / "real" / "co_cde_2022-2023_ChronicAbsenteeism
 
 
 @pytest.fixture(scope="module")
+def warehouse_url(isolated_warehouse_url: str) -> str:
+    """Other tests land their own made-up programs in the session database: this module gets a
+    database holding only what it loads."""
+    return isolated_warehouse_url
+
+
+@pytest.fixture(scope="module")
 def sample_run(warehouse_url, tmp_path_factory):
     """Land the whole sample inbox (each source's files in name order, as the manifest assumes)."""
     from innovation_pipeline.landing import FileRejected, land_file

@@ -16,6 +16,13 @@ from innovation_pipeline.samples import generate
 
 
 @pytest.fixture(scope="module")
+def warehouse_url(isolated_warehouse_url: str) -> str:
+    """Other tests land their own made-up programs in the session database: this module gets a
+    database holding only what it loads."""
+    return isolated_warehouse_url
+
+
+@pytest.fixture(scope="module")
 def landed(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict, dict]:
     out = tmp_path_factory.mktemp("samples")
     manifest = generate(out)
