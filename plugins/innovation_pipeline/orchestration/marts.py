@@ -13,7 +13,6 @@ from typing import Any
 
 from airflow.sdk import DAG, AssetAny, TriggerRule, task
 
-from innovation_pipeline import settings
 from innovation_pipeline.contracts import contract_paths
 from innovation_pipeline.orchestration import callbacks, config, dbt_project, docs
 
@@ -38,9 +37,8 @@ def build_report() -> str:
     """Write the data-quality report; returns where it is."""
     from innovation_pipeline import dq
 
-    out = settings.output_dir()
-    result = dq.build_report(out)
-    where = str(result) if isinstance(result, (str, Path)) else str(out)
+    # The report owns its folder under the output dir (output/report/index.html).
+    where = str(dq.build_report())
     log.info("data-quality report written to %s", where)
     return where
 
@@ -130,7 +128,14 @@ def build_marts_dag(sources: list[str] | None = None) -> DAG:
             "on_failure_callback": callbacks.failure_callbacks(),
         },
     ) as dag:
+        @task(task_display_name="Prepare warehouse (raw tables, dq, roles)", **_transform_args())
+        def prepare() -> list[str]:
+            from innovation_pipeline.warehouse_setup import prepare_warehouse
+
+            return prepare_warehouse()
+
         transform = dbt_task_group(manifest)
+        prepare() >> transform
 
         dbt_docs = DbtDocsLocalOperator(
             task_id="dbt_docs",
