@@ -128,6 +128,7 @@ def build_marts_dag(sources: list[str] | None = None) -> DAG:
             "on_failure_callback": callbacks.failure_callbacks(),
         },
     ) as dag:
+
         @task(task_display_name="Prepare warehouse (raw tables, dq, roles)", **_transform_args())
         def prepare() -> list[str]:
             from innovation_pipeline.warehouse_setup import prepare_warehouse
