@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from psycopg import sql
 
 from innovation_pipeline.contracts import load_contracts
 from innovation_pipeline.dq import MartValidationError, build_report, validate_landing, validate_marts
@@ -140,11 +141,26 @@ def _dbt_build() -> subprocess.CompletedProcess[str]:
     target = Path(os.environ["PIPELINE_OUTPUT_DIR"]).parent / "dbt_dq_target"
     dbt = Path(sys.executable).parent / "dbt"
     # Models and seeds only: dbt's own tests belong to the dbt suite; here the GX suites are under test.
-    cmd = [str(dbt), "build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test",
-           "--project-dir", str(project), "--profiles-dir", str(project),
-           "--target-path", str(target), "--log-path", str(target / "logs"), "--quiet"]
-    return subprocess.run(cmd, env={**os.environ, **dbt_env()}, capture_output=True, text=True, timeout=900,
-                          check=False)
+    cmd = [
+        str(dbt),
+        "build",
+        "--exclude-resource-type",
+        "test",
+        "--exclude-resource-type",
+        "unit_test",
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--target-path",
+        str(target),
+        "--log-path",
+        str(target / "logs"),
+        "--quiet",
+    ]
+    return subprocess.run(
+        cmd, env={**os.environ, **dbt_env()}, capture_output=True, text=True, timeout=900, check=False
+    )
 
 
 def test_mart_suites_pass_on_the_built_marts_and_catch_a_broken_one(db, sample_run):
@@ -168,3 +184,45 @@ def test_mart_suites_pass_on_the_built_marts_and_catch_a_broken_one(db, sample_r
     html = build_report(sample_run["folder"] / "report").read_text(encoding="utf-8")
     assert "comparison tables failed their checks" in html
     assert "A small count is published" in html and "A state is missing from the comparison" in html
+
+
+def test_no_raw_student_identifier_in_anything_analysts_or_officers_read(db, sample_run):
+    """Issue 7: scan every table in the schemas analysts and officers can read (marts, dq) and every
+    file of the report and Data Docs for the sample data's raw student identifiers."""
+    from innovation_pipeline.settings import output_dir
+    from innovation_pipeline.warehouse_setup import prepare_warehouse
+
+    ids: set[str] = set()
+    for path in (sample_run["folder"] / "inbox" / "nh_learn_everywhere").glob("*.json"):
+        try:
+            records = json.loads(path.read_text(encoding="utf-8")).get("records", [])
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        ids |= {str(r.get("student_id") or r.get("sasid")).strip() for r in records if isinstance(r, dict)}
+    ids.discard("None")
+    ids.discard("")
+    assert len(ids) > 100
+    # The landed rows do carry pseudonyms: the scan must see them to prove the raw ids are gone.
+    assert db.execute("select count(student_id_key) from raw.nh_learn_everywhere").fetchone()[0] > 100
+    prepare_warehouse()
+    built = _dbt_build()
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    build_report(sample_run["folder"] / "report")
+    tables = db.execute(
+        "select schemaname, tablename from pg_tables where schemaname in ('marts', 'dq') order by 1, 2"
+    ).fetchall()
+    assert len(tables) >= 8
+    leaks = []
+    for schema, table in tables:
+        text = "\n".join(
+            r[0]
+            for r in db.execute(sql.SQL("select t::text from {} t").format(sql.Identifier(schema, table)))
+        )
+        leaks += [(f"{schema}.{table}", i) for i in ids if i in text]
+    folders = [sample_run["folder"] / "report", output_dir() / "data_docs"]
+    for folder in folders:
+        for page in folder.rglob("*"):
+            if page.is_file():
+                text = page.read_text(encoding="utf-8", errors="replace")
+                leaks += [(str(page), i) for i in ids if i in text]
+    assert leaks == []
