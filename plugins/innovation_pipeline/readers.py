@@ -482,14 +482,14 @@ def _open_json(contract: Contract, path: Path, file_name: str, batch_size: int) 
     for rec in records:
         if isinstance(rec, dict):
             header.extend(k for k in rec if k not in header)
-    _, missing = _map_header(list(header), contract)
+    # The record keys are the header: map them once (no header row to search for).
+    columns, missing = _map_header(list(header), contract)
     if missing:
         raise FileRejected(
             "missing_columns", f"{file_name}: records lack required field(s): {', '.join(missing)}"
         )
-    _, header_cells, columns = _find_header([(0, list(header))], contract, file_name)
     stats = ReadStats()
-    rules = _RowRules(contract, header_cells)
+    rules = _RowRules(contract, list(header))
 
     def rows() -> Iterator[tuple[int, list[object]]]:
         for number, rec in enumerate(records, start=1):
