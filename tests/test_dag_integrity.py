@@ -119,6 +119,11 @@ def test_marts_dag_runs_dbt_then_gx_on_any_raw_asset(dagbag) -> None:  # type: i
     # Airflow normalizes the URI (a trailing slash); compare with an Asset built the same way.
     assert [a.uri for a in dag.get_task("publish").outlets] == [Asset("warehouse://marts").uri]
     assert "validate" in dag.get_task("publish").upstream_task_ids
+    # Every dbt task reads the one snapshot the run's prepare task pinned (test_marts_snapshot.py).
+    for task_id in [*dbt_tasks, "dbt_docs"]:
+        task = dag.get_task(task_id)
+        assert "prepare" in task.get_flat_relative_ids(upstream=True), task_id
+        assert "xcom_pull(task_ids='prepare')" in str(task.vars.get("as_of_submission_id")), task_id
 
 
 def test_every_dag_serializes(dagbag) -> None:  # type: ignore[no-untyped-def]

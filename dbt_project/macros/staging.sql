@@ -1,8 +1,8 @@
 {#- Staging helpers: which submissions are current, and the columns raw lands for each field. -#}
 
-{#- Submission ids whose rows are current: status 'loaded' (the loader marks earlier ones
-    'superseded'), and, defensively, only the latest loaded one per (source, submitter, school year)
-    should two ever be loaded at once. -#}
+{#- Submission ids whose rows are current as of the build's snapshot (snapshot.sql): loaded then,
+    superseded only by a later submission if at all, and, defensively, only the latest such one per
+    (source, submitter, school year) should two ever be loaded at once. -#}
 {% macro current_submission_ids(source_name) -%}
     select submission_id
     from (
@@ -13,7 +13,10 @@
                 order by received_at desc, submission_id desc
             ) as recency
         from {{ source('audit', 'submissions') }}
-        where status = 'loaded' and source = '{{ source_name }}'
+        where
+            source = '{{ source_name }}'
+            and submission_id <= {{ as_of_submission_id() }}
+            and {{ status_as_of() }} = 'loaded'
     ) as loaded
     where recency = 1
 {%- endmacro %}

@@ -24,6 +24,7 @@ from psycopg import sql
 from innovation_pipeline import mapping
 from innovation_pipeline.contracts import Contract
 from innovation_pipeline.crosswalk import Crosswalk, load_reference
+from innovation_pipeline.marts_snapshot import hold_load_fence
 from innovation_pipeline.readers import FileRejected, open_source
 from innovation_pipeline.settings import archive_dir, pseudonym_key
 from innovation_pipeline.warehouse import conninfo
@@ -202,6 +203,8 @@ def land_file(
         conn.autocommit = False
         try:
             with conn.transaction():
+                # A marts snapshot waits for this load to commit or roll back (marts_snapshot.py).
+                hold_load_fence(conn)
                 # Two tasks handed the same file wait for each other here: a lock, not luck.
                 conn.execute(
                     "select pg_advisory_xact_lock(hashtextextended(%s, 0))",
@@ -278,6 +281,7 @@ def _record_rejection(
     exc: FileRejected,
 ) -> None:
     with conn.transaction():
+        hold_load_fence(conn)
         conn.execute(
             "select pg_advisory_xact_lock(hashtextextended(%s, 0))",
             (f"innovation.file.{contract.source}.{sha}",),

@@ -20,6 +20,7 @@ renamed as (
         message,
         raw_value
     from source
+    where submission_id <= {{ as_of_submission_id() }}
 
 )
 

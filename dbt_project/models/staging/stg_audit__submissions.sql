@@ -11,7 +11,10 @@ renamed as (
     select
         -- ids
         submission_id,
-        superseded_by as superseded_by_submission_id,
+        -- as of the build's snapshot: a later supersession is not visible yet
+        case
+            when superseded_by <= {{ as_of_submission_id() }} then superseded_by
+        end as superseded_by_submission_id,
         source,
         program as program_id,
         state,
@@ -19,7 +22,7 @@ renamed as (
         cast(school_year as integer) as school_year,
         file_sha256,
         file_name,
-        status,
+        {{ status_as_of() }} as status,
         message,
         -- numbers
         cast(rows_received as bigint) as rows_received,
@@ -32,6 +35,8 @@ renamed as (
         cast(due_date as date) as due_date,
         received_at
     from source
+    -- submissions recorded after the snapshot wait for the next build
+    where submission_id <= {{ as_of_submission_id() }}
 
 )
 

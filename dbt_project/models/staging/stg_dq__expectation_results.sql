@@ -6,6 +6,15 @@ source as (
 
 ),
 
+runs_in_snapshot as (
+
+    -- the same runs stg_dq__validation_runs keeps
+    select run_id
+    from {{ source('dq', 'validation_runs') }}
+    where submission_id is null or submission_id <= {{ as_of_submission_id() }}
+
+),
+
 renamed as (
 
     select
@@ -22,6 +31,7 @@ renamed as (
         -- booleans
         success as is_success
     from source
+    where run_id in (select runs_in_snapshot.run_id from runs_in_snapshot)
 
 )
 

@@ -27,6 +27,8 @@ renamed as (
         -- dates
         run_at
     from source
+    -- checks of submissions recorded after the build's snapshot wait for the next build
+    where submission_id is null or submission_id <= {{ as_of_submission_id() }}
 
 )
 

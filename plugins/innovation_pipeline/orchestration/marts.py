@@ -14,6 +14,7 @@ from typing import Any
 from airflow.sdk import DAG, AssetAny, TriggerRule, task
 
 from innovation_pipeline.contracts import contract_paths
+from innovation_pipeline.marts_snapshot import DBT_VAR as DBT_SNAPSHOT_VAR
 from innovation_pipeline.orchestration import callbacks, config, dbt_project, docs
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,24 @@ def build_report() -> str:
     where = str(dq.build_report())
     log.info("data-quality report written to %s", where)
     return where
+
+
+#: Every dbt task of a run reads the landing zone as of the submission id ``prepare`` pinned, so a
+#: resubmission landing mid-build reaches all the marts or none (marts_snapshot.py).
+SNAPSHOT_VARS = {
+    DBT_SNAPSHOT_VAR: "{{ ti.xcom_pull(task_ids='prepare')['" + DBT_SNAPSHOT_VAR + "'] }}",
+}
+
+
+def prepare_build(run_id: str) -> dict[str, Any]:
+    """Prepare the warehouse for dbt and pin this run's snapshot (the same one when retried)."""
+    from innovation_pipeline.marts_snapshot import take_marts_snapshot
+    from innovation_pipeline.warehouse_setup import prepare_warehouse
+
+    tables = prepare_warehouse()
+    as_of = take_marts_snapshot(f"airflow:{config.MARTS_DAG_ID}:{run_id}", "Airflow build_marts")
+    log.info("this build reads submissions up to id %s; later ones wait for the next run", as_of)
+    return {DBT_SNAPSHOT_VAR: as_of, "raw_tables": tables}
 
 
 def _transform_args() -> dict[str, Any]:
@@ -101,7 +120,7 @@ def dbt_task_group(manifest: Path) -> Any:
             # announce models GX has not checked yet.
             emit_datasets=False,
         ),
-        operator_args={"install_deps": False, **_transform_args()},
+        operator_args={"install_deps": False, "vars": SNAPSHOT_VARS, **_transform_args()},
     )
 
 
@@ -129,11 +148,9 @@ def build_marts_dag(sources: list[str] | None = None) -> DAG:
         },
     ) as dag:
 
-        @task(task_display_name="Prepare warehouse (raw tables, dq, roles)", **_transform_args())
-        def prepare() -> list[str]:
-            from innovation_pipeline.warehouse_setup import prepare_warehouse
-
-            return prepare_warehouse()
+        @task(task_display_name="Prepare warehouse and pin the snapshot", **_transform_args())
+        def prepare(**context: Any) -> dict[str, Any]:
+            return prepare_build(context["run_id"])
 
         transform = dbt_task_group(manifest)
         prepare() >> transform
@@ -144,6 +161,7 @@ def build_marts_dag(sources: list[str] | None = None) -> DAG:
             project_dir=str(dbt_project.project_dir()),
             profile_config=profile_config(),
             install_deps=False,
+            vars=SNAPSHOT_VARS,
             callback=dbt_project.publish_docs,
             **_transform_args(),
         )

@@ -81,6 +81,17 @@ alter default privileges in schema raw, audit, ref, dq grant select on tables to
 grant usage, create on schema staging, intermediate, marts, seeds, dq to pipeline_transformer;
 grant usage on schema access to pipeline_transformer;
 grant execute on function access.publish_mart(regclass) to pipeline_transformer;
+-- A dbt invocation outside the marts DAG pins its own snapshot (on-run-start; audit.marts_builds).
+do $$
+begin
+    if to_regclass('audit.marts_builds') is not null then
+        grant select, insert on audit.marts_builds to pipeline_transformer;
+        grant execute on function audit.take_marts_snapshot(text, text) to pipeline_transformer;
+        grant execute on function audit.assert_marts_snapshot(bigint) to pipeline_transformer;
+        grant usage on sequence audit.marts_builds_build_seq_seq to pipeline_transformer;
+    end if;
+end
+$$;
 
 -- Analyst: the marts, nothing else.
 grant usage on schema marts, access to pipeline_analyst;

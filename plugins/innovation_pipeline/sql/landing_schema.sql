@@ -79,3 +79,64 @@ create table if not exists ref.reference_versions (
     content_sha256 text not null,
     loaded_at timestamptz not null default now()
 );
+
+-- Marts snapshots. A marts build reads the landing zone as of one submission id, so that a
+-- resubmission committing while dbt runs (each model in its own transaction) leaves every mart on
+-- the same side of it. The latest row of audit.marts_builds is the snapshot staging reads. Every
+-- transaction that records submissions holds the fence shared until it commits; taking a snapshot
+-- holds it exclusively, so at that instant no load is in flight and every submission id up to the
+-- snapshot belongs to a finished transaction.
+create table if not exists audit.marts_builds (
+    build_seq bigserial unique,
+    build_id text primary key,
+    as_of_submission_id bigint not null,
+    taken_at timestamptz not null default now(),
+    requested_by text
+);
+alter table audit.marts_builds add column if not exists build_seq bigserial;
+
+create or replace function audit.take_marts_snapshot(p_build_id text, p_requested_by text default null)
+returns bigint
+language plpgsql
+volatile
+as $fn$
+declare
+    latest record;
+    pinned bigint;
+begin
+    perform pg_advisory_xact_lock(hashtextextended('innovation.marts_snapshot', 0));
+    select build_id, as_of_submission_id into latest from audit.marts_builds order by build_seq desc limit 1;
+    -- A retried build reads its snapshot again; an older build must not take the marts back.
+    if found and latest.build_id = p_build_id then
+        return latest.as_of_submission_id;
+    end if;
+    if exists (select from audit.marts_builds where build_id = p_build_id) then
+        raise exception 'marts build % cannot run again: build % has pinned a newer snapshot since; start a new build',
+            p_build_id, latest.build_id;
+    end if;
+    -- A new statement, so a new read snapshot: it sees every load that committed before the lock.
+    select coalesce(max(submission_id), 0) into pinned from audit.submissions;
+    insert into audit.marts_builds (build_id, as_of_submission_id, requested_by)
+    values (p_build_id, pinned, p_requested_by);
+    return pinned;
+end
+$fn$;
+
+-- For each step of a build that pinned p_as_of: fail if another build has pinned a different
+-- snapshot since (its steps would read that one).
+create or replace function audit.assert_marts_snapshot(p_as_of bigint)
+returns bigint
+language plpgsql
+stable
+as $fn$
+declare
+    latest record;
+begin
+    select build_id, as_of_submission_id into latest from audit.marts_builds order by build_seq desc limit 1;
+    if not found or latest.as_of_submission_id is distinct from p_as_of then
+        raise exception 'this marts build pinned submission % but build % has since pinned %: start a new build',
+            p_as_of, latest.build_id, latest.as_of_submission_id;
+    end if;
+    return p_as_of;
+end
+$fn$;
