@@ -123,7 +123,7 @@ district_cells as (
 
 -- Per district, the numerator and count behind of every rate and ratio: a reported rate's
 -- numerator is rate x count behind; a rate not reported is derived from its two counts.
-ratio_parts as (
+ratio_candidates as (
 
     select
         rates.program_id,
@@ -134,7 +134,8 @@ ratio_parts as (
         rates.measure_id,
         rates.value * denominators.value as part_numerator,
         denominators.value as part_denominator,
-        rates.is_suppressed_at_source or coalesce(denominators.is_suppressed_at_source, false) as part_suppressed
+        rates.is_suppressed_at_source or coalesce(denominators.is_suppressed_at_source, false) as part_suppressed,
+        1 as preference
     from district_cells as rates
     inner join definitions
         on rates.measure_id = definitions.measure_id
@@ -158,7 +159,8 @@ ratio_parts as (
         definitions.measure_id,
         numerators.value as part_numerator,
         denominators.value as part_denominator,
-        numerators.is_suppressed_at_source or denominators.is_suppressed_at_source as part_suppressed
+        numerators.is_suppressed_at_source or denominators.is_suppressed_at_source as part_suppressed,
+        2 as preference
     from definitions
     inner join district_cells as numerators
         on definitions.numerator_measure_id = numerators.measure_id
@@ -169,18 +171,44 @@ ratio_parts as (
             and numerators.school_year = denominators.school_year
             and numerators.district_group = denominators.district_group
             and numerators.district_id = denominators.district_id
-    where
-        definitions.value_type in ('rate', 'ratio')
-        and not exists (
-            select 1
-            from district_cells as reported
-            where
-                reported.measure_id = definitions.measure_id
-                and reported.program_id = numerators.program_id
-                and reported.school_year = numerators.school_year
-                and reported.district_group = numerators.district_group
-                and reported.district_id = numerators.district_id
-        )
+    where definitions.value_type in ('rate', 'ratio')
+
+),
+
+-- The reported rate where there is one, else the derived one. (A window rather than a NOT EXISTS:
+-- the planner underestimates district_cells and would pick a nested-loop anti-join, quadratic in
+-- the districts x years of history.)
+ratio_ranked as (
+
+    select
+        ratio_candidates.*,
+        row_number() over (
+            partition by
+                ratio_candidates.program_id,
+                ratio_candidates.school_year,
+                ratio_candidates.district_group,
+                ratio_candidates.district_id,
+                ratio_candidates.measure_id
+            order by ratio_candidates.preference
+        ) as preference_rank
+    from ratio_candidates
+
+),
+
+ratio_parts as (
+
+    select
+        program_id,
+        state,
+        school_year,
+        district_group,
+        district_id,
+        measure_id,
+        part_numerator,
+        part_denominator,
+        part_suppressed
+    from ratio_ranked
+    where preference_rank = 1
 
 ),
 
