@@ -353,9 +353,9 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
             problems.add(spec.name, parsed.errors, raw)
             # One HMAC per distinct identifier in the batch (a student has several rows), not per row.
             values = parsed.frame["value"]
-            distinct = values.drop_nulls().unique().to_list()
-            keys = dict(zip(distinct, pseudonymize(distinct, ctx.pseudonym_key), strict=True))
-            out[column_name(spec)] = values.replace_strict(keys, default=None, return_dtype=pl.Utf8)
+            distinct = values.drop_nulls().unique()
+            keys = pl.Series(pseudonymize(distinct.to_list(), ctx.pseudonym_key), dtype=pl.Utf8)
+            out[column_name(spec)] = values.replace_strict(distinct, keys, default=None, return_dtype=pl.Utf8)
             continue
         parsed = _parse_field(spec, raw, c)
         problems.add(spec.name, parsed.errors, raw)

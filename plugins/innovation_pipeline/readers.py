@@ -335,7 +335,7 @@ def _open_csv(contract: Contract, path: Path, file_name: str, batch_size: int) -
     candidates = [contract.file.delimiter] if contract.file.delimiter != "auto" else [",", ";", "|", "\t"]
     last_error: FileRejected | None = None
     for delimiter in candidates:
-        sample = list(enumerate(csv.reader(io.StringIO(text_head), delimiter=delimiter), start=1))
+        sample = list(enumerate(csv.reader(io.StringIO(text_head, newline=""), delimiter=delimiter), start=1))
         sample = [(n, list(r)) for n, r in sample[:HEADER_SCAN_ROWS]]
         try:
             header_row, header, columns = _find_header(sample, contract, file_name)
@@ -530,7 +530,7 @@ def _blank_rows(frame: pl.DataFrame, cells: list[str]) -> pl.Series | None:
 def _parse_block(data: bytes, delimiter: str, width: int) -> pl.DataFrame | None:
     """Whole records (after a synthetic header line) as string columns; None where polars would
     read them differently from the csv module, or cannot read them."""
-    if data.count(b"\r") != data.count(b"\r\n"):
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         # A lone CR ends a record for the csv module, not for polars.
         return None
     try:
