@@ -155,6 +155,8 @@ def _cpu_details(cpu0: float, server: ServerCpu, server0: float | None) -> dict[
     time.sleep(0.2)  # let the postmaster reap a backend that just ended
     after = server.seconds()
     return {
+        # Other processes' demand for the cores while this ran (1-minute load average at the end).
+        "load_average": round(os.getloadavg()[0], 2),
         "python_cpu_seconds": round(python, 3),
         "server_cpu_seconds": None if after is None or server0 is None else round(after - server0, 3),
     }

@@ -176,7 +176,15 @@ class Report:
             f"{cores} cores the two overlap (the COPY stream was open {d.get('copy_stream_seconds', 0.0):.1f} s; "
             f"the parser waited {waited:.1f} s of it for the server) but cannot take less than "
             f"max(server, (server + loader) / cores) = {floor:.1f} s, which caps the ratio at "
-            f"{copy.seconds / floor:.2f} on this machine with this raw-table layout; measured {ratio:.2f}.",
+            f"{copy.seconds / floor:.2f} on this machine with this raw-table layout; measured {ratio:.2f}"
+            + (
+                f", with a load average of {d['load_average']:.1f} on {cores} cores at the end of the run: "
+                f"other processes' share of the cores stretches a load that needs "
+                f"{(server + python) / (copy_server + c.get('python_cpu_seconds', 0.0)):.1f} × the CPU "
+                f"of the bare COPY more than the COPY itself."
+                if d.get("load_average") is not None and d["load_average"] > cores / 2
+                else "."
+            ),
         ]
 
     def markdown(self) -> str:
