@@ -687,3 +687,28 @@ def test_duplicate_keys_across_batches_are_found_as_the_database_finds_them(db, 
         == loaded[1]
         == [(2, "5", "resiliency"), (3, "8", "resiliency"), (5, "12", "innovation"), (7, "5", "innovation")]
     )
+
+
+def test_server_error_mid_stream_aborts_the_load_and_leaves_nothing(db, zz, tmp_path, monkeypatch):
+    from innovation_pipeline import landing, readers
+
+    contract = write_contract(tmp_path, dict(PLAIN, source="zz_stream"))
+    lines = [PLAIN_HEADER, *[f"001,{g},resiliency,{n},x" for n in range(20) for g in ("5", "8", "12")][:30]]
+    path = csv_file(tmp_path, "ZZ_001_2023-24.csv", lines)
+    monkeypatch.setattr(readers, "FAST_BLOCK_BYTES", 64)
+    real_encode = landing._encode_rows
+    calls = {"n": 0}
+
+    def corrupt_third_batch(frame):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        payload = real_encode(frame)
+        return b"not,a,row\n" + payload if calls["n"] == 3 else payload
+
+    monkeypatch.setattr(landing, "_encode_rows", corrupt_third_batch)
+    with pytest.raises(psycopg.Error):
+        land_file(contract, path, batch_rows=2)
+    assert calls["n"] >= 3
+    assert db.execute("select count(*) from audit.submissions where source = 'zz_stream'").fetchone()[0] == 0
+    monkeypatch.setattr(landing, "_encode_rows", real_encode)
+    result = land_file(contract, path, batch_rows=2)
+    assert (result.rows_received, result.rows_loaded + result.rows_quarantined) == (30, 30)

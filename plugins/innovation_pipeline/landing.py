@@ -550,26 +550,35 @@ class _RowStream:
         """End the COPY: wait for the thread to write everything and the server to store it."""
         if self._thread is None:
             return
+        self._stop()
+        error = self._error
+        try:
+            if error is None:
+                self._copy_cm.__exit__(None, None, None)
+                self.rows = self._cursor.rowcount if self._cursor is not None else 0
+            else:
+                # psycopg ends the COPY with an error: the server discards it, the transaction aborts.
+                self._copy_cm.__exit__(type(error), error, error.__traceback__)
+        finally:
+            self._cursor.close()  # type: ignore[union-attr]
+        if error is not None:
+            raise error
+
+    def _stop(self) -> None:
         self._queue.put(None)
-        self._thread.join()
+        self._thread.join()  # type: ignore[union-attr]
         self._thread = None
-        if self._error is not None:
-            raise self._error
-        self._copy_cm.__exit__(None, None, None)
-        self.rows = self._cursor.rowcount if self._cursor is not None else 0
-        self._cursor.close()  # type: ignore[union-attr]
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is None:
             self.finish()
             return
         if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
-            # psycopg ends the COPY with an error: the server discards it, the transaction aborts.
-            self._copy_cm.__exit__(exc_type, exc, tb)
-            self._cursor.close()  # type: ignore[union-attr]
+            self._stop()
+            try:
+                self._copy_cm.__exit__(exc_type, exc, tb)
+            finally:
+                self._cursor.close()  # type: ignore[union-attr]
 
 
 class _Quarantine:

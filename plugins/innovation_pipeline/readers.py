@@ -402,10 +402,10 @@ PY_WHITESPACE = (
 FAST_CSV = True
 _WHITESPACE_ONLY = "^[" + "".join(f"\\x{{{ord(c):X}}}" for c in PY_WHITESPACE) + "]*$"
 FAST_BLOCK_BYTES = 2 * 1024 * 1024
-# A block with no record boundary in this many bytes (a runaway quote) goes to the csv module.
+# A block with no record boundary in this many bytes (a runaway quote) goes to the csv module;
+# kept below the csv module's field_size_limit (set above), so no field polars reads is one the
+# csv module would refuse.
 FAST_MAX_PENDING = 4 * FAST_BLOCK_BYTES
-# The csv module refuses fields longer than its field_size_limit (set above); so does the fast path.
-FAST_MAX_FIELD = 16 * 1024 * 1024
 
 RowSource = Callable[[int, int, int], Iterator[tuple[int, list[object]]]]
 
@@ -416,6 +416,8 @@ def _record_end(data: bytes) -> int:
     Blocks start on a record boundary, so a newline ends a record exactly when the quotes before
     it pair up (RFC 4180 escapes a quote by doubling it, which keeps the count even).
     """
+    if b'"' not in data:
+        return data.rfind(b"\n") + 1 or -1
     quotes = data.count(b'"')
     end = len(data)
     while (nl := data.rfind(b"\n", 0, end)) >= 0:
@@ -548,11 +550,6 @@ def _parse_block(data: bytes, delimiter: str, width: int) -> pl.DataFrame | None
     except Exception:  # any parse problem: the csv module decides
         return None
     if frame.width != width:
-        return None
-    if (
-        frame.height
-        and frame.select(pl.max_horizontal(pl.all().str.len_bytes().max())).item() > FAST_MAX_FIELD
-    ):
         return None
     return frame
 
