@@ -636,10 +636,17 @@ def test_fast_csv_reader_hands_non_utf8_bytes_to_the_csv_module(db, zz, tmp_path
     assert info.value.code == "unreadable"
 
 
-def test_duplicate_keys_across_batches_are_found_as_the_database_finds_them(db, zz, tmp_path, monkeypatch):
+@pytest.mark.parametrize("tracked", [None, 3])
+def test_duplicate_keys_across_batches_are_found_as_the_database_finds_them(
+    db, zz, tmp_path, monkeypatch, tracked
+):
     from innovation_pipeline import mapping, readers
 
-    contract = write_contract(tmp_path, dict(PLAIN, source="zz_dupes", natural_key=["grade", "competency"]))
+    if tracked:
+        # Past this many keys the tracker hands the rest of the file over to the database check.
+        monkeypatch.setattr(mapping, "MAX_TRACKED_KEYS", tracked)
+    source = f"zz_dupes_{tracked or 'all'}"
+    contract = write_contract(tmp_path, dict(PLAIN, source=source, natural_key=["grade", "competency"]))
     rows = [
         "001,5,resiliency,1,a",  # row 2: first of (5, resiliency)
         "001,8,resiliency,2,b",
@@ -677,7 +684,7 @@ def test_duplicate_keys_across_batches_are_found_as_the_database_finds_them(db, 
     assert "row 2 already has the same grade and competency" in str(quarantine(db, streamed.submission_id))
     loaded = [
         db.execute(
-            "select _source_row, grade, competency from raw.zz_dupes where _submission_id = %s order by 1",
+            f"select _source_row, grade, competency from raw.{source} where _submission_id = %s order by 1",
             (s,),
         ).fetchall()
         for s in (streamed.submission_id, in_db.submission_id)

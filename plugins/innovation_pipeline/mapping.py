@@ -67,6 +67,8 @@ QUARANTINE_SCHEMA = {
     "raw_value": pl.Utf8,
 }
 RAW_VALUE_LIMIT = 500
+# Keys a KeyTracker remembers (20 bytes each) before leaving duplicates to the database.
+MAX_TRACKED_KEYS = 3_000_000
 UNKNOWN_NOTES_CACHED = 10_000
 
 
@@ -568,6 +570,7 @@ class KeyTracker:
     Used only when no whole-submission check can remove rows after loading (a school year or a
     submitting district taken from the rows themselves): those checks run first in the database,
     and the first row of a key must be one they keep, so there the database finds duplicates.
+    It also hands over to the database past ``MAX_TRACKED_KEYS`` distinct keys (60 MB).
     """
 
     def __init__(self, ctx: MappingContext):
@@ -581,6 +584,7 @@ class KeyTracker:
         self.ctx = ctx
         self.seeds = [int(x) for x in np.random.default_rng().integers(0, 2**62, size=2)]
         self.seen: list[pl.DataFrame] = []  # h1, h2, first_row: each key's first row so far
+        self.tracked = 0
 
     def _fingerprint(self) -> list[pl.Expr]:
         key = pl.struct(self.keys)
@@ -621,6 +625,12 @@ class KeyTracker:
                         ]
                     )
         self.seen.append(firsts.select("h1", "h2", pl.col("_source_row").alias("first_row")))
+        self.tracked += firsts.height
+        if self.tracked > MAX_TRACKED_KEYS:
+            # Memory and probing grow with the keys remembered: past this many, the database's
+            # whole-submission check finds the duplicates left (the ones removed so far were
+            # never first rows, so it finds the same first rows).
+            self.active, self.seen = False, []
         if dupes.height == 0:
             return good, _empty_problems()
         dupes = dupes.sort("_source_row")
