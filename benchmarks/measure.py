@@ -23,6 +23,7 @@ import argparse
 import csv
 import itertools
 import json
+import os
 import resource
 import sys
 import time
@@ -82,42 +83,143 @@ def _header(path: Path) -> list[str]:
         return next(csv.reader(fh))
 
 
-def _timed(module: Any, name: str, phases: dict[str, float]) -> None:
-    """Wrap ``module.name`` to add its wall time to ``phases[name]`` (called once per batch at most)."""
-    real = getattr(module, name)
+def _timed(owner: Any, name: str, phases: dict[str, float], key: str | None = None) -> None:
+    """Wrap ``owner.name`` (a module's function or a class's method) to add its wall time to
+    ``phases[key or name]`` (called once per batch at most)."""
+    real = getattr(owner, name)
+    key = key or name
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
         try:
             return real(*args, **kwargs)
         finally:
-            phases[name] = phases.get(name, 0.0) + time.perf_counter() - start
+            phases[key] = phases.get(key, 0.0) + time.perf_counter() - start
 
-    setattr(module, name, wrapper)
+    setattr(owner, name, wrapper)
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process, all its threads (polars' and the COPY writer's included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class ServerCpu:
+    """CPU seconds the PostgreSQL server spends, read from /proc when it runs on this machine:
+    its postmaster's own and reaped children's time plus every live child's (backends, WAL writer,
+    checkpointer). None when the server is elsewhere or /proc is not readable."""
+
+    def __init__(self) -> None:
+        import psycopg
+
+        from innovation_pipeline.warehouse import conninfo
+
+        self.postmaster: int | None = None
+        try:
+            with psycopg.connect(conninfo(), autocommit=True) as conn:
+                backend = conn.execute("select pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+                self.postmaster = int(self._stat(backend)[1])
+        except (OSError, ValueError, IndexError, psycopg.Error):
+            self.postmaster = None
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _stat(pid: int) -> list[str]:
+        # Fields after the command name: state, ppid, ... utime (11), stime (12), cutime (13), cstime (14).
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+    def seconds(self) -> float | None:
+        if self.postmaster is None:
+            return None
+        try:
+            own = self._stat(self.postmaster)
+        except OSError:
+            return None
+        total = sum(int(x) for x in own[11:15])
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = self._stat(int(entry.name))
+            except OSError:
+                continue
+            if int(fields[1]) == self.postmaster:
+                total += int(fields[11]) + int(fields[12])
+        return total / self.tick
+
+
+def _cpu_details(cpu0: float, server: ServerCpu, server0: float | None) -> dict[str, Any]:
+    """This process's and the server's CPU seconds since ``cpu0``/``server0``."""
+    python = _cpu_seconds() - cpu0
+    time.sleep(0.2)  # let the postmaster reap a backend that just ended
+    after = server.seconds()
+    return {
+        # Other processes' demand for the cores while this ran (1-minute load average at the end).
+        "load_average": round(os.getloadavg()[0], 2),
+        "python_cpu_seconds": round(python, 3),
+        "server_cpu_seconds": None if after is None or server0 is None else round(after - server0, 3),
+    }
 
 
 def run_loader(path: Path, contract_path: Path, **_: Any) -> dict[str, Any]:
     from innovation_pipeline import landing, mapping
     from innovation_pipeline.contracts import load_contract
 
-    # Where the time goes: the loader's own functions, timed per call (a few dozen calls in all).
+    # Where the time goes: the loader's own functions, timed per call (a few per batch).
     phases: dict[str, float] = {}
-    for module, name in (
-        (landing, "file_sha256"),
-        (landing, "archive_file"),
-        (landing, "_copy_frame"),
-        (mapping, "map_batch"),
-        (mapping, "post_load_checks"),
+    for owner, name, key in (
+        (landing, "file_sha256", None),
+        (landing, "archive_file", None),
+        (mapping, "map_batch", None),
+        (mapping.KeyTracker, "check", "duplicate_keys"),
+        (landing, "_encode_rows", None),
+        (landing._RowStream, "_send", "copy_wait"),
+        (landing._RowStream, "finish", "copy_finish"),
+        (landing._Quarantine, "copy", "quarantine_copy"),
+        (mapping, "post_load_checks", None),
     ):
-        _timed(module, name, phases)
+        _timed(owner, name, phases, key)
+    # The COPY of raw rows: bytes sent and how long the stream was open.
+    stream: dict[str, float] = {"bytes": 0}
+    send, start_stream, finish = (
+        landing._RowStream._send,
+        landing._RowStream._start,
+        landing._RowStream.finish,
+    )
+
+    def counted(self: Any, payload: bytes) -> None:
+        stream["bytes"] += len(payload)
+        send(self, payload)
+
+    def started(self: Any) -> None:
+        stream["opened"] = time.perf_counter()
+        start_stream(self)
+
+    def finished(self: Any) -> None:
+        try:
+            finish(self)
+        finally:
+            stream["closed"] = time.perf_counter()
+
+    landing._RowStream._send = counted  # type: ignore[method-assign]
+    landing._RowStream._start = started  # type: ignore[method-assign]
+    landing._RowStream.finish = finished  # type: ignore[method-assign]
+    server = ServerCpu()
+    server0, cpu0 = server.seconds(), _cpu_seconds()
     start = time.perf_counter()
     contract = load_contract(contract_path)
     result = landing.land_file(contract, path)
     seconds = time.perf_counter() - start
+    cpu = _cpu_details(cpu0, server, server0)
     # The rest: reading and batching the CSV, schema checks, audit statements, commit.
     phases["other (CSV reading and batching, audit, commit)"] = seconds - sum(phases.values())
     return {
         "phases": {k: round(v, 3) for k, v in phases.items()},
+        **cpu,
+        "copy_bytes": int(stream["bytes"]),
+        "copy_stream_seconds": round(stream.get("closed", 0.0) - stream.get("opened", 0.0), 3),
+        "file_bytes": path.stat().st_size,
         "rows": result.rows_received,
         "seconds": seconds,
         "status": result.status,
@@ -132,8 +234,10 @@ def run_copy(path: Path, **_: Any) -> dict[str, Any]:
 
     from innovation_pipeline.warehouse import conninfo
 
+    server = ServerCpu()
     with psycopg.connect(conninfo(), autocommit=True) as conn:
         table = _text_table(conn, "copy_target", _header(path))
+        server0, cpu0 = server.seconds(), _cpu_seconds()
         start = time.perf_counter()
         with conn.transaction(), conn.cursor() as cur:
             with cur.copy(sql.SQL("copy {} from stdin (format csv, header true)").format(table)) as copy:
@@ -141,9 +245,10 @@ def run_copy(path: Path, **_: Any) -> dict[str, Any]:
                     while chunk := fh.read(COPY_CHUNK):
                         copy.write(chunk)
         seconds = time.perf_counter() - start
+        cpu = _cpu_details(cpu0, server, server0)
         rows = conn.execute(sql.SQL("select count(*) from {}").format(table)).fetchone()[0]  # type: ignore[index]
         conn.execute(sql.SQL("drop table {}").format(table))
-    return {"rows": rows, "seconds": seconds}
+    return {"rows": rows, "seconds": seconds, **cpu}
 
 
 def run_to_sql(path: Path, limit: int | None = None, **_: Any) -> dict[str, Any]:

@@ -201,9 +201,17 @@ def machine(bench: Bench) -> dict[str, str]:
 
 
 def run_loaders(
-    bench: Bench, path: Path, expected: generate.Expected, subset: int, repeat: int
+    bench: Bench,
+    path: Path,
+    expected: generate.Expected,
+    subset: int,
+    repeat: int,
+    methods: set[str] | None = None,
 ) -> list[Measurement]:
-    """COPY, our loader, to_sql and insert_rows on the same file; the best of ``repeat`` runs each."""
+    """COPY, our loader, to_sql and insert_rows on the same file; the best of ``repeat`` runs each.
+
+    ``methods`` limits the run to some of them (``copy`` and ``loader`` for the ratio that counts).
+    """
     total = expected.rows
     plan = [
         ("copy", "bare COPY (psycopg 3, CSV, text columns)", None),
@@ -214,6 +222,8 @@ def run_loaders(
     ]
     results = []
     for method, label, limit in plan:
+        if methods and method not in methods:
+            continue
         limit = limit if limit and limit < total else None
         best: Measurement | None = None
         for i in range(repeat if method in ("copy", "loader") else 1):
@@ -266,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
         default="loaders,gx,marts,dags",
         help="comma-separated sections: loaders, gx, marts, dags",
     )
+    parser.add_argument(
+        "--methods",
+        default="copy,to_sql,insert_rows,loader",
+        help="comma-separated methods of the loaders section: copy, to_sql, insert_rows, loader",
+    )
     args = parser.parse_args(argv)
     rows = args.rows or (100_000 if args.quick else 2_000_000)
     subset = args.subset or (20_000 if args.quick else 200_000)
@@ -311,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     report = sections.Report(started=started, quick=args.quick, machine=info, file=path, expected=expected)
     if "loaders" in only:
         print("Loaders:", flush=True)
-        loaders = run_loaders(bench, path, expected, subset, args.repeat)
+        loaders = run_loaders(bench, path, expected, subset, args.repeat, set(args.methods.split(",")))
         report.loaders = loaders
     # RESULTS.md is rewritten after every section: the statewide sections can take many minutes.
     running = dt.datetime.now(dt.UTC)

@@ -536,3 +536,186 @@ def test_all_project_contracts_validate():
     assert len(paths) >= 2
     for path in paths:
         assert load_contract(path).source == path.stem
+
+
+# --- the fast paths: polars CSV reader, duplicate keys while streaming --------------------------------
+
+# CONTRACT without skip/stop rules: its UTF-8 files go through polars' reader.
+PLAIN = dict(CONTRACT, source="zz_plain", rows={"skip_blank": True})
+PLAIN_HEADER = "Dist No,Grade,Competency,Students Defended,School"
+PLAIN_ROW = "001,5,resiliency,12,Lincoln"
+MANY = [f"001,{g},{c},{n},School {n}" for n in range(300) for g, c in (("5", "resiliency"),)]
+
+FAST_CASES = {
+    "plain LF": f"{PLAIN_HEADER}\n{PLAIN_ROW}\n{PLAIN_ROW}\n",
+    "CRLF and no final newline": f"{PLAIN_HEADER}\r\n{PLAIN_ROW}\r\n{PLAIN_ROW}",
+    "blank and whitespace rows count as rows": f"{PLAIN_HEADER}\n{PLAIN_ROW}\n\n  \n,,,,\n\u3000,\x1c\n{PLAIN_ROW}\n\n",
+    "short row": f"{PLAIN_HEADER}\n001,5\n{PLAIN_ROW}\n",
+    "row longer than the header": f"{PLAIN_HEADER}\n{PLAIN_ROW},extra\n{PLAIN_ROW}\n",
+    "quoted newline and doubled quotes": f'{PLAIN_HEADER}\n001,5,"resil\niency","1,2","Say ""hi"""\n{PLAIN_ROW}\n',
+    "byte-order mark": f"\ufeff{PLAIN_HEADER}\n{PLAIN_ROW}\n",
+    "stray quote": f'{PLAIN_HEADER}\n{PLAIN_ROW}\n001,5,res"il,1,x\n{PLAIN_ROW}\n',
+    "unterminated quote": f'{PLAIN_HEADER}\n{PLAIN_ROW}\n001,"5,resiliency,1,x\n{PLAIN_ROW}\n',
+    "NUL byte": f"{PLAIN_HEADER}\n001,5,resil\x00iency,1,x\n",
+    "quoted header": f'"Dist No","Grade",Competency,Students Defended,School\n{PLAIN_ROW}\n',
+    "many blocks": PLAIN_HEADER + "\n" + "\n".join(MANY) + "\n",
+    "quoted newlines across blocks": PLAIN_HEADER
+    + "\n"
+    + "\n".join(f'001,5,resiliency,{n},"School\n""{n}""\nAnnex"' for n in range(200))
+    + "\n",
+    "stray quote late": PLAIN_HEADER + "\n" + "\n".join([*MANY[:200], '001,5,a"b,1,x', *MANY[200:]]) + "\n",
+    "lone CR late": PLAIN_HEADER + "\n" + "\n".join([*MANY[:200], "001,5\r,x,1,y", *MANY[200:]]) + "\n",
+    "runaway quote late": PLAIN_HEADER + "\n" + "\n".join([*MANY[:250], '001,"5,x,1,y', *MANY[250:]]) + "\n",
+}
+
+
+def _read_all(contract: Contract, path: Path, monkeypatch, fast: bool):  # type: ignore[no-untyped-def]
+    import polars as pl
+
+    from innovation_pipeline import readers
+
+    monkeypatch.setattr(readers, "FAST_CSV", fast)
+    try:
+        source = readers.open_source(contract, path, path.name, batch_size=7)
+        frames = list(source.batches())
+    except FileRejected as exc:
+        return ("rejected", exc.code), None
+    frame = pl.concat(frames) if frames else None
+    # A short row's missing cells: None from the csv module, empty text from polars (both blank).
+    if frame is not None:
+        frame = frame.with_columns(pl.col(pl.String).fill_null(""))
+    return frame, (source.stats, source.mapping, source.header_row)
+
+
+@pytest.mark.parametrize("case", sorted(FAST_CASES))
+def test_fast_csv_reader_reads_every_file_as_the_csv_module_does(tmp_path, monkeypatch, case):
+    from polars.testing import assert_frame_equal
+
+    from innovation_pipeline import readers
+
+    contract = write_contract(tmp_path, PLAIN)
+    path = tmp_path / "ZZ_001_2023-24.csv"
+    path.write_bytes(FAST_CASES[case].encode("utf-8"))
+    # Tiny blocks: records cross block boundaries, and late problems hand over mid-file.
+    monkeypatch.setattr(readers, "FAST_BLOCK_BYTES", 1024)
+    monkeypatch.setattr(readers, "FAST_MAX_PENDING", 2048)
+    parsed = {"n": 0}
+    real_parse = readers._parse_block
+
+    def counting(*args):  # type: ignore[no-untyped-def]
+        parsed["n"] += 1
+        return real_parse(*args)
+
+    monkeypatch.setattr(readers, "_parse_block", counting)
+    handed = {"n": 0}
+    real_batched = readers._batched_text
+
+    def csv_module(*args):  # type: ignore[no-untyped-def]
+        handed["n"] += 1
+        return real_batched(*args)
+
+    monkeypatch.setattr(readers, "_batched_text", csv_module)
+    fast, fast_meta = _read_all(contract, path, monkeypatch, fast=True)
+    assert parsed["n"] > 0, "the polars reader was not used"
+    if case not in {"row longer than the header", "stray quote", "unterminated quote"} and "late" not in case:
+        assert handed["n"] == 0, "a well-formed file was handed to the csv module"
+    slow, slow_meta = _read_all(contract, path, monkeypatch, fast=False)
+    if isinstance(slow, tuple) or isinstance(fast, tuple):
+        assert fast == slow
+        return
+    assert_frame_equal(fast, slow)
+    assert fast_meta == slow_meta
+
+
+def test_fast_csv_reader_hands_non_utf8_bytes_to_the_csv_module(db, zz, tmp_path):
+    contract = write_contract(tmp_path, dict(PLAIN, file=dict(PLAIN["file"], encoding="utf-8")))
+    path = tmp_path / "ZZ_001_2023-24.csv"
+    path.write_bytes(f"{PLAIN_HEADER}\n{PLAIN_ROW}\n001,5,resiliency,1,Caf".encode() + b"\xe9\n")
+    with pytest.raises(FileRejected) as info:
+        land_file(contract, path)
+    assert info.value.code == "unreadable"
+
+
+@pytest.mark.parametrize("tracked", [None, 3])
+def test_duplicate_keys_across_batches_are_found_as_the_database_finds_them(
+    db, zz, tmp_path, monkeypatch, tracked
+):
+    from innovation_pipeline import mapping, readers
+
+    if tracked:
+        # Past this many keys the tracker hands the rest of the file over to the database check.
+        monkeypatch.setattr(mapping, "MAX_TRACKED_KEYS", tracked)
+    source = f"zz_dupes_{tracked or 'all'}"
+    contract = write_contract(tmp_path, dict(PLAIN, source=source, natural_key=["grade", "competency"]))
+    rows = [
+        "001,5,resiliency,1,a",  # row 2: first of (5, resiliency)
+        "001,8,resiliency,2,b",
+        "001,5,resiliency,3,c",  # the next batch
+        "001,12,innovation,4,d",
+        "001,5,resiliency,5,e",  # a later batch again
+        "001,5,innovation,6,f",
+        "001,8,resiliency,7,g",
+        "001,5,innovation,8,h",  # within its own batch
+        "001,12,innovation,bad,i",  # quarantined for its count: not a first row
+        "001,12,innovation,9,j",
+    ]
+    monkeypatch.setattr(readers, "FAST_BLOCK_BYTES", 64)  # a few rows a block
+    streamed = land_file(
+        contract, csv_file(tmp_path, "ZZ_001_2023-24.csv", [PLAIN_HEADER, *rows]), batch_rows=2
+    )
+    # The same rows again (an extra blank line at the end makes it another file), with the
+    # duplicates left to the database's whole-submission check.
+    tracker_init = mapping.KeyTracker.__init__
+
+    def database_check(self, ctx):  # type: ignore[no-untyped-def]
+        tracker_init(self, ctx)
+        self.active = False
+
+    monkeypatch.setattr(mapping.KeyTracker, "__init__", database_check)
+    in_db = land_file(
+        contract, csv_file(tmp_path, "ZZ_001_2023-24_v2.csv", [PLAIN_HEADER, *rows, ""]), batch_rows=2
+    )
+    assert (
+        (streamed.rows_loaded, streamed.rows_quarantined)
+        == (in_db.rows_loaded, in_db.rows_quarantined)
+        == (4, 6)
+    )
+    assert quarantine(db, streamed.submission_id) == quarantine(db, in_db.submission_id)
+    assert "row 2 already has the same grade and competency" in str(quarantine(db, streamed.submission_id))
+    loaded = [
+        db.execute(
+            f"select _source_row, grade, competency from raw.{source} where _submission_id = %s order by 1",
+            (s,),
+        ).fetchall()
+        for s in (streamed.submission_id, in_db.submission_id)
+    ]
+    assert (
+        loaded[0]
+        == loaded[1]
+        == [(2, "5", "resiliency"), (3, "8", "resiliency"), (5, "12", "innovation"), (7, "5", "innovation")]
+    )
+
+
+def test_server_error_mid_stream_aborts_the_load_and_leaves_nothing(db, zz, tmp_path, monkeypatch):
+    from innovation_pipeline import landing, readers
+
+    contract = write_contract(tmp_path, dict(PLAIN, source="zz_stream"))
+    lines = [PLAIN_HEADER, *[f"001,{g},resiliency,{n},x" for n in range(20) for g in ("5", "8", "12")][:30]]
+    path = csv_file(tmp_path, "ZZ_001_2023-24.csv", lines)
+    monkeypatch.setattr(readers, "FAST_BLOCK_BYTES", 64)
+    real_encode = landing._encode_rows
+    calls = {"n": 0}
+
+    def corrupt_third_batch(frame):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        payload = real_encode(frame)
+        return b"not,a,row\n" + payload if calls["n"] == 3 else payload
+
+    monkeypatch.setattr(landing, "_encode_rows", corrupt_third_batch)
+    with pytest.raises(psycopg.Error):
+        land_file(contract, path, batch_rows=2)
+    assert calls["n"] >= 3
+    assert db.execute("select count(*) from audit.submissions where source = 'zz_stream'").fetchone()[0] == 0
+    monkeypatch.setattr(landing, "_encode_rows", real_encode)
+    result = land_file(contract, path, batch_rows=2)
+    assert (result.rows_received, result.rows_loaded + result.rows_quarantined) == (30, 30)

@@ -186,3 +186,20 @@ def test_district_keys_never_raise(raw, scheme):
     for value, key in zip(raw, keys.to_list(), strict=True):
         if value is None:
             assert key is None
+
+
+@pytest.mark.parametrize("key", [b"", b"k", b"x" * 64, b"y" * 65, bytes(range(256))])
+def test_pseudonyms_are_hmac_sha256_of_the_canonical_identifier(key):
+    import hashlib
+    import hmac
+
+    from innovation_pipeline.privacy import pseudonymize
+
+    values = ["S1000001", " s1000001 ", None, "", "  ", "ß9", "é" * 100]
+    expected = [
+        hmac.new(key, v.strip().upper().encode("utf-8"), hashlib.sha256).hexdigest()
+        if v is not None and v.strip()
+        else None
+        for v in values
+    ]
+    assert pseudonymize(values, key) == expected

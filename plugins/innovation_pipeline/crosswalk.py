@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import difflib
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -94,6 +94,8 @@ class Crosswalk:
     by_name: dict[tuple[str, str], str]
     names: dict[str, list[tuple[str, str]]]  # state -> [(display name, district_id)]
     state_of: dict[str, str]
+    # state -> {folded name: "Name (id)"}, built on first use by suggest().
+    _folded: dict[str, dict[str, str]] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def from_db(cls, conn: Connection) -> Crosswalk:
@@ -119,10 +121,14 @@ class Crosswalk:
         return cls(by_code, by_nces, by_name, names, state_of)
 
     def resolve(
-        self, raw: pl.Series, scheme: str, state: str, width: int | None
+        self, raw: pl.Series, scheme: str, state: str, width: int | None, keys: pl.Series | None = None
     ) -> tuple[pl.Series, pl.Series]:
-        """Canonical district ids (null where unknown) and each district's state."""
-        keys = normalize_district_code(raw, scheme, width)
+        """Canonical district ids (null where unknown) and each district's state.
+
+        ``keys``: ``normalize_district_code(raw, scheme, width)`` when the caller has it already.
+        """
+        if keys is None:
+            keys = normalize_district_code(raw, scheme, width)
         uniques = [k for k in keys.unique().to_list() if k is not None]
         found: dict[str, str] = {}
         for key in uniques:
@@ -148,8 +154,10 @@ class Crosswalk:
 
     def suggest(self, value: str, state: str, limit: int = 3) -> list[str]:
         """Closest known district names, for a person fixing an unknown district."""
-        pool = self.names.get(state, []) if state != "US" else [n for v in self.names.values() for n in v]
-        by_norm = {normalize_name(n): f"{n} ({d})" for n, d in pool}
+        by_norm = self._folded.get(state)
+        if by_norm is None:
+            pool = self.names.get(state, []) if state != "US" else [n for v in self.names.values() for n in v]
+            by_norm = self._folded[state] = {normalize_name(n): f"{n} ({d})" for n, d in pool}
         close = difflib.get_close_matches(normalize_name(value), list(by_norm), n=limit, cutoff=0.5)
         return [by_norm[c] for c in close]
 

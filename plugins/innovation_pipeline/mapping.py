@@ -9,8 +9,10 @@ one school year per file) run in the database after the batches are in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 import psycopg
 from psycopg import sql
@@ -53,7 +55,20 @@ QUARANTINE_COLUMNS = [
     "message",
     "raw_value",
 ]
+QUARANTINE_SCHEMA = {
+    "submission_id": pl.Int64,
+    "source": pl.Utf8,
+    "source_row": pl.Int64,
+    "sheet": pl.Utf8,
+    "column_name": pl.Utf8,
+    "field_name": pl.Utf8,
+    "reason_code": pl.Utf8,
+    "message": pl.Utf8,
+    "raw_value": pl.Utf8,
+}
 RAW_VALUE_LIMIT = 500
+# Keys a KeyTracker remembers (20 bytes each) before leaving duplicates to the database.
+MAX_TRACKED_KEYS = 3_000_000
 UNKNOWN_NOTES_CACHED = 10_000
 
 
@@ -166,6 +181,30 @@ class MappingContext:
 
 
 def _parse_field(spec: FieldSpec, raw: pl.Series, contract: Contract) -> Parsed:
+    return parse_distinct(lambda values: _parse_values(spec, values, contract), raw)
+
+
+def parse_distinct(parse: Callable[[pl.Series], Parsed], raw: pl.Series) -> Parsed:
+    """``parse(raw)``, computed once per distinct value where values repeat.
+
+    Every parser is a function of the cell alone, so parsing the distinct values and joining the
+    result back to the rows gives the same columns; a batch of a statewide file has a few hundred
+    dates, amounts, categories and names among tens of thousands of rows.
+    """
+    distinct = raw.unique()
+    if distinct.len() * 2 > raw.len():
+        return parse(raw)
+    parsed = parse(distinct).frame.with_columns(distinct.alias("__raw"))
+    frame = (
+        raw.alias("__raw")
+        .to_frame()
+        .join(parsed, on="__raw", how="left", maintain_order="left", nulls_equal=True)
+        .drop("__raw")
+    )
+    return Parsed(frame)
+
+
+def _parse_values(spec: FieldSpec, raw: pl.Series, contract: Contract) -> Parsed:
     if spec.type in NUMERIC_TYPES:
         return parse_numeric(raw, spec, contract.suppression)
     if spec.type == "date":
@@ -254,7 +293,7 @@ class _Problems:
 
     def frame(self) -> pl.DataFrame:
         if not self.parts:
-            return pl.DataFrame(schema=dict.fromkeys(QUARANTINE_COLUMNS, pl.Utf8)).select(QUARANTINE_COLUMNS)
+            return _empty_problems()
         return pl.concat(self.parts).select(QUARANTINE_COLUMNS)
 
 
@@ -266,14 +305,14 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
     is_total = batch[ROW_KIND] == "state_total"
     out: dict[str, pl.Series] = {}
 
-    # District: resolved through the crosswalk; a state-total row has none.
+    # District: resolved through the crosswalk (once per distinct value); a state-total row has none.
     raw_district = batch[DISTRICT]
-    ids, states = ctx.crosswalk.resolve(raw_district, c.district.scheme, ctx.lookup_state, c.district.width)
-    blank = normalize_district_code(raw_district, c.district.scheme, c.district.width).fill_null("") == ""
+    district = _resolve_districts(ctx, raw_district)
+    ids, states = district["id"], district["state"]
     district_error = pl.select(
         pl.when(pl.lit(is_total))
         .then(None)
-        .when(pl.lit(blank))
+        .when(pl.lit(district["blank"]))
         .then(pl.lit("missing_value"))
         .when(pl.lit(ids).is_null())
         .then(pl.lit("unknown_district"))
@@ -303,7 +342,7 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
         problems.add(SCHOOL_YEAR, parsed_year.errors, batch[SCHOOL_YEAR])
         out["school_year"] = parsed_year.frame["value"]
     else:
-        out["school_year"] = pl.Series([ctx.school_year] * batch.height, dtype=pl.Int32)
+        out["school_year"] = pl.repeat(ctx.school_year, batch.height, dtype=pl.Int32, eager=True)
 
     for spec in c.fields:
         raw = (
@@ -312,13 +351,13 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
             else pl.Series([None] * batch.height, dtype=pl.Utf8)
         )
         if spec.type == "student_id":
-            parsed = parse_text(raw, spec)
+            parsed = parse_distinct(lambda values, spec=spec: parse_text(values, spec), raw)
             problems.add(spec.name, parsed.errors, raw)
             # One HMAC per distinct identifier in the batch (a student has several rows), not per row.
             values = parsed.frame["value"]
-            distinct = values.drop_nulls().unique().to_list()
-            keys = dict(zip(distinct, pseudonymize(distinct, ctx.pseudonym_key), strict=True))
-            out[column_name(spec)] = values.replace_strict(keys, default=None, return_dtype=pl.Utf8)
+            distinct = values.drop_nulls().unique()
+            keys = pl.Series(pseudonymize(distinct.to_list(), ctx.pseudonym_key), dtype=pl.Utf8)
+            out[column_name(spec)] = values.replace_strict(distinct, keys, default=None, return_dtype=pl.Utf8)
             continue
         parsed = _parse_field(spec, raw, c)
         problems.add(spec.name, parsed.errors, raw)
@@ -334,17 +373,37 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
 
     bad = problems.frame()
     bad_rows = bad["source_row"].unique() if bad.height else pl.Series([], dtype=pl.Int64)
-    good = pl.DataFrame(
-        {
-            "_submission_id": pl.Series([ctx.submission_id] * batch.height, dtype=pl.Int64),
-            "_file_sha256": pl.Series([ctx.sha] * batch.height, dtype=pl.Utf8),
-            "_sheet": pl.Series([ctx.source.sheet] * batch.height, dtype=pl.Utf8),
-            "_source_row": rows,
-            "row_kind": batch[ROW_KIND],
-            **out,
-        }
-    ).filter(~pl.col("_source_row").is_in(bad_rows.implode()))
+    good = (
+        pl.DataFrame({"_source_row": rows, "row_kind": batch[ROW_KIND], **out})
+        .filter(~pl.col("_source_row").is_in(bad_rows.implode()))
+        .select(
+            pl.lit(ctx.submission_id, dtype=pl.Int64).alias("_submission_id"),
+            pl.lit(ctx.sha, dtype=pl.Utf8).alias("_file_sha256"),
+            pl.lit(ctx.source.sheet, dtype=pl.Utf8).alias("_sheet"),
+            pl.all(),
+        )
+    )
     return good, bad
+
+
+def _resolve_districts(ctx: MappingContext, raw: pl.Series) -> pl.DataFrame:
+    """Per row: the crosswalk's district ``id`` and ``state``, and whether the cell is ``blank``;
+    worked out once per distinct value as written and joined back to the rows."""
+    c = ctx.contract
+    distinct = raw.unique()
+    keys = normalize_district_code(distinct, c.district.scheme, c.district.width)
+    ids, states = ctx.crosswalk.resolve(
+        distinct, c.district.scheme, ctx.lookup_state, c.district.width, keys=keys
+    )
+    resolved = pl.DataFrame(
+        {"__raw": distinct, "id": ids, "state": states, "blank": keys.fill_null("") == ""}
+    )
+    return (
+        raw.alias("__raw")
+        .to_frame()
+        .join(resolved, on="__raw", how="left", maintain_order="left", nulls_equal=True)
+        .drop("__raw")
+    )
 
 
 def _quarantine_rows(
@@ -380,8 +439,14 @@ def _quarantine_rows(
         )
 
 
-def post_load_checks(conn: psycopg.Connection, ctx: MappingContext) -> None:
-    """Whole-submission checks, run in the database inside the load transaction."""
+def post_load_checks(
+    conn: psycopg.Connection, ctx: MappingContext, tracker: KeyTracker | None = None
+) -> None:
+    """Whole-submission checks, run in the database inside the load transaction.
+
+    Duplicate keys: found here by a self-join of the submission's rows, unless ``tracker`` found
+    them while loading.
+    """
     c = ctx.contract
     table = sql.Identifier("raw", c.raw_table)
     sub = ctx.submission_id
@@ -445,9 +510,35 @@ def post_load_checks(conn: psycopg.Connection, ctx: MappingContext) -> None:
                 ),  # type: ignore[arg-type]
             )
 
-    key_cols = [column_name(c.field(k)) if k != "district_id" else k for k in c.natural_key]
-    keys = sql.SQL(", ").join(sql.Identifier(k) for k in ["row_kind", *key_cols])
-    dupes = conn.execute(
+    if tracker is not None and tracker.active:
+        return  # duplicates were found while loading
+    dupes = _sql_duplicates(conn, c, table, sub)
+    if dupes:
+        names = " and ".join(c.natural_key)
+        _quarantine_rows(
+            conn,
+            ctx,
+            [(r[0], None, r[1]) for r in dupes],
+            "duplicate_key",
+            ",".join(c.natural_key),
+            names,
+            lambda r: duplicate_message(r[2], names),
+        )
+
+
+def duplicate_message(first_row: int, names: str) -> str:
+    return f"row {first_row} already has the same {names}; only the first is kept"
+
+
+def _key_columns(c: Contract) -> list[str]:
+    """Raw-table columns that identify a row within a submission (its kind, then the natural key)."""
+    return ["row_kind", *(column_name(c.field(k)) if k != "district_id" else k for k in c.natural_key)]
+
+
+def _sql_duplicates(conn: psycopg.Connection, c: Contract, table: sql.Identifier, sub: int) -> list[tuple]:
+    """Delete every row but the first of each natural key; (deleted row, first row) pairs."""
+    keys = sql.SQL(", ").join(sql.Identifier(k) for k in _key_columns(c))
+    return conn.execute(
         sql.SQL(
             """
             with ranked as (
@@ -463,13 +554,114 @@ def post_load_checks(conn: psycopg.Connection, ctx: MappingContext) -> None:
         ).format(keys=keys, table=table),
         (sub,),
     ).fetchall()
-    names = " and ".join(c.natural_key)
-    _quarantine_rows(
-        conn,
-        ctx,
-        [(r[0], None, r[1]) for r in dupes],
-        "duplicate_key",
-        ",".join(c.natural_key),
-        names,
-        lambda r: f"row {r[2]} already has the same {names}; only the first is kept",
-    )
+
+
+class KeyTracker:
+    """Duplicate natural keys found while the batches stream by, not by a self-join afterwards.
+
+    A later row with the same natural key as an earlier one never reaches the raw table: it is
+    quarantined naming the first row, exactly what the database check did. Within a batch, rows
+    are compared on their key values. Across batches, each key's first row is remembered by a
+    128-bit fingerprint (two 64-bit hashes with seeds drawn for this load; 20 bytes a key), the
+    way the loader already treats equal SHA-256 file digests as the same file: two different keys
+    collide with probability about 2^-128 per pair. Rows are never missed: equal keys always have
+    equal fingerprints.
+
+    Used only when no whole-submission check can remove rows after loading (a school year or a
+    submitting district taken from the rows themselves): those checks run first in the database,
+    and the first row of a key must be one they keep, so there the database finds duplicates.
+    It also hands over to the database past ``MAX_TRACKED_KEYS`` distinct keys (60 MB).
+    """
+
+    def __init__(self, ctx: MappingContext):
+        c = ctx.contract
+        self.active = c.school_year.source != "column" and not (
+            c.district.role == "submitter" and ctx.submitter_district is None
+        )
+        self.keys = _key_columns(c)
+        self.names = " and ".join(c.natural_key)
+        self.column = ",".join(c.natural_key)
+        self.ctx = ctx
+        self.seeds = [int(x) for x in np.random.default_rng().integers(0, 2**62, size=2)]
+        self.seen: list[pl.DataFrame] = []  # h1, h2, first_row: each key's first row so far
+        self.tracked = 0
+
+    def _fingerprint(self) -> list[pl.Expr]:
+        key = pl.struct(self.keys)
+        return [key.hash(self.seeds[0]).alias("h1"), key.hash(self.seeds[1]).alias("h2")]
+
+    def check(self, good: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The batch's rows without later duplicates of a key, and the quarantine rows for those."""
+        if not self.active or good.height == 0:
+            return good, _empty_problems()
+        prints = good.select(pl.col("_source_row").cast(pl.Int32), *self._fingerprint())
+        dupes = pl.DataFrame(schema={"_source_row": pl.Int32, "first_row": pl.Int32})
+        repeated = prints["h1"].is_duplicated()
+        if repeated.any():
+            # Rows whose fingerprint repeats within the batch: decided on the key values themselves.
+            same = good.filter(repeated).select(
+                pl.col("_source_row").cast(pl.Int32),
+                pl.struct(self.keys).is_first_distinct().alias("__first"),
+                pl.col("_source_row").cast(pl.Int32).min().over(self.keys).alias("first_row"),
+            )
+            dupes = same.filter(~pl.col("__first")).select("_source_row", "first_row")
+        firsts = prints.join(dupes, on="_source_row", how="anti") if dupes.height else prints
+        if self.seen:
+            # Probe the keys seen so far against this batch's (the small side is the one hashed).
+            seen = pl.concat(self.seen, rechunk=False)
+            matched = seen.filter(seen["h1"].is_in(firsts["h1"].implode()))
+            if matched.height:
+                hits = firsts.join(matched, on=["h1", "h2"], how="inner").select("_source_row", "first_row")
+                if hits.height:
+                    firsts = firsts.join(hits, on="_source_row", how="anti")
+                    # A later duplicate in this batch is one of the earlier batch's row too.
+                    earlier = hits.rename({"_source_row": "batch_first", "first_row": "earlier"})
+                    dupes = pl.concat(
+                        [
+                            hits,
+                            dupes.join(
+                                earlier, left_on="first_row", right_on="batch_first", how="left"
+                            ).select("_source_row", pl.coalesce("earlier", "first_row").alias("first_row")),
+                        ]
+                    )
+        self.seen.append(firsts.select("h1", "h2", pl.col("_source_row").alias("first_row")))
+        self.tracked += firsts.height
+        if self.tracked > MAX_TRACKED_KEYS:
+            # Memory and probing grow with the keys remembered: past this many, the database's
+            # whole-submission check finds the duplicates left (the ones removed so far were
+            # never first rows, so it finds the same first rows).
+            self.active, self.seen = False, []
+        if dupes.height == 0:
+            return good, _empty_problems()
+        dupes = dupes.sort("_source_row")
+        kept = good.filter(~pl.col("_source_row").is_in(dupes["_source_row"].cast(pl.Int64).implode()))
+        return kept, self.problems(dupes["_source_row"], dupes["first_row"])
+
+    def problems(self, rows: pl.Series, first_rows: pl.Series) -> pl.DataFrame:
+        """Quarantine rows for duplicates, worded as the database check words them."""
+        if rows.len() == 0:
+            return _empty_problems()
+        ctx = self.ctx
+        head, tail = duplicate_message(0, self.names).split("row 0", 1)
+        message = pl.concat_str(
+            pl.lit("Row "),
+            pl.col("source_row"),
+            pl.lit(f", column '{self.names}': {head}row "),
+            pl.col("first_row"),
+            pl.lit(tail + "."),
+        )
+        return pl.DataFrame({"source_row": rows.cast(pl.Int64), "first_row": first_rows}).select(
+            pl.lit(ctx.submission_id, dtype=pl.Int64).alias("submission_id"),
+            pl.lit(ctx.contract.source, dtype=pl.Utf8).alias("source"),
+            "source_row",
+            pl.lit(ctx.source.sheet, dtype=pl.Utf8).alias("sheet"),
+            pl.lit(self.names, dtype=pl.Utf8).alias("column_name"),
+            pl.lit(self.column, dtype=pl.Utf8).alias("field_name"),
+            pl.lit("duplicate_key", dtype=pl.Utf8).alias("reason_code"),
+            message.alias("message"),
+            pl.lit(None, dtype=pl.Utf8).alias("raw_value"),
+        )
+
+
+def _empty_problems() -> pl.DataFrame:
+    return pl.DataFrame(schema=QUARANTINE_SCHEMA)

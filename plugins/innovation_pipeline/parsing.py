@@ -9,6 +9,7 @@ property-based tests.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -311,8 +312,11 @@ def normalize_district_code(raw: pl.Series, scheme: str, width: int | None) -> p
 _NAME_NOISE = re.compile(r"[^a-z0-9]+")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def normalize_name(name: str) -> str:
-    """Fold a district name for matching: accents, case, punctuation and spacing removed."""
+    """Fold a district name for matching: accents, case, punctuation and spacing removed.
+
+    Cached: a file names the same few hundred districts in every batch."""
     folded = unicodedata.normalize("NFKD", name)
     folded = "".join(ch for ch in folded if not unicodedata.combining(ch)).lower()
     return _NAME_NOISE.sub(" ", folded).strip()

@@ -16,7 +16,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -72,9 +72,9 @@ class ReadStats:
     rows_skipped: int = 0
     skipped_reasons: dict[str, int] = field(default_factory=dict)
 
-    def skip(self, reason: str) -> None:
-        self.rows_skipped += 1
-        self.skipped_reasons[reason] = self.skipped_reasons.get(reason, 0) + 1
+    def skip(self, reason: str, rows: int = 1) -> None:
+        self.rows_skipped += rows
+        self.skipped_reasons[reason] = self.skipped_reasons.get(reason, 0) + rows
 
 
 @dataclass
@@ -335,7 +335,7 @@ def _open_csv(contract: Contract, path: Path, file_name: str, batch_size: int) -
     candidates = [contract.file.delimiter] if contract.file.delimiter != "auto" else [",", ";", "|", "\t"]
     last_error: FileRejected | None = None
     for delimiter in candidates:
-        sample = list(enumerate(csv.reader(io.StringIO(text_head), delimiter=delimiter), start=1))
+        sample = list(enumerate(csv.reader(io.StringIO(text_head, newline=""), delimiter=delimiter), start=1))
         sample = [(n, list(r)) for n, r in sample[:HEADER_SCAN_ROWS]]
         try:
             header_row, header, columns = _find_header(sample, contract, file_name)
@@ -351,22 +351,31 @@ def _open_csv(contract: Contract, path: Path, file_name: str, batch_size: int) -
     stats = ReadStats()
     rules = _RowRules(contract, header)
 
-    def rows() -> Iterator[tuple[int, list[object]]]:
-        with path.open("r", encoding=encoding, errors="strict", newline="") as fh:
+    def rows(offset: int = 0, first: int = 1, lines: int = 0) -> Iterator[tuple[int, list[object]]]:
+        """Records from byte ``offset`` on (record ``first``, after ``lines`` lines), numbered."""
+        with path.open("rb") as raw:
+            raw.seek(offset)
+            text_encoding = "utf-8" if offset and encoding == "utf-8-sig" else encoding
+            fh = io.TextIOWrapper(raw, encoding=text_encoding, errors="strict", newline="")
             reader = csv.reader(fh, delimiter=delimiter, strict=False)
             try:
-                for number, row in enumerate(reader, start=1):
+                for number, row in enumerate(reader, start=first):
                     if number > header_row:
                         yield number, row
             except (csv.Error, UnicodeDecodeError) as exc:
+                line = lines + reader.line_num + 1
                 raise FileRejected(
-                    "unreadable",
-                    f"{file_name}: row {reader.line_num + 1} cannot be read: {exc}",
-                    row=reader.line_num + 1,
+                    "unreadable", f"{file_name}: row {line} cannot be read: {exc}", row=line
                 ) from exc
 
     mapping = {t: str(header[i]) for t, i in columns.items()}
     used = set(columns.values())
+    if FAST_CSV and encoding in ("utf-8", "utf-8-sig") and not (rules.skip or rules.stop or rules.total):
+        batches = _fast_csv(
+            path, head, header_row, header, columns, delimiter, rules.skip_blank, stats, batch_size, rows
+        )
+    else:
+        batches = _batched(rows(), columns, rules, stats, batch_size, text_cells=True)
     return SourceFile(
         name=file_name,
         sheet=None,
@@ -377,8 +386,172 @@ def _open_csv(contract: Contract, path: Path, file_name: str, batch_size: int) -
         encoding=encoding,
         delimiter=delimiter,
         stats=stats,
-        _batches=_batched(rows(), columns, rules, stats, batch_size, text_cells=True),
+        _batches=batches,
     )
+
+
+# --- CSV, fast path ----------------------------------------------------------------------------
+
+# What Python's str.strip() removes: a row is blank when every cell is made of these only.
+PY_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+# UTF-8 files without skip, stop or state-total rules are read by polars (tests turn it off to
+# compare both paths).
+FAST_CSV = True
+_WHITESPACE_ONLY = "^[" + "".join(f"\\x{{{ord(c):X}}}" for c in PY_WHITESPACE) + "]*$"
+FAST_BLOCK_BYTES = 2 * 1024 * 1024
+# A block with no record boundary in this many bytes (a runaway quote) goes to the csv module;
+# kept below the csv module's field_size_limit (set above), so no field polars reads is one the
+# csv module would refuse.
+FAST_MAX_PENDING = 4 * FAST_BLOCK_BYTES
+
+RowSource = Callable[[int, int, int], Iterator[tuple[int, list[object]]]]
+
+
+def _record_end(data: bytes) -> int:
+    """Offset just after the last newline of ``data`` outside a quoted field, or -1.
+
+    Blocks start on a record boundary, so a newline ends a record exactly when the quotes before
+    it pair up (RFC 4180 escapes a quote by doubling it, which keeps the count even).
+    """
+    if b'"' not in data:
+        return data.rfind(b"\n") + 1 or -1
+    quotes = data.count(b'"')
+    end = len(data)
+    while (nl := data.rfind(b"\n", 0, end)) >= 0:
+        quotes -= data.count(b'"', nl + 1, end)
+        if quotes % 2 == 0:
+            return nl + 1
+        end = nl
+    return -1
+
+
+def _header_end(head: bytes, header_row: int, header: list[object], delimiter: str) -> int | None:
+    """Byte offset of the first data record: after ``header_row`` records that end within
+    ``head``, the last of them read by the csv module as ``header``; else None."""
+    start = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
+    record = start
+    for _ in range(header_row):
+        record, pos = start, start
+        while True:
+            nl = head.find(b"\n", pos)
+            if nl < 0:
+                return None
+            if head.count(b'"', record, nl) % 2 == 0:
+                break
+            pos = nl + 1
+        start = nl + 1
+    try:
+        text = head[record:start].decode("utf-8")
+        parsed = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False))
+    except (UnicodeDecodeError, csv.Error, StopIteration):
+        return None
+    return start if parsed == [str(c).lstrip("\ufeff") for c in header] else None
+
+
+def _fast_csv(
+    path: Path,
+    head: bytes,
+    header_row: int,
+    header: list[object],
+    columns: dict[str, int],
+    delimiter: str,
+    skip_blank: bool,
+    stats: ReadStats,
+    batch_size: int,
+    rows: RowSource,
+) -> Iterator[pl.DataFrame]:
+    """UTF-8 CSV read by polars' native parser, block by block, in the general path's batches.
+
+    The file is cut into blocks of whole records; polars turns each into string columns (every
+    cell as written; a short row's missing cells as empty text) and the batches are what the
+    csv-module path yields: same row numbers (a blank line is a record, as the csv module counts
+    them), same blank-row skipping, same cells. Anything polars would not read the way the csv
+    module does (a stray quote, a row longer than the header, bytes that are not UTF-8, a line
+    ending other than LF or CRLF) sends the rest of the file, from that block on, to the csv
+    module: its lenient rules and its "cannot be read" rejection apply there unchanged.
+    """
+    names, indexes = list(columns), list(columns.values())
+    offset = _header_end(head, header_row, header, delimiter)
+    if offset is None:
+        yield from _batched_text(rows(0, 1, 0), names, indexes, skip_blank, stats, batch_size)  # type: ignore[arg-type]
+        return
+    width = len(header)
+    cells = [f"c{i}" for i in range(width)]
+    synthetic = (delimiter.join(cells) + "\n").encode("ascii")
+    number, lines = header_row + 1, header_row
+    pending = b""
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        while True:
+            chunk = fh.read(FAST_BLOCK_BYTES)
+            data = pending + chunk if pending else chunk
+            if not data:
+                return
+            end = _record_end(data) if chunk else len(data)
+            if end < 0 and len(data) <= FAST_MAX_PENDING:
+                pending = data
+                continue
+            frame = _parse_block(synthetic + data[:end], delimiter, width) if end > 0 else None
+            if frame is None:
+                # From here on the csv module reads the file, as the general path would.
+                rest = rows(offset, number, lines)
+                yield from _batched_text(rest, names, indexes, skip_blank, stats, batch_size)  # type: ignore[arg-type]
+                return
+            offset += end
+            lines += data.count(b"\n", 0, end)
+            pending = data[end:]
+            blank = _blank_rows(frame, cells) if skip_blank else None
+            frame = frame.select(
+                pl.int_range(number, number + frame.height, dtype=pl.Int64).alias("_source_row"),
+                pl.lit("district", dtype=pl.Utf8).alias(ROW_KIND),
+                *[pl.col(cells[i]).alias(target) for target, i in columns.items()],
+            )
+            number += frame.height
+            if blank is not None:
+                stats.skip("blank row", blank.len())
+                frame = frame.with_row_index("__i").filter(~pl.col("__i").is_in(blank.implode())).drop("__i")
+            for start in range(0, frame.height, batch_size):
+                yield frame.slice(start, batch_size)
+
+
+def _blank_rows(frame: pl.DataFrame, cells: list[str]) -> pl.Series | None:
+    """Positions of rows whose every cell is empty or whitespace (Python's idea of whitespace,
+    as in the csv-module path), or None. Only rows whose first cell is blank are looked at."""
+    maybe = frame[cells[0]].str.contains(_WHITESPACE_ONLY)
+    if not maybe.any():
+        return None
+    at = maybe.arg_true()
+    blank = frame[at].select(pl.all_horizontal(pl.col(c).str.contains(_WHITESPACE_ONLY) for c in cells))
+    found = at.filter(blank.to_series())
+    return found if found.len() else None
+
+
+def _parse_block(data: bytes, delimiter: str, width: int) -> pl.DataFrame | None:
+    """Whole records (after a synthetic header line) as string columns; None where polars would
+    read them differently from the csv module, or cannot read them."""
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+        # A lone CR ends a record for the csv module, not for polars.
+        return None
+    try:
+        frame = pl.read_csv(
+            data,
+            has_header=True,
+            separator=delimiter,
+            quote_char='"',
+            infer_schema=False,
+            empty_string_is_null=False,
+            raise_if_empty=False,
+            truncate_ragged_lines=False,
+            encoding="utf8",
+        )
+    except Exception:  # any parse problem: the csv module decides
+        return None
+    if frame.width != width:
+        return None
+    return frame
 
 
 # --- Excel -------------------------------------------------------------------------------------
