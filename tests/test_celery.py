@@ -17,9 +17,10 @@ Where a dbt task's time went on the worker (two shared cores, from the task logs
 each, of which the model was under 1 s (1.5 s task start and DAG parse, 3 s importing dbt, 4 s
 for dbt to start and load the project, 15 s instead for the first tasks, which parse it in full).
 The worker now imports dbt, Cosmos and GX before it forks (``worker_preload``, as the compose
-file's workers do) and Cosmos reuses dbt's partial parse: about 5 s a task, and the whole marts
-run takes about 4 minutes at a concurrency of 2. A concurrency of 4 was not faster: what is
-left of a dbt task is CPU.
+file's workers do) and Cosmos reuses dbt's partial parse: about 5.5 s a task (median), and the
+whole marts run (56 tasks) took 200-225 s at a concurrency of 2, the test about 6 minutes. What is
+left of a task is mostly CPU: at a concurrency of 4 the tasks shared the two cores and the marts
+run was not faster (361 s, though with more of the other agents' load on the machine).
 """
 
 from __future__ import annotations
