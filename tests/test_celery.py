@@ -228,7 +228,7 @@ def _marts(url: str) -> dict[str, list[tuple[Any, ...]]]:
 @pytest.mark.slow
 @pytest.mark.timeout(TEST_TIMEOUT)
 def test_ingest_and_marts_run_on_the_celery_worker(
-    warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     redis_ping(REDIS_HOST, REDIS_PORT)  # a clear failure before anything starts
 
@@ -304,6 +304,8 @@ def test_ingest_and_marts_run_on_the_celery_worker(
             staged = {p.name for p in (inbox / SOURCE).iterdir()}
             assert staged == FILES, staged
             direct_dbt = _direct_run(inbox / SOURCE, reference.url(), tmp_path / "direct_dbt")
+            # On a failure, the background build does not outlive the test.
+            request.addfinalizer(lambda: (direct_dbt.kill(), direct_dbt.wait(timeout=30)))
 
             run_id = cluster.trigger(INGEST_DAG)
             state = cluster.wait_for_run(INGEST_DAG, run_id, timeout=240)
