@@ -18,8 +18,8 @@ each, of which the model was under 1 s (1.5 s task start and DAG parse, 3 s impo
 for dbt to start and load the project, 15 s instead for the first tasks, which parse it in full).
 The worker now imports dbt, Cosmos and GX before it forks (``worker_preload``, as the compose
 file's workers do) and Cosmos reuses dbt's partial parse: about 5.5 s a task (median), and the
-whole marts run (56 tasks) took 200-330 s at a concurrency of 2, the test 6-8 minutes (two cores
-shared with other test runs, load average 3.5-5). What is
+whole marts run (56-57 tasks) took 200-400 s at a concurrency of 2, the test 6-10 minutes (two
+cores shared with other agents' test runs and benchmarks, load average 3.5-5.4). What is
 left of a task is mostly CPU: at a concurrency of 4 the tasks shared the two cores and the marts
 run was not faster (361 s, though with more of the other agents' load on the machine).
 """
