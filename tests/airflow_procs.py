@@ -9,6 +9,7 @@ broken component shows up as a readable failure, not a hang.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -148,6 +149,14 @@ class CeleryCluster:
     #: holds many DAGs with schedules, whose runs would compete for the two cores).
     paused_at_creation: bool = False
     worker_concurrency: int = 2
+    #: Modules the worker imports before it forks its pool (Celery's ``imports``), as the
+    #: compose file's workers do; its task processes inherit them.
+    worker_imports: tuple[str, ...] = ()
+
+    @property
+    def worker_node(self) -> str:
+        """The Celery node name of the worker (``--celery-hostname``), as Celery reports it."""
+        return f"{self.queue}@{socket.gethostname()}"
 
     @property
     def transform_queue(self) -> str:
@@ -168,6 +177,8 @@ class CeleryCluster:
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url,
                 "AIRFLOW__CELERY__BROKER_URL": self.broker_url,
                 "AIRFLOW__CELERY__RESULT_BACKEND": self.result_backend,
+                # The result backend records which worker node ran each task.
+                "AIRFLOW__CELERY__EXTRA_CELERY_CONFIG": json.dumps(self._celery_config()),
                 # A queue of our own: another run sharing the Redis server cannot take our tasks.
                 "AIRFLOW__OPERATORS__DEFAULT_QUEUE": self.queue,
                 "PIPELINE_TRANSFORM_QUEUE": self.transform_queue,
@@ -191,6 +202,12 @@ class CeleryCluster:
             }
         )
         return env
+
+    def _celery_config(self, worker: bool = False) -> dict[str, Any]:
+        config: dict[str, Any] = {"result_extended": True}
+        if worker and self.worker_imports:
+            config["imports"] = list(self.worker_imports)
+        return config
 
     def __post_init__(self) -> None:
         self._secrets: dict[str, str] = {}
@@ -235,12 +252,12 @@ class CeleryCluster:
                 + "\n".join(result.stderr.strip().splitlines()[-3:])
             )
 
-    def start(self, name: str, *args: str) -> Component:
+    def start(self, name: str, *args: str, env: Mapping[str, str] | None = None) -> Component:
         log = self.home / "logs" / f"{name}.log"
         handle = log.open("wb")
         popen = subprocess.Popen(
             [AIRFLOW, *args],
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=handle,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -267,7 +284,8 @@ class CeleryCluster:
             "--concurrency",
             str(self.worker_concurrency),
             "--celery-hostname",
-            f"{self.queue}@%h",
+            self.worker_node,
+            env={"AIRFLOW__CELERY__EXTRA_CELERY_CONFIG": json.dumps(self._celery_config(worker=True))},
         )
         self.wait_until(self._api_up, timeout=90, what="the API server to answer /api/v2/version")
 
@@ -316,8 +334,6 @@ class CeleryCluster:
 
     def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
         """Trigger a run with ``airflow dags trigger``; returns its run_id."""
-        import json
-
         run_id = f"pytest__{secrets.token_hex(4)}"
         args = ["dags", "trigger", dag_id, "--run-id", run_id]
         if conf:
@@ -369,12 +385,25 @@ class CeleryCluster:
             rows = self.query(sql, (dag_id,))
         return rows[0][0] if rows else None
 
-    def wait_for_run(self, dag_id: str, run_id: str | None = None, timeout: float = 180) -> str:
-        """Wait until the run (or the newest run of ``dag_id``, e.g. one an Asset triggered) ends."""
+    def wait_for_run(
+        self, dag_id: str, run_id: str | None = None, timeout: float = 180, fail_fast: bool = False
+    ) -> str:
+        """Wait until the run (or the newest run of ``dag_id``, e.g. one an Asset triggered) ends.
+
+        With ``fail_fast``, a task that fails (or waits to be retried) ends the wait at once with
+        the run's task instances and the components' logs, instead of after retries and timeouts.
+        """
 
         def ended() -> str | None:
             state = self.run_state(dag_id, run_id)
-            return state if state in ("success", "failed") else None
+            if state in ("success", "failed"):
+                return state
+            if fail_fast:
+                tis = self.task_instances(dag_id, run_id)
+                bad = [ti for ti in tis if ti["state"] in ("failed", "upstream_failed", "up_for_retry")]
+                if bad:
+                    raise ClusterError(f"{dag_id} tasks failed: {bad}\n{self.report()}")
+            return None
 
         return self.wait_until(
             ended, timeout=timeout, what=f"a run of {dag_id} ({run_id or 'newest'}) to end"
@@ -396,16 +425,46 @@ class CeleryCluster:
         keys = ("task_id", "map_index", "state", "queue", "pool", "hostname", "celery_id")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
-    def celery_results(self, celery_ids: list[str], timeout: float = 30) -> dict[str, str]:
-        """Celery's own status for each task id, once every one has settled in the result backend.
+    def task_durations(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        """How the run's time went: task count, wall time, task seconds (median, mean, max), the
+        seconds tasks waited from queued to running (median, max), and the slowest tasks."""
+        import statistics
 
-        A run turns green when its last task reports to the API server, a moment before the
-        Celery task itself returns and its result reaches the result backend: hence the wait.
+        rows = self.query(
+            "select task_id, extract(epoch from end_date - start_date),"
+            " extract(epoch from start_date - queued_dttm),"
+            " extract(epoch from max(end_date) over () - min(start_date) over ())"
+            " from task_instance where dag_id = %s and run_id = %s and end_date is not null",
+            (dag_id, run_id),
+        )
+        if not rows:
+            return {}
+        took = sorted((float(r[1] or 0), str(r[0])) for r in rows)
+        waited = [float(r[2] or 0) for r in rows]
+        return {
+            "tasks": len(rows),
+            "wall": round(float(rows[0][3] or 0), 1),
+            "median": round(statistics.median(t for t, _ in took), 1),
+            "mean": round(statistics.fmean(t for t, _ in took), 1),
+            "max": round(took[-1][0], 1),
+            "queued_median": round(statistics.median(waited), 1),
+            "queued_max": round(max(waited), 1),
+            "slowest": [(task, round(t, 1)) for t, task in took[-5:]],
+        }
+
+    def celery_results(self, celery_ids: list[str], timeout: float = 30) -> dict[str, tuple[str, str]]:
+        """Celery's own (status, worker node name) of each task id, once all have settled.
+
+        The result backend keeps the node name because the cluster sets Celery's
+        ``result_extended``. A run turns green when its last task reports to the API server, a
+        moment before the Celery task itself returns and its result reaches the result backend:
+        hence the wait.
         """
 
-        def settled() -> dict[str, str] | None:
-            results = {str(k): str(v) for k, v in self.query("select task_id, status from celery_taskmeta")}
-            done = all(results.get(i) in ("SUCCESS", "FAILURE") for i in celery_ids)
+        def settled() -> dict[str, tuple[str, str]] | None:
+            rows = self.query("select task_id, status, worker from celery_taskmeta")
+            results = {str(k): (str(v), str(w)) for k, v, w in rows}
+            done = all(results.get(i, ("",))[0] in ("SUCCESS", "FAILURE") for i in celery_ids)
             return {i: results[i] for i in celery_ids} if done else None
 
         return self.wait_until(settled, timeout=timeout, what="Celery results for the run's tasks")

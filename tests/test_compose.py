@@ -223,6 +223,20 @@ def test_celery_profile_adds_broker_and_scalable_workers() -> None:
         assert env_["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://"), name
 
 
+def test_workers_preload_dbt_and_cosmos() -> None:
+    """Celery workers import the preload module (their task processes inherit it); nothing else does."""
+    import importlib.util
+
+    env = {**REQUIRED_ENV, "AIRFLOW_EXECUTOR": "CeleryExecutor"}
+    services = resolved(profiles=("celery", "transform-workers"), env=env)["services"]
+    for name in ("airflow-worker", "airflow-worker-transform"):
+        config = json.loads(services[name]["environment"]["AIRFLOW__CELERY__EXTRA_CELERY_CONFIG"])
+        assert config["imports"] == ["innovation_pipeline.orchestration.worker_preload"], name
+        assert all(importlib.util.find_spec(module) for module in config["imports"])
+    for name in AIRFLOW_SERVICES:
+        assert "AIRFLOW__CELERY__EXTRA_CELERY_CONFIG" not in services[name]["environment"], name
+
+
 def test_flower_is_optional() -> None:
     assert "flower" not in resolved(profiles=("celery",))["services"]
     services = resolved(profiles=("celery", "flower"))["services"]
