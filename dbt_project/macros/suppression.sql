@@ -152,7 +152,9 @@ Rules, in order (the reason is published in suppression_reason):
         case
             when suppression_reason is not null then null
             when value_type = 'count' and suppression_rule = 'count' then value
-            when value_type in ('rate', 'ratio') then count_behind
+            -- a rate with no value (a zero or missing denominator) shows no count behind either:
+            -- that count may be one the mart suppresses in its own cell
+            when value_type in ('rate', 'ratio') and value is not null then count_behind
         end as count_behind,
         suppression_reason is not null as is_suppressed,
         suppression_reason,
