@@ -32,6 +32,7 @@ stop:
 
 lint: install
 	$(BIN)/ruff check plugins dags tests benchmarks
+	$(BIN)/ruff format --check plugins dags tests benchmarks
 	$(BIN)/innovation-pipeline sqlfluff lint
 
 bench: install

@@ -50,11 +50,11 @@ def _insert(db, submission_id: int, rows: list[tuple]) -> None:
         )
 
 
-
 @pytest.fixture(scope="module")
 def warehouse_url(isolated_warehouse_url: str) -> str:
     """These tests drop and count raw and dq tables: they get a database of their own."""
     return isolated_warehouse_url
+
 
 @pytest.fixture()
 def ky_raw(db):
@@ -62,11 +62,11 @@ def ky_raw(db):
     good = [(g, c, 40, 30, 20, False) for g in ("5", "8", "12") for c in COMPETENCIES]
     _insert(db, 101, good)
     bad = list(good)
-    bad[0] = ("7", "resiliency", 40, 30, 20, False)            # not an allowed grade
-    bad[1] = ("5", "cultural_competency", -4, 30, 20, False)    # negative count
-    bad[2] = ("5", "innovation", None, 30, 20, False)           # blank without a suppression marker
-    bad[3] = ("5", "communication", None, 30, 20, True)         # suppressed: fine
-    bad.append(("8", "innovation", 40, 30, 20, False))          # duplicate natural key
+    bad[0] = ("7", "resiliency", 40, 30, 20, False)  # not an allowed grade
+    bad[1] = ("5", "cultural_competency", -4, 30, 20, False)  # negative count
+    bad[2] = ("5", "innovation", None, 30, 20, False)  # blank without a suppression marker
+    bad[3] = ("5", "communication", None, 30, 20, True)  # suppressed: fine
+    bad.append(("8", "innovation", 40, 30, 20, False))  # duplicate natural key
     _insert(db, 102, bad)
     yield
     db.execute("drop table if exists raw.ky_local_labs")
@@ -85,7 +85,7 @@ def test_landing_suite_is_generated_from_the_contract():
     assert ranges["students_eligible"]["min_value"] == 0 and ranges["students_eligible"]["max_value"] == 20000
     # suppressible required fields: a null is only a gap when no marker was sent
     required = [e for e in by_check["required_value"] if "students_eligible" in json.dumps(e)]
-    assert "__suppressed\" is not true" in required[0]["kwargs"]["unexpected_rows_query"]
+    assert '__suppressed" is not true' in required[0]["kwargs"]["unexpected_rows_query"]
 
 
 def test_committed_landing_suites_match_their_contracts():
@@ -95,7 +95,9 @@ def test_committed_landing_suites_match_their_contracts():
         assert path.exists(), f"{path} missing: run python -m innovation_pipeline.dq write-suites"
         committed = json.loads(path.read_text(encoding="utf-8"))
         generated = build_landing_suite(contract)
-        from_contract = [e for e in committed["expectations"] if e.get("meta", {}).get("origin") == "contract"]
+        from_contract = [
+            e for e in committed["expectations"] if e.get("meta", {}).get("origin") == "contract"
+        ]
         assert from_contract == generated.expectations, f"{path} is stale: rerun write-suites"
         assert hand_written(generated) == []
 
@@ -109,8 +111,17 @@ def test_dq_schema_is_idempotent(db):
             "select table_name, column_name from information_schema.columns where table_schema = 'dq'"
         ).fetchall()
     }
-    for c in ("run_id", "suite_name", "source", "submission_id", "run_at", "success", "evaluated", "successful",
-              "unsuccessful"):
+    for c in (
+        "run_id",
+        "suite_name",
+        "source",
+        "submission_id",
+        "run_at",
+        "success",
+        "evaluated",
+        "successful",
+        "unsuccessful",
+    ):
         assert ("validation_runs", c) in cols
     for c in ("run_id", "expectation_type", "column_name", "success", "observed_value", "description"):
         assert ("expectation_results", c) in cols
@@ -142,9 +153,12 @@ def test_validate_landing_runs_gx_and_stores_results(db, ky_raw):
         "select evaluated, successful, unsuccessful, success from dq.validation_runs where run_id = %s",
         (runs[102]["run_id"],),
     ).fetchone()
-    assert stored[0] == stored[1] + stored[2] and stored[2] == runs[102]["unsuccessful"] and stored[3] is False
-    n_results = db.execute("select count(*) from dq.expectation_results where run_id = %s",
-                           (runs[102]["run_id"],)).fetchone()[0]
+    assert (
+        stored[0] == stored[1] + stored[2] and stored[2] == runs[102]["unsuccessful"] and stored[3] is False
+    )
+    n_results = db.execute(
+        "select count(*) from dq.expectation_results where run_id = %s", (runs[102]["run_id"],)
+    ).fetchone()[0]
     assert n_results == stored[0]
     # example rows point at file rows
     rows = db.execute(
@@ -173,8 +187,9 @@ def test_row_count_bounds_flag_a_short_file(db, ky_raw):
     from innovation_pipeline.dq.suites import landing_suite
 
     contract = load_contract(KY)
-    outcome = Validator().run(landing_suite(contract), {"_submission_id": 101}, {"min_rows": 30, "max_rows": 60},
-                              contract)
+    outcome = Validator().run(
+        landing_suite(contract), {"_submission_id": 101}, {"min_rows": 30, "max_rows": 60}, contract
+    )
     row_count = next(r for r in outcome.results if r.check_id == "row_count")
     assert row_count.success is False and row_count.observed_value == "15"
     assert "15 rows; between 30 and 60 were expected" in row_count.message

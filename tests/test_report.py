@@ -33,11 +33,11 @@ def _clean_rows(district: str) -> list[str]:
     return [f"{district},{g},{c},40,30,20" for g in (5, 8, 12) for c in COMPETENCIES]
 
 
-
 @pytest.fixture(scope="module")
 def warehouse_url(isolated_warehouse_url: str) -> str:
     """These tests drop and count raw and dq tables: they get a database of their own."""
     return isolated_warehouse_url
+
 
 @pytest.fixture(scope="module")
 def landed(warehouse_url, tmp_path_factory):
@@ -49,16 +49,18 @@ def landed(warehouse_url, tmp_path_factory):
     on_time = dt.datetime(2024, 7, 1, 12, tzinfo=dt.UTC)
     late = dt.datetime(2025, 8, 20, 12, tzinfo=dt.UTC)
     ids = {}
-    ids["clean"] = land_file(contract, _ky_file(folder, "KY_LLL_005_2023-24.csv", _clean_rows("005")),
-                             received_at=on_time).submission_id
+    ids["clean"] = land_file(
+        contract, _ky_file(folder, "KY_LLL_005_2023-24.csv", _clean_rows("005")), received_at=on_time
+    ).submission_id
     bad_rows = [
         *_clean_rows("005")[:6],
-        "005,7,Resiliency,40,30,20",            # grade 7: not allowed (quarantined)
+        "005,7,Resiliency,40,30,20",  # grade 7: not allowed (quarantined)
         f'005,8,Innovation,"{FORMULA.replace(chr(34), chr(34) * 2)}",30,20',  # formula text in a count
-        "005,5,Resiliency,41,31,21",            # repeats grade 5 + resiliency (quarantined)
+        "005,5,Resiliency,41,31,21",  # repeats grade 5 + resiliency (quarantined)
     ]
-    ids["defective"] = land_file(contract, _ky_file(folder, "KY_LLL_005_2024-25.csv", bad_rows),
-                                 received_at=late).submission_id
+    ids["defective"] = land_file(
+        contract, _ky_file(folder, "KY_LLL_005_2024-25.csv", bad_rows), received_at=late
+    ).submission_id
     rejected = folder / "KY_LLL_008_2024-25.csv"
     rejected.write_text("District Number,Grade\n008,5\n", encoding="utf-8")  # missing required columns
     with pytest.raises(FileRejected):
@@ -117,7 +119,7 @@ def test_report_pages_show_submissions_checks_and_quarantine(db, landed, session
     assert "The file was not accepted" in text and "KY_LLL_008_2024-25.csv" in text
     # the formula travels as inert text on the page, and the CSV neutralizes it
     html = page.read_text(encoding="utf-8")
-    assert "<a href=\"http://evil" not in html
+    assert '<a href="http://evil' not in html
     downloads = list((page.parent / "downloads").glob(f"quarantine_{landed['defective']}.csv"))
     assert downloads, "no CSV download for the quarantined rows"
     with downloads[0].open(encoding="utf-8-sig") as fh:
@@ -172,11 +174,18 @@ def test_report_says_when_marts_failed(db, landed, session_tmp, monkeypatch):
     db.execute("drop table if exists test_marts.comparison")
     db.execute("create table test_marts.comparison (state text, program text, participation_rate numeric)")
     db.execute("insert into test_marts.comparison values ('KY', 'ky_local_labs', 1.4)")
-    spec = SuiteSpec("marts.test_comparison", {"kind": "mart", "schema": "test_marts", "table": "comparison"}, [
-        {"type": "expect_column_values_to_be_between",
-         "kwargs": {"column": "participation_rate", "min_value": 0, "max_value": 1},
-         "meta": {"check": "rate_range"}, "description": "Rates are fractions."},
-    ])
+    spec = SuiteSpec(
+        "marts.test_comparison",
+        {"kind": "mart", "schema": "test_marts", "table": "comparison"},
+        [
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {"column": "participation_rate", "min_value": 0, "max_value": 1},
+                "meta": {"check": "rate_range"},
+                "description": "Rates are fractions.",
+            },
+        ],
+    )
     # The suite list is swapped (the dbt marts are not part of this test); GX and PostgreSQL are real.
     monkeypatch.setattr(validate_module, "mart_suites", lambda: [spec])
     with pytest.raises(MartValidationError) as failed:

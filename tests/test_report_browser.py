@@ -29,7 +29,9 @@ def chromium() -> str:
         subprocess.run(["apt-get", "update"], check=True, capture_output=True, timeout=600)
         subprocess.run(
             ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-            check=True, capture_output=True, timeout=900,
+            check=True,
+            capture_output=True,
+            timeout=900,
             env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
         )
         found = shutil.which("chromium")
@@ -39,9 +41,17 @@ def chromium() -> str:
 
 def _run(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
     cmd = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-        "--window-size=1280,1800", *args,
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,1800",
+        *args,
     ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
 
@@ -53,7 +63,7 @@ def test_page_shows_the_failing_district_with_its_message(chromium, landed, sess
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
     # the failing district, its failed check in plain words, and a quarantine reason
-    section = html[html.index('id="submission-'):]
+    section = html[html.index('id="submission-') :]
     assert "Allen County (KY-005)" in section
     assert "This submission has 6 rows; between 7 and 30 were expected" in section
     assert "A value is not one of the allowed choices" in section

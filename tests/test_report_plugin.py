@@ -24,7 +24,9 @@ def report_files():
 
 def test_entry_point_registers_the_plugin():
     names = {ep.name: ep.value for ep in entry_points(group="airflow.plugins")}
-    assert names.get("innovation_dq_report") == "innovation_pipeline.dq.airflow_plugin:DataQualityReportPlugin"
+    assert (
+        names.get("innovation_dq_report") == "innovation_pipeline.dq.airflow_plugin:DataQualityReportPlugin"
+    )
 
 
 def test_airflow_loads_the_fastapi_app_and_the_nav_link():

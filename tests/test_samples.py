@@ -29,11 +29,27 @@ from innovation_pipeline.samples.directory import SYNTHETIC_STATES, build, read_
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "programs" / "reference"
 ROW_REASONS = {
-    "missing_value", "not_a_number", "not_whole_number", "out_of_range", "not_allowed_value", "bad_date",
-    "bad_school_year", "school_year_out_of_range", "unknown_district", "district_mismatch", "duplicate_key",
+    "missing_value",
+    "not_a_number",
+    "not_whole_number",
+    "out_of_range",
+    "not_allowed_value",
+    "bad_date",
+    "bad_school_year",
+    "school_year_out_of_range",
+    "unknown_district",
+    "district_mismatch",
+    "duplicate_key",
     "value_too_long",
 }
-FILE_REASONS = {"empty_file", "unreadable", "missing_columns", "no_data_rows", "too_few_rows", "bad_file_name"}
+FILE_REASONS = {
+    "empty_file",
+    "unreadable",
+    "missing_columns",
+    "no_data_rows",
+    "too_few_rows",
+    "bad_file_name",
+}
 STATE_SIZES = {"CO": 185, "KY": 171, "MT": 400, "NH": 180, "ND": 170, "UT": 155, "WA": 295}
 FIPS = {"KY": "21", "MT": "30", "NH": "33", "ND": "38", "UT": "49", "WA": "53"}
 
@@ -58,7 +74,8 @@ def contracts() -> dict[str, Contract]:
 def _tree(folder: Path) -> dict[str, str]:
     return {
         p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*")) if p.is_file()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -92,8 +109,14 @@ def test_rerun_replaces_the_previous_inbox(tmp_path: Path) -> None:
 def test_every_contract_validates() -> None:
     paths = contract_paths(ROOT / "programs")
     assert {p.stem for p in paths} >= {
-        "co_local_accountability", "ky_local_labs", "mt_transformational_learning", "nh_learn_everywhere",
-        "nd_innovative_education", "ut_pcbl_grants", "wa_mastery_learning", "state_outcomes",
+        "co_local_accountability",
+        "ky_local_labs",
+        "mt_transformational_learning",
+        "nh_learn_everywhere",
+        "nd_innovative_education",
+        "ut_pcbl_grants",
+        "wa_mastery_learning",
+        "state_outcomes",
         "co_chronic_absenteeism",
     }
     for path in paths:
@@ -110,7 +133,9 @@ def test_every_file_matches_exactly_its_own_contract(manifest: dict, contracts: 
 
 def test_file_count_and_participation(manifest: dict) -> None:
     assert 100 <= len(manifest["files"]) <= 130
-    loaded = Counter(f["source"] for f in manifest["files"] if f["expected_status"] in ("loaded", "superseded"))
+    loaded = Counter(
+        f["source"] for f in manifest["files"] if f["expected_status"] in ("loaded", "superseded")
+    )
     # one file per participant per year (plus the superseded originals), one compiled file a year
     assert loaded["co_local_accountability"] == 10 * 3 + 1
     assert loaded["ky_local_labs"] == 8 * 3
@@ -149,7 +174,11 @@ def test_every_reason_code_is_exercised(manifest: dict) -> None:
     assert {d["reason_code"] for d in manifest["defects"]} == ROW_REASONS
     assert {f["reason_code"] for f in manifest["files"] if f["reason_code"]} == FILE_REASONS
     statuses = Counter(f["expected_status"] for f in manifest["files"])
-    assert statuses["duplicate"] >= 1 and statuses["superseded"] >= 1 and statuses["rejected"] >= len(FILE_REASONS)
+    assert (
+        statuses["duplicate"] >= 1
+        and statuses["superseded"] >= 1
+        and statuses["rejected"] >= len(FILE_REASONS)
+    )
     # a row with two problems: two defects, one quarantined row
     per_row = Counter((d["file"], d["source_row"]) for d in manifest["defects"])
     assert max(per_row.values()) == 2
@@ -162,13 +191,17 @@ def test_statuses_follow_file_name_order(manifest: dict) -> None:
     for entries in by_source.values():
         entries.sort(key=lambda e: Path(e["path"]).name)
         for i, entry in enumerate(entries):
-            earlier, later = entries[:i], entries[i + 1:]
+            earlier, later = entries[:i], entries[i + 1 :]
             if entry["expected_status"] == "duplicate":
-                assert any(e["sha256"] == entry["sha256"] and e["expected_status"] != "rejected" for e in earlier)
+                assert any(
+                    e["sha256"] == entry["sha256"] and e["expected_status"] != "rejected" for e in earlier
+                )
             if entry["expected_status"] == "superseded":
                 key = (entry["submitter"], entry["school_year"])
-                assert any((e["submitter"], e["school_year"]) == key and e["expected_status"] == "loaded"
-                           for e in later)
+                assert any(
+                    (e["submitter"], e["school_year"]) == key and e["expected_status"] == "loaded"
+                    for e in later
+                )
 
 
 def _grid(path: Path, contract: Contract) -> list[list[str]]:
@@ -200,7 +233,9 @@ def _cell(grid: list[list[str]], row: int, column: str, json_format: bool) -> st
     return cells[index] if index < len(cells) else ""
 
 
-def test_defect_rows_hold_the_bad_values(samples: Path, manifest: dict, contracts: dict[str, Contract]) -> None:
+def test_defect_rows_hold_the_bad_values(
+    samples: Path, manifest: dict, contracts: dict[str, Contract]
+) -> None:
     grids: dict[str, list[list[str]]] = {}
     for defect in manifest["defects"]:
         contract = contracts[defect["file"].split("/")[1]]
@@ -208,7 +243,9 @@ def test_defect_rows_hold_the_bad_values(samples: Path, manifest: dict, contract
         assert any(cell.strip() for cell in grid[defect["source_row"] - 1]), defect
         if defect["reason_code"] == "duplicate_key":
             assert defect["column"] == ",".join(contract.natural_key)
-            assert grid[defect["source_row"] - 1] in grid[: defect["source_row"] - 1], "repeats an earlier row"
+            assert grid[defect["source_row"] - 1] in grid[: defect["source_row"] - 1], (
+                "repeats an earlier row"
+            )
             continue
         written = _cell(grid, defect["source_row"], defect["source_column"], contract.file.format == "json")
         assert written == defect["value"], defect
@@ -268,8 +305,11 @@ def test_synthetic_directory_rebuilds_identically(tmp_path: Path) -> None:
     for name in ("districts.csv", "district_aliases.csv"):
         shutil.copy(REFERENCE / name, tmp_path / name)
     (tmp_path / "districts.csv").write_text(
-        "".join(line for line in (REFERENCE / "districts.csv").read_text(encoding="utf-8").splitlines(True)
-                if line.split(",")[1] not in SYNTHETIC_STATES),
+        "".join(
+            line
+            for line in (REFERENCE / "districts.csv").read_text(encoding="utf-8").splitlines(True)
+            if line.split(",")[1] not in SYNTHETIC_STATES
+        ),
         encoding="utf-8",
     )
     build(tmp_path)
@@ -292,25 +332,35 @@ def test_outcome_feeds_cover_every_district(samples: Path, manifest: dict) -> No
         rows = list(csv.DictReader(io.StringIO(text, newline="")))
         codes = {r["District Code"] for r in rows if r["District Name"] != "State Total"}
         totals = [r for r in rows if r["District Name"] == "State Total"]
-        unknown = {d["source_row"] for d in manifest["defects"]
-                   if d["file"] == entry["path"] and d["reason_code"] == "unknown_district"}
+        unknown = {
+            d["source_row"]
+            for d in manifest["defects"]
+            if d["file"] == entry["path"] and d["reason_code"] == "unknown_district"
+        }
         assert len(totals) == 1
         assert codes >= directory[entry["submitter"]]
         assert len(codes - directory[entry["submitter"]]) == len(unknown)
 
 
-def test_names_in_name_scheme_files_are_known_spellings(samples: Path, manifest: dict,
-                                                        contracts: dict[str, Contract]) -> None:
+def test_names_in_name_scheme_files_are_known_spellings(
+    samples: Path, manifest: dict, contracts: dict[str, Contract]
+) -> None:
     districts = read_directory(REFERENCE)
     known = {d.name for d in districts} | {a for _, a in read_aliases(REFERENCE)}
-    unknown_rows = {(d["file"], d["source_row"]) for d in manifest["defects"] if d["reason_code"] == "unknown_district"}
+    unknown_rows = {
+        (d["file"], d["source_row"]) for d in manifest["defects"] if d["reason_code"] == "unknown_district"
+    }
     checked = 0
     for entry in manifest["files"]:
         contract = contracts[entry["source"]]
         if contract.district.scheme != "name" or entry["expected_status"] not in ("loaded", "superseded"):
             continue
         grid = _grid(samples / entry["path"], contract)
-        columns = contract.district.column if isinstance(contract.district.column, list) else [contract.district.column]
+        columns = (
+            contract.district.column
+            if isinstance(contract.district.column, list)
+            else [contract.district.column]
+        )
         if contract.file.format == "json":
             names = [(i + 1, json.loads(r[0]).get("resident_district")) for i, r in enumerate(grid)]
         else:
@@ -327,7 +377,9 @@ def test_names_in_name_scheme_files_are_known_spellings(samples: Path, manifest:
 def test_unknown_districts_are_not_in_the_directory(samples: Path, manifest: dict) -> None:
     districts = read_directory(REFERENCE)
     values = {d.state_code for d in districts} | {d.nces_lea_id for d in districts}
-    names = {normalize_name(d.name) for d in districts} | {normalize_name(a) for _, a in read_aliases(REFERENCE)}
+    names = {normalize_name(d.name) for d in districts} | {
+        normalize_name(a) for _, a in read_aliases(REFERENCE)
+    }
     for defect in manifest["defects"]:
         if defect["reason_code"] != "unknown_district":
             continue

@@ -103,7 +103,9 @@ def _cmd_access(args: argparse.Namespace) -> int:
         for state in args.state_roles:
             print(f"state-scoped role: {state_role(conn, state.upper(), args.base)}")
         published = publish_marts(conn)
-    print(f"roles ready; {len(published)} mart tables published with row-level security where they carry a state")
+    print(
+        f"roles ready; {len(published)} mart tables published with row-level security where they carry a state"
+    )
     return 0
 
 

@@ -42,4 +42,3 @@ def build_report(out_dir: Path | None = None) -> Path:
     from innovation_pipeline.dq.report import build_report as build
 
     return build(out_dir)
-

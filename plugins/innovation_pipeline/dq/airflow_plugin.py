@@ -61,7 +61,9 @@ def create_app(dependencies: list[object] | None = None) -> FastAPI:
     app = FastAPI(
         title="Data-quality report",
         dependencies=_require_login() if dependencies is None else dependencies,  # type: ignore[arg-type]
-        docs_url=None, redoc_url=None, openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
 
     @app.get("/", include_in_schema=False, response_model=None)
@@ -86,7 +88,9 @@ class DataQualityReportPlugin(AirflowPlugin):
     """Adds the program-officer data-quality report to the Airflow UI."""
 
     name = "innovation_dq_report"
-    fastapi_apps: ClassVar[list[dict[str, Any]]] = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "Data-quality report"}]
+    fastapi_apps: ClassVar[list[dict[str, Any]]] = [
+        {"app": create_app(), "url_prefix": URL_PREFIX, "name": "Data-quality report"}
+    ]
     external_views: ClassVar[list[dict[str, Any]]] = [
         {
             "name": "Data-quality report",

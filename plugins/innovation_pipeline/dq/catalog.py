@@ -86,10 +86,15 @@ def check_values(
     else:
         expected = None
     return {
-        "column": (column or "").replace("_", " ") or None, "count": count, "total": total,
-        "min": low, "max": high, "expected": expected,
+        "column": (column or "").replace("_", " ") or None,
+        "count": count,
+        "total": total,
+        "min": low,
+        "max": high,
+        "expected": expected,
         "allowed": kwargs.get("value_set") or kwargs.get("type_list"),
-        "observed": observed, "examples": examples,
+        "observed": observed,
+        "examples": examples,
     }
 
 

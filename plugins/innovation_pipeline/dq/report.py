@@ -78,8 +78,14 @@ def status_grid(subs: list[Submission]) -> dict[str, Any]:
         for year in years:
             active = _active(cells.get((name, year), []))
             status = active.grid_status if active else "none"
-            row.append({"year": year, "status": status, "label": GRID_LABELS[status],
-                        "late": bool(active and active.row.get("is_late"))})
+            row.append(
+                {
+                    "year": year,
+                    "status": status,
+                    "label": GRID_LABELS[status],
+                    "late": bool(active and active.row.get("is_late")),
+                }
+            )
         rows.append({"submitter": name, "cells": row})
     return {"years": years, "rows": rows, "labels": GRID_LABELS}
 
@@ -94,10 +100,15 @@ def _counts(subs: list[Submission]) -> dict[str, int]:
         "rejected": sum(1 for s in subs if s.row["status"] == "rejected"),
         "duplicates": sum(1 for s in subs if s.row["status"] == "duplicate"),
         "failed_validation": sum(1 for s in subs if s.failed_checks),
-        "rows_received": sum(int(s.row.get("rows_received") or 0) for s in subs if s.row["status"] != "duplicate"),
-        "rows_loaded": sum(int(s.row.get("rows_loaded") or 0) for s in subs if s.row["status"] != "duplicate"),
-        "rows_quarantined": sum(int(s.row.get("rows_quarantined") or 0) for s in subs
-                                if s.row["status"] != "duplicate"),
+        "rows_received": sum(
+            int(s.row.get("rows_received") or 0) for s in subs if s.row["status"] != "duplicate"
+        ),
+        "rows_loaded": sum(
+            int(s.row.get("rows_loaded") or 0) for s in subs if s.row["status"] != "duplicate"
+        ),
+        "rows_quarantined": sum(
+            int(s.row.get("rows_quarantined") or 0) for s in subs if s.row["status"] != "duplicate"
+        ),
         "with_problems": sum(1 for s in subs if s.has_problems and s.row["status"] != "duplicate"),
     }
 
@@ -110,9 +121,19 @@ def write_quarantine_csv(data: ReportData, sub: Submission, folder: Path) -> str
         writer = csv.writer(fh)
         writer.writerow(["row in file", "sheet", "column", "problem", "message", "value as sent"])
         for r in data.quarantine_rows(sub.id):
-            writer.writerow([masking.neutralize_formula(v) for v in (
-                r["source_row"], r["sheet"], r["column_name"], r["reason_title"], r["message"], r["raw_value"],
-            )])
+            writer.writerow(
+                [
+                    masking.neutralize_formula(v)
+                    for v in (
+                        r["source_row"],
+                        r["sheet"],
+                        r["column_name"],
+                        r["reason_title"],
+                        r["message"],
+                        r["raw_value"],
+                    )
+                ]
+            )
     return name
 
 
@@ -134,18 +155,30 @@ def build_report(out_dir: Path | None = None) -> Path:
             summaries.append(_write_program(env, data, program, subs, out, marts, generated_at))
     marts_failed = [m for m in marts if not m["success"]]
     index = out / "index.html"
-    index.write_text(env.get_template("index.html").render(
-        summaries=summaries, marts=marts, marts_failed=marts_failed, failures=failures,
-        generated_at=generated_at, root="",
-        data_docs=os.path.relpath(docs_index, out) if docs_index.exists() else None,
-        has_audit=data.has_audit,
-    ), encoding="utf-8")
+    index.write_text(
+        env.get_template("index.html").render(
+            summaries=summaries,
+            marts=marts,
+            marts_failed=marts_failed,
+            failures=failures,
+            generated_at=generated_at,
+            root="",
+            data_docs=os.path.relpath(docs_index, out) if docs_index.exists() else None,
+            has_audit=data.has_audit,
+        ),
+        encoding="utf-8",
+    )
     return index
 
 
 def _write_program(
-    env: Environment, data: ReportData, program: Program, subs: list[Submission], out: Path,
-    marts: list[dict[str, Any]], generated_at: dt.datetime,
+    env: Environment,
+    data: ReportData,
+    program: Program,
+    subs: list[Submission],
+    out: Path,
+    marts: list[dict[str, Any]],
+    generated_at: dt.datetime,
 ) -> dict[str, Any]:
     folder = out / program.program
     if folder.exists():
@@ -162,10 +195,21 @@ def _write_program(
         for s in year_subs:
             if s.quarantine_total:
                 s.csv_name = write_quarantine_csv(data, s, folder / "downloads")
-        pages.append({"year": year, "href": f"{program.program}/{page_name(year)}", "counts": _counts(year_subs)})
-        (folder / page_name(year)).write_text(env.get_template("program_year.html").render(
-            program=program, year=year, subs=year_subs, counts=_counts(year_subs), grid=grid,
-            years=[(y, page_name(y)) for y in years], marts_failed=[m for m in marts if not m["success"]],
-            generated_at=generated_at, root="../",
-        ), encoding="utf-8")
+        pages.append(
+            {"year": year, "href": f"{program.program}/{page_name(year)}", "counts": _counts(year_subs)}
+        )
+        (folder / page_name(year)).write_text(
+            env.get_template("program_year.html").render(
+                program=program,
+                year=year,
+                subs=year_subs,
+                counts=_counts(year_subs),
+                grid=grid,
+                years=[(y, page_name(y)) for y in years],
+                marts_failed=[m for m in marts if not m["success"]],
+                generated_at=generated_at,
+                root="../",
+            ),
+            encoding="utf-8",
+        )
     return {"program": program, "pages": pages, "counts": _counts(subs), "grid": grid}

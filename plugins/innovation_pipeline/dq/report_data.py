@@ -71,7 +71,9 @@ def programs(contracts: dict[str, Contract], seen: list[tuple[str, str]]) -> lis
         main = next((c for c in members if c.kind == "program"), None)
         title = main.title if main else "Shared student outcomes (all states)"
         # A feed that spans states (state US) covers them all, even if a state's own file joins it.
-        states = ["all states"] if any(c.state == "US" for c in members) else sorted({c.state for c in members})
+        states = (
+            ["all states"] if any(c.state == "US" for c in members) else sorted({c.state for c in members})
+        )
         words = {"district": "District", "provider": "Provider", "state": "State agency"}
         submitter = " / ".join(sorted({words[c.submitter] for c in members}))
         out.append(Program(program, title, states, {c.source: c for c in members}, submitter))
@@ -130,7 +132,9 @@ class ReportData:
         self._attach_quarantine(subs)
         for s in subs:
             if s.row["status"] in {"rejected", "duplicate"}:
-                s.rejection = catalog.explain_rejection(s.row.get("message"), s.row["status"], s.row.get("reason_code"))
+                s.rejection = catalog.explain_rejection(
+                    s.row.get("message"), s.row["status"], s.row.get("reason_code")
+                )
         return subs
 
     def _submitter_name(self, row: dict[str, Any]) -> str:
@@ -167,10 +171,16 @@ class ReportData:
             for r in self._all(
                 "select * from dq.expectation_results where run_id = any(%s) order by result_id", (run_ids,)
             ):
-                explained = catalog.explain_check(r["check_id"] or "unknown", catalog.check_values(
-                    r["column_name"], r["expectation_kwargs"], observed=r["observed_value"],
-                    count=r["unexpected_count"], total=r["element_count"],
-                ))
+                explained = catalog.explain_check(
+                    r["check_id"] or "unknown",
+                    catalog.check_values(
+                        r["column_name"],
+                        r["expectation_kwargs"],
+                        observed=r["observed_value"],
+                        count=r["unexpected_count"],
+                        total=r["element_count"],
+                    ),
+                )
                 r["explained"] = explained
                 r["examples"] = [masking.mask_row(x["row_values"]) for x in examples[r["result_id"]]]
                 results[r["run_id"]].append(r)
@@ -214,7 +224,8 @@ class ReportData:
         contract = self.contracts.get(source[0]["source"]) if source else None
         for r in rows:
             sensitive = masking.is_sensitive(r.get("column_name"), contract) or masking.is_sensitive(
-                r.get("field_name"), contract)
+                r.get("field_name"), contract
+            )
             if sensitive:
                 r["raw_value"] = masking.MASK if r.get("raw_value") is not None else None
                 r["message"] = catalog.explain_reason(r["reason_code"]).title
@@ -239,10 +250,16 @@ class ReportData:
                 (run["run_id"],),
             )
             for r in run["failed"]:
-                r["explained"] = catalog.explain_check(r["check_id"] or "unknown", catalog.check_values(
-                    r["column_name"], r["expectation_kwargs"], observed=r["observed_value"],
-                    count=r["unexpected_count"], total=r["element_count"],
-                ))
+                r["explained"] = catalog.explain_check(
+                    r["check_id"] or "unknown",
+                    catalog.check_values(
+                        r["column_name"],
+                        r["expectation_kwargs"],
+                        observed=r["observed_value"],
+                        count=r["unexpected_count"],
+                        total=r["element_count"],
+                    ),
+                )
         return runs
 
     def task_failures(self, limit: int = 50) -> list[dict[str, Any]]:

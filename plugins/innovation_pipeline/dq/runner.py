@@ -36,8 +36,11 @@ RESULT_FORMAT = {
     "unexpected_index_column_names": ["_source_row"],
     "return_unexpected_index_query": False,
 }
-MART_RESULT_FORMAT = {"result_format": "COMPLETE", "partial_unexpected_count": MAX_EXAMPLES,
-                      "return_unexpected_index_query": False}
+MART_RESULT_FORMAT = {
+    "result_format": "COMPLETE",
+    "partial_unexpected_count": MAX_EXAMPLES,
+    "return_unexpected_index_query": False,
+}
 
 
 def data_docs_dir() -> Path:
@@ -90,8 +93,10 @@ def _context() -> Any:
         return {"class_name": class_name, "store_backend": {"class_name": "InMemoryStoreBackend"}}
 
     def files(class_name: str, folder: Path) -> dict[str, Any]:
-        return {"class_name": class_name,
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(folder)}}
+        return {
+            "class_name": class_name,
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(folder)},
+        }
 
     config = DataContextConfig(
         stores={
@@ -107,8 +112,10 @@ def _context() -> Any:
             "local_site": {
                 "class_name": "SiteBuilder",
                 "show_how_to_buttons": False,
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                                  "base_directory": str(data_docs_dir())},
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(data_docs_dir()),
+                },
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             }
         },
@@ -127,12 +134,16 @@ def _gx_suite(spec: SuiteSpec) -> Any:
 
     expectations = [
         ExpectationConfiguration(
-            type=e["type"], kwargs=e.get("kwargs", {}), meta=e.get("meta") or {},
+            type=e["type"],
+            kwargs=e.get("kwargs", {}),
+            meta=e.get("meta") or {},
             description=e.get("description"),
         ).to_domain_obj()
         for e in spec.expectations
     ]
-    return gx.ExpectationSuite(name=spec.name, expectations=expectations, meta={"innovation_pipeline": spec.meta})
+    return gx.ExpectationSuite(
+        name=spec.name, expectations=expectations, meta={"innovation_pipeline": spec.meta}
+    )
 
 
 class Validator:
@@ -151,12 +162,15 @@ class Validator:
         from great_expectations.core.partitioners import PartitionerColumnValue
 
         datasource = self.context.data_sources.get(DATASOURCE)
-        asset = datasource.add_table_asset(spec.name, table_name=spec.meta["table"], schema_name=spec.meta["schema"])
+        asset = datasource.add_table_asset(
+            spec.name, table_name=spec.meta["table"], schema_name=spec.meta["schema"]
+        )
         partition = spec.meta.get("partition_column")
         if partition:
             # One batch per submission: GX adds "where _submission_id = :value" to every metric query.
             batch_definition = asset.add_batch_definition(
-                "by_submission", partitioner=PartitionerColumnValue(column_name=partition),
+                "by_submission",
+                partitioner=PartitionerColumnValue(column_name=partition),
                 validate_partitioner=False,
             )
         else:
@@ -165,13 +179,17 @@ class Validator:
         definition = self.context.validation_definitions.add(
             gx.ValidationDefinition(name=spec.name, data=batch_definition, suite=suite)
         )
-        checkpoint = self.context.checkpoints.add(gx.Checkpoint(
-            # No UpdateDataDocsAction: rendering costs about a second per run, so update_data_docs()
-            # renders all of a batch's results once at the end instead.
-            name=spec.name, validation_definitions=[definition], actions=[],
-            # Marts have no _source_row; landing failures are located by the file's row number.
-            result_format=RESULT_FORMAT if partition else MART_RESULT_FORMAT,
-        ))
+        checkpoint = self.context.checkpoints.add(
+            gx.Checkpoint(
+                # No UpdateDataDocsAction: rendering costs about a second per run, so update_data_docs()
+                # renders all of a batch's results once at the end instead.
+                name=spec.name,
+                validation_definitions=[definition],
+                actions=[],
+                # Marts have no _source_row; landing failures are located by the file's row number.
+                result_format=RESULT_FORMAT if partition else MART_RESULT_FORMAT,
+            )
+        )
         self._checkpoints[spec.name] = checkpoint
         return checkpoint
 
@@ -186,7 +204,9 @@ class Validator:
         asset_name = f"{spec.meta['schema']}.{spec.meta['table']}"
         try:
             checkpoint = self.checkpoint(spec)
-            result = checkpoint.run(batch_parameters=batch_parameters, expectation_parameters=expectation_parameters)
+            result = checkpoint.run(
+                batch_parameters=batch_parameters, expectation_parameters=expectation_parameters
+            )
         except Exception as exc:  # the table is missing, the database is down, a suite is malformed
             log.exception("validation %s could not run", spec.name)
             return _error_outcome(spec, asset_name, exc)
@@ -195,7 +215,9 @@ class Validator:
         stats = validation.statistics
         outcomes = [_outcome(r, contract) for r in validation.results]
         return SuiteOutcome(
-            suite_name=spec.name, asset_name=asset_name, success=bool(validation.success),
+            suite_name=spec.name,
+            asset_name=asset_name,
+            success=bool(validation.success),
             evaluated=int(stats.get("evaluated_expectations") or 0),
             successful=int(stats.get("successful_expectations") or 0),
             unsuccessful=int(stats.get("unsuccessful_expectations") or 0),
@@ -203,7 +225,6 @@ class Validator:
             gx_result_id="/".join(str(p) for p in identifier.to_tuple()),
             results=outcomes,
         )
-
 
     def update_data_docs(self) -> Path | None:
         """Render this validator's new results (and the index) into the Data Docs folder."""
@@ -222,9 +243,18 @@ def _error_outcome(spec: SuiteSpec, asset_name: str, exc: BaseException) -> Suit
     detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500]
     explained = catalog.explain_check("validation_error", {"observed": detail})
     outcome = ExpectationOutcome(
-        expectation_type="validation_error", check_id="validation_error", column_name=None, success=False,
-        observed_value=detail, element_count=None, unexpected_count=None, unexpected_percent=None,
-        description=explained.meaning, message=explained.message, kwargs={}, exception_message=detail,
+        expectation_type="validation_error",
+        check_id="validation_error",
+        column_name=None,
+        success=False,
+        observed_value=detail,
+        element_count=None,
+        unexpected_count=None,
+        unexpected_percent=None,
+        description=explained.meaning,
+        message=explained.message,
+        kwargs={},
+        exception_message=detail,
     )
     return SuiteOutcome(spec.name, asset_name, False, 1, 0, 1, None, [outcome], error_message=detail)
 
@@ -290,22 +320,41 @@ def _outcome(r: Any, contract: Contract | None) -> ExpectationOutcome:
         count = observed
     if result.get("partial_missing_list"):
         observed = ", ".join(str(v) for v in result["partial_missing_list"])
-    if column and masking.is_sensitive(column, contract) and observed is not None and check_id != "column_type":
+    if (
+        column
+        and masking.is_sensitive(column, contract)
+        and observed is not None
+        and check_id != "column_type"
+    ):
         observed = masking.MASK
-    exception = (r.exception_info or {}).get("exception_message") if (r.exception_info or {}).get(
-        "raised_exception") else None
+    exception = (
+        (r.exception_info or {}).get("exception_message")
+        if (r.exception_info or {}).get("raised_exception")
+        else None
+    )
     values = catalog.check_values(
-        column, kwargs, observed=observed if observed is not None else exception, count=count,
-        total=result.get("element_count"), examples=_example_words(examples),
+        column,
+        kwargs,
+        observed=observed if observed is not None else exception,
+        count=count,
+        total=result.get("element_count"),
+        examples=_example_words(examples),
     )
     explained = catalog.explain_check(check_id, values)
     return ExpectationOutcome(
-        expectation_type=config.type, check_id=check_id, column_name=column, success=bool(r.success),
+        expectation_type=config.type,
+        check_id=check_id,
+        column_name=column,
+        success=bool(r.success),
         observed_value=None if observed is None else str(observed),
-        element_count=result.get("element_count"), unexpected_count=count if isinstance(count, int) else None,
+        element_count=result.get("element_count"),
+        unexpected_count=count if isinstance(count, int) else None,
         unexpected_percent=result.get("unexpected_percent"),
-        description=config.description or explained.meaning, message=None if r.success else explained.message,
-        kwargs=_jsonable_kwargs(kwargs), exception_message=exception, examples=examples,
+        description=config.description or explained.meaning,
+        message=None if r.success else explained.message,
+        kwargs=_jsonable_kwargs(kwargs),
+        exception_message=exception,
+        examples=examples,
     )
 
 

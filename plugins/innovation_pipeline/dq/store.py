@@ -30,11 +30,21 @@ def record(
             returning run_id
             """,
             (
-                outcome.suite_name, kind, source, program, submission_id, outcome.asset_name, outcome.success,
-                outcome.evaluated, outcome.successful, outcome.unsuccessful, outcome.gx_result_id,
+                outcome.suite_name,
+                kind,
+                source,
+                program,
+                submission_id,
+                outcome.asset_name,
+                outcome.success,
+                outcome.evaluated,
+                outcome.successful,
+                outcome.unsuccessful,
+                outcome.gx_result_id,
                 outcome.error_message,
                 # Airflow exports these into every task's environment; they tie a run to its DAG run.
-                os.environ.get("AIRFLOW_CTX_DAG_ID"), os.environ.get("AIRFLOW_CTX_DAG_RUN_ID"),
+                os.environ.get("AIRFLOW_CTX_DAG_ID"),
+                os.environ.get("AIRFLOW_CTX_DAG_RUN_ID"),
             ),
         ).fetchone()[0]
         for r in outcome.results:
@@ -48,9 +58,19 @@ def record(
                 returning result_id
                 """,
                 (
-                    run_id, r.expectation_type, r.check_id, r.column_name, r.success, r.observed_value,
-                    r.element_count, r.unexpected_count, r.unexpected_percent, r.description, r.message,
-                    Jsonb(r.kwargs), r.exception_message,
+                    run_id,
+                    r.expectation_type,
+                    r.check_id,
+                    r.column_name,
+                    r.success,
+                    r.observed_value,
+                    r.element_count,
+                    r.unexpected_count,
+                    r.unexpected_percent,
+                    r.description,
+                    r.message,
+                    Jsonb(r.kwargs),
+                    r.exception_message,
                 ),
             ).fetchone()[0]
             for n, row in enumerate(r.examples, start=1):

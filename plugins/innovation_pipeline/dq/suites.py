@@ -99,23 +99,45 @@ def _label(spec: FieldSpec) -> str:
 def _field_expectations(spec: FieldSpec) -> list[dict[str, Any]]:
     col = raw_column(spec)
     out = [
-        _exp("expect_column_to_exist", {"column": col}, "expect_column_to_exist",
-             f"The loaded data has a {_label(spec)} column."),
-        _exp("expect_column_values_to_be_in_type_list", {"column": col, "type_list": RAW_TYPES[spec.type]},
-             "column_type", f"{_label(spec).capitalize()} is stored as {spec.type}."),
+        _exp(
+            "expect_column_to_exist",
+            {"column": col},
+            "expect_column_to_exist",
+            f"The loaded data has a {_label(spec)} column.",
+        ),
+        _exp(
+            "expect_column_values_to_be_in_type_list",
+            {"column": col, "type_list": RAW_TYPES[spec.type]},
+            "column_type",
+            f"{_label(spec).capitalize()} is stored as {spec.type}.",
+        ),
     ]
     if spec.required and spec.suppressible:
         # A suppressed cell is null by design; only a null without a marker is a gap.
-        out.append(_exp(
-            "unexpected_rows_expectation",
-            {"unexpected_rows_query": _query(
-                "select _source_row from {batch} where {col} is null and {flag} is not true",
-                col=sql.Identifier(col), flag=sql.Identifier(f"{col}__suppressed"),
-            )},
-            "required_value", f"Every row gives {_label(spec)} or a suppression marker.", column=col))
+        out.append(
+            _exp(
+                "unexpected_rows_expectation",
+                {
+                    "unexpected_rows_query": _query(
+                        "select _source_row from {batch} where {col} is null and {flag} is not true",
+                        col=sql.Identifier(col),
+                        flag=sql.Identifier(f"{col}__suppressed"),
+                    )
+                },
+                "required_value",
+                f"Every row gives {_label(spec)} or a suppression marker.",
+                column=col,
+            )
+        )
     elif spec.required:
-        out.append(_exp("expect_column_values_to_not_be_null", {"column": col}, "required_value",
-                        f"Every row gives {_label(spec)}."))
+        out.append(
+            _exp(
+                "expect_column_values_to_not_be_null",
+                {"column": col},
+                "required_value",
+                f"Every row gives {_label(spec)}.",
+            )
+        )
     low, high = spec.min, spec.max
     if spec.type == "rate":
         low = 0.0 if low is None else low
@@ -126,11 +148,23 @@ def _field_expectations(spec: FieldSpec) -> list[dict[str, Any]]:
             kwargs["min_value"] = low
         if high is not None:
             kwargs["max_value"] = high
-        out.append(_exp("expect_column_values_to_be_between", kwargs, "value_range",
-                        f"{_label(spec).capitalize()} is within its allowed range."))
+        out.append(
+            _exp(
+                "expect_column_values_to_be_between",
+                kwargs,
+                "value_range",
+                f"{_label(spec).capitalize()} is within its allowed range.",
+            )
+        )
     if spec.type == "category" and spec.allowed:
-        out.append(_exp("expect_column_values_to_be_in_set", {"column": col, "value_set": list(spec.allowed)},
-                        "allowed_values", f"{_label(spec).capitalize()} is one of the program's categories."))
+        out.append(
+            _exp(
+                "expect_column_values_to_be_in_set",
+                {"column": col, "value_set": list(spec.allowed)},
+                "allowed_values",
+                f"{_label(spec).capitalize()} is one of the program's categories.",
+            )
+        )
     return out
 
 
@@ -146,8 +180,13 @@ def _key_expectation(contract: Contract) -> dict[str, Any]:
             "from {batch} where row_kind = 'district' group by {group} having count(*) > 1",
             group=sql.SQL(", ").join(sql.Identifier(c) for c in cols),
         )
-        return _exp("unexpected_rows_expectation", {"unexpected_rows_query": query}, "key_unique", description,
-                    column=" + ".join(contract.natural_key))
+        return _exp(
+            "unexpected_rows_expectation",
+            {"unexpected_rows_query": query},
+            "key_unique",
+            description,
+            column=" + ".join(contract.natural_key),
+        )
     return _exp("expect_column_values_to_be_unique", {"column": cols[0]}, "key_unique", description)
 
 
@@ -166,27 +205,65 @@ def build_landing_suite(contract: Contract) -> SuiteSpec:
         _exp("expect_column_to_exist", {"column": c}, "expect_column_to_exist", f"The loaded data has {c}.")
         for c in META_COLUMNS
     ]
-    exps.append(_exp("expect_table_row_count_to_be_between",
-                     {"min_value": {"$PARAMETER": "min_rows"}, "max_value": {"$PARAMETER": "max_rows"}},
-                     "row_count", "The number of rows is in line with the submitter's previous school year."))
-    exps.append(_exp("expect_column_values_to_be_in_set",
-                     {"column": "row_kind", "value_set": ["district", "state_total"]},
-                     "row_kind", "Each row is a district row or the state total."))
-    exps.append(_exp("unexpected_rows_expectation",
-                     {"unexpected_rows_query": (
-                         "select _source_row from {batch} where row_kind = 'district' and district_id is null")},
-                     "district_present", "Every district row names its district.", column="district_id"))
+    exps.append(
+        _exp(
+            "expect_table_row_count_to_be_between",
+            {"min_value": {"$PARAMETER": "min_rows"}, "max_value": {"$PARAMETER": "max_rows"}},
+            "row_count",
+            "The number of rows is in line with the submitter's previous school year.",
+        )
+    )
+    exps.append(
+        _exp(
+            "expect_column_values_to_be_in_set",
+            {"column": "row_kind", "value_set": ["district", "state_total"]},
+            "row_kind",
+            "Each row is a district row or the state total.",
+        )
+    )
+    exps.append(
+        _exp(
+            "unexpected_rows_expectation",
+            {
+                "unexpected_rows_query": (
+                    "select _source_row from {batch} where row_kind = 'district' and district_id is null"
+                )
+            },
+            "district_present",
+            "Every district row names its district.",
+            column="district_id",
+        )
+    )
     prefix = "[A-Z]{2}" if contract.state == "US" else contract.state
-    exps.append(_exp("expect_column_values_to_match_regex",
-                     {"column": "district_id", "regex": f"^{prefix}-[0-9A-Za-z]+$"},
-                     "district_format", "District ids have the canonical form STATE-code."))
+    exps.append(
+        _exp(
+            "expect_column_values_to_match_regex",
+            {"column": "district_id", "regex": f"^{prefix}-[0-9A-Za-z]+$"},
+            "district_format",
+            "District ids have the canonical form STATE-code.",
+        )
+    )
     if contract.state != "US":
-        exps.append(_exp("expect_column_values_to_be_in_set", {"column": "state", "value_set": [contract.state]},
-                         "state_matches", f"Every row is about a {contract.state} district."))
-    exps.append(_exp("expect_column_values_to_be_between",
-                     {"column": "school_year", "min_value": contract.school_year.min_year,
-                      "max_value": contract.school_year.max_year},
-                     "school_year_range", "The school year is within the program's years."))
+        exps.append(
+            _exp(
+                "expect_column_values_to_be_in_set",
+                {"column": "state", "value_set": [contract.state]},
+                "state_matches",
+                f"Every row is about a {contract.state} district.",
+            )
+        )
+    exps.append(
+        _exp(
+            "expect_column_values_to_be_between",
+            {
+                "column": "school_year",
+                "min_value": contract.school_year.min_year,
+                "max_value": contract.school_year.max_year,
+            },
+            "school_year_range",
+            "The school year is within the program's years.",
+        )
+    )
     for spec in contract.fields:
         exps.extend(_field_expectations(spec))
     exps.append(_key_expectation(contract))

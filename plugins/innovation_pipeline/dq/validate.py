@@ -22,7 +22,9 @@ class MartValidationError(RuntimeError):
     def __init__(self, summary: dict[str, Any]) -> None:
         self.summary = summary
         failed = [r for r in summary["runs"] if not r["success"]]
-        lines = [f"{r['suite']}: {'; '.join(r['failed_checks']) or r.get('error') or 'failed'}" for r in failed]
+        lines = [
+            f"{r['suite']}: {'; '.join(r['failed_checks']) or r.get('error') or 'failed'}" for r in failed
+        ]
         super().__init__(f"{len(failed)} mart suite(s) failed validation:\n" + "\n".join(lines))
 
 
@@ -63,10 +65,14 @@ def row_count_bounds(conn: Any, contract: Contract, submission: dict[str, Any] |
 
 def _summary_of(outcome: SuiteOutcome, run_id: int, **extra: Any) -> dict[str, Any]:
     return {
-        "suite": outcome.suite_name, "run_id": run_id, "success": outcome.success,
-        "evaluated": outcome.evaluated, "unsuccessful": outcome.unsuccessful,
+        "suite": outcome.suite_name,
+        "run_id": run_id,
+        "success": outcome.success,
+        "evaluated": outcome.evaluated,
+        "unsuccessful": outcome.unsuccessful,
         "failed_checks": [r.message or r.expectation_type for r in outcome.results if not r.success],
-        "error": outcome.error_message, **extra,
+        "error": outcome.error_message,
+        **extra,
     }
 
 
@@ -90,15 +96,32 @@ def validate_landing(contract: Contract, submission_ids: list[int]) -> dict[str,
             validator = validator or Validator()
             params = row_count_bounds(conn, contract, submission)
             outcome = validator.run(spec, {"_submission_id": submission_id}, params, contract)
-            run_id = store.record(conn, outcome, kind="landing", source=contract.source,
-                                  program=contract.program, submission_id=submission_id)
+            run_id = store.record(
+                conn,
+                outcome,
+                kind="landing",
+                source=contract.source,
+                program=contract.program,
+                submission_id=submission_id,
+            )
             runs.append(_summary_of(outcome, run_id, submission_id=submission_id))
-            log.info("%s submission %s: %s (%d of %d checks failed)", spec.name, submission_id,
-                     "passed" if outcome.success else "FAILED", outcome.unsuccessful, outcome.evaluated)
+            log.info(
+                "%s submission %s: %s (%d of %d checks failed)",
+                spec.name,
+                submission_id,
+                "passed" if outcome.success else "FAILED",
+                outcome.unsuccessful,
+                outcome.evaluated,
+            )
         if validator is not None:
             validator.update_data_docs()
-    return {"source": contract.source, "suite": spec.name, "success": all(r["success"] for r in runs),
-            "runs": runs, "skipped": skipped}
+    return {
+        "source": contract.source,
+        "suite": spec.name,
+        "success": all(r["success"] for r in runs),
+        "runs": runs,
+        "skipped": skipped,
+    }
 
 
 def expected_coverage(contracts: dict[str, Contract] | None = None) -> dict[str, list[str]]:

@@ -93,8 +93,12 @@ SYNTHETIC_STATES: dict[str, StateSpec] = {
     "MT": StateSpec("30", 400, _digits(4, 1300), _mt_name, ("Great Falls Public Schools",)),
     "NH": StateSpec("33", 180, _digits(3, 700), _nh_name, ("Concord School District",)),
     "ND": StateSpec("38", 170, _county_district(53), _nd_name, ("Northern Cass 97", "West Fargo 6")),
-    "UT": StateSpec("49", 155, _digits(3, 999), _ut_name, ("Juab School District", "Ogden City School District")),
-    "WA": StateSpec("53", 295, _county_district(39), _wa_name, ("Tumwater School District", "Northshore School District")),
+    "UT": StateSpec(
+        "49", 155, _digits(3, 999), _ut_name, ("Juab School District", "Ogden City School District")
+    ),
+    "WA": StateSpec(
+        "53", 295, _county_district(39), _wa_name, ("Tumwater School District", "Northshore School District")
+    ),
 }
 
 _PREFIXES = (
@@ -139,7 +143,13 @@ def name_variants(district: District) -> list[str]:
     base = _base_name(district.name)
     if base == district.name:  # charter schools: "Sage Creek Academy"
         return [district.name.upper(), f"{district.name} (LEA)", district.slug]
-    return [f"{base} SD", f"{base} School Dist.", f"{district.name.upper()} ", f"{base} District", district.slug]
+    return [
+        f"{base} SD",
+        f"{base} School Dist.",
+        f"{district.name.upper()} ",
+        f"{base} District",
+        district.slug,
+    ]
 
 
 CO_ALIASES = [
@@ -164,7 +174,11 @@ def read_directory(folder: Path | None = None) -> list[District]:
     with path.open(encoding="utf-8", newline="") as handle:
         return [
             District(
-                r["district_id"], r["state"], r["state_code"], r["nces_lea_id"], r["name"],
+                r["district_id"],
+                r["state"],
+                r["state_code"],
+                r["nces_lea_id"],
+                r["name"],
                 r["is_synthetic"] == "true",
             )
             for r in csv.DictReader(handle)
@@ -182,15 +196,22 @@ def build(folder: Path | None = None) -> tuple[int, int]:
     """Rewrite both CSVs: Colorado rows kept as committed, the six synthetic states rebuilt."""
     folder = folder or reference_dir()
     colorado = [d for d in read_directory(folder) if d.state == "CO"]
-    districts = colorado + [d for state, spec in SYNTHETIC_STATES.items() for d in synthetic_state(state, spec)]
+    districts = colorado + [
+        d for state, spec in SYNTHETIC_STATES.items() for d in synthetic_state(state, spec)
+    ]
     aliases = list(CO_ALIASES) + [
-        (d.district_id, alias) for d in districts if d.state in NAME_SCHEME_STATES for alias in name_variants(d)
+        (d.district_id, alias)
+        for d in districts
+        if d.state in NAME_SCHEME_STATES
+        for alias in name_variants(d)
     ]
     with (folder / "districts.csv").open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(DISTRICT_COLUMNS)
         for d in districts:
-            writer.writerow([d.district_id, d.state, d.state_code, d.nces_lea_id, d.name, str(d.is_synthetic).lower()])
+            writer.writerow(
+                [d.district_id, d.state, d.state_code, d.nces_lea_id, d.name, str(d.is_synthetic).lower()]
+            )
     with (folder / "district_aliases.csv").open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(ALIAS_COLUMNS)

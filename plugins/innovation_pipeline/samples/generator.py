@@ -69,8 +69,13 @@ class Program:
 # --- who takes part ---------------------------------------------------------------------------------
 
 
-def _participants(ctx: Context, state: str, featured: tuple[str, ...], count: int,
-                  eligible: Callable[[District], bool] = lambda d: True) -> list[District]:
+def _participants(
+    ctx: Context,
+    state: str,
+    featured: tuple[str, ...],
+    count: int,
+    eligible: Callable[[District], bool] = lambda d: True,
+) -> list[District]:
     """The featured districts (by name or id) first, then a seeded draw from the rest of the state."""
     pool = ctx.directory[state]
     chosen = [d for f in featured for d in pool if f in (d.name, d.district_id)]
@@ -93,28 +98,62 @@ def _school_district(d: District) -> bool:
 
 
 PROGRAMS: tuple[Program, ...] = (
-    Program("co_local_accountability",
-            _each(lambda ctx: _participants(ctx, "CO", ("CO-1140", "CO-1420", "CO-0880"), 10)),
-            layouts.co_local_accountability, lambda d: (d.district_id, d.state_code)),
-    Program("ky_local_labs", _each(lambda ctx: _participants(ctx, "KY", ("Jefferson County", "Allen County"), 8)),
-            layouts.ky_local_labs, lambda d: (d.district_id, d.state_code)),
-    Program("mt_transformational_learning",
-            _compiled(lambda ctx: _participants(ctx, "MT", ("Great Falls Public Schools",), 40)),
-            layouts.mt_transformational_learning, lambda _: ("MT", None)),
-    Program("nh_learn_everywhere", _each(lambda ctx: list(NH_PROVIDERS)), layouts.nh_learn_everywhere,
-            lambda slug: (slug, slug)),
-    Program("nd_innovative_education",
-            _compiled(lambda ctx: _participants(ctx, "ND", ("Northern Cass 97", "West Fargo 6"), 15)),
-            layouts.nd_innovative_education, lambda _: ("ND", None)),
-    Program("ut_pcbl_grants",
-            _each(lambda ctx: _participants(ctx, "UT", ("Juab School District", "Ogden City School District"), 6,
-                                            _school_district)),
-            layouts.ut_pcbl_grants, lambda d: (d.district_id, d.slug)),
-    Program("wa_mastery_learning",
-            _compiled(lambda ctx: _participants(ctx, "WA", ("Tumwater School District", "Northshore School District"),
-                                                30)),
-            layouts.wa_mastery_learning, lambda _: ("WA", None)),
-    Program("state_outcomes", lambda ctx: [(s, s) for s in STATES], layouts.state_outcomes, lambda state: (state, state)),
+    Program(
+        "co_local_accountability",
+        _each(lambda ctx: _participants(ctx, "CO", ("CO-1140", "CO-1420", "CO-0880"), 10)),
+        layouts.co_local_accountability,
+        lambda d: (d.district_id, d.state_code),
+    ),
+    Program(
+        "ky_local_labs",
+        _each(lambda ctx: _participants(ctx, "KY", ("Jefferson County", "Allen County"), 8)),
+        layouts.ky_local_labs,
+        lambda d: (d.district_id, d.state_code),
+    ),
+    Program(
+        "mt_transformational_learning",
+        _compiled(lambda ctx: _participants(ctx, "MT", ("Great Falls Public Schools",), 40)),
+        layouts.mt_transformational_learning,
+        lambda _: ("MT", None),
+    ),
+    Program(
+        "nh_learn_everywhere",
+        _each(lambda ctx: list(NH_PROVIDERS)),
+        layouts.nh_learn_everywhere,
+        lambda slug: (slug, slug),
+    ),
+    Program(
+        "nd_innovative_education",
+        _compiled(lambda ctx: _participants(ctx, "ND", ("Northern Cass 97", "West Fargo 6"), 15)),
+        layouts.nd_innovative_education,
+        lambda _: ("ND", None),
+    ),
+    Program(
+        "ut_pcbl_grants",
+        _each(
+            lambda ctx: _participants(
+                ctx, "UT", ("Juab School District", "Ogden City School District"), 6, _school_district
+            )
+        ),
+        layouts.ut_pcbl_grants,
+        lambda d: (d.district_id, d.slug),
+    ),
+    Program(
+        "wa_mastery_learning",
+        _compiled(
+            lambda ctx: _participants(
+                ctx, "WA", ("Tumwater School District", "Northshore School District"), 30
+            )
+        ),
+        layouts.wa_mastery_learning,
+        lambda _: ("WA", None),
+    ),
+    Program(
+        "state_outcomes",
+        lambda ctx: [(s, s) for s in STATES],
+        layouts.state_outcomes,
+        lambda state: (state, state),
+    ),
 )
 _BY_SOURCE = {p.source: p for p in PROGRAMS}
 
@@ -136,7 +175,13 @@ def to_submission(source: str, layout: Layout, submitter: tuple[str, str | None]
     """A rendered layout with its expected row counts and defects."""
     content, source_rows = render(layout)
     return Submission(
-        source, layout.name, content, submitter[0], year, layout.format, submitter_written=submitter[1],
+        source,
+        layout.name,
+        content,
+        submitter[0],
+        year,
+        layout.format,
+        submitter_written=submitter[1],
         encoding=layout.encoding if layout.format == "csv" else None,
         rows_received=len(layout.table.rows),
         rows_quarantined=sum(1 for row in layout.table.rows if row.defects),
@@ -164,8 +209,12 @@ class Builder:
         layout = program.build(self.ctx, self.unit(source, who), year)
         if spoiled:
             spoils = spoils_for(source, year_index, who)
-            apply_spoils(layout.table, spoils, self._other_district(source, who, year) if spoils else "",
-                         self.contracts[source].natural_key)
+            apply_spoils(
+                layout.table,
+                spoils,
+                self._other_district(source, who, year) if spoils else "",
+                self.contracts[source].natural_key,
+            )
         return layout
 
     def _other_district(self, source: str, who: Any, year: int) -> str:
@@ -205,10 +254,27 @@ def _resent(b: Builder, source: str, who: Any, year_index: int) -> Submission:
     return copy
 
 
-def _rejected(source: str, name: str, content: bytes, submitter: tuple[str, str | None], year: int | None,
-              fmt: str, reason: str, note: str) -> Submission:
-    return Submission(source, name, content, submitter[0], year, fmt, submitter_written=submitter[1],
-                      rejected=reason, note=note)
+def _rejected(
+    source: str,
+    name: str,
+    content: bytes,
+    submitter: tuple[str, str | None],
+    year: int | None,
+    fmt: str,
+    reason: str,
+    note: str,
+) -> Submission:
+    return Submission(
+        source,
+        name,
+        content,
+        submitter[0],
+        year,
+        fmt,
+        submitter_written=submitter[1],
+        rejected=reason,
+        note=note,
+    )
 
 
 def _without_column(table: Table, key: str) -> Table:
@@ -226,40 +292,95 @@ def extras(b: Builder) -> Iterator[Submission]:
 
     ky = b.units["ky_local_labs"]
     district = ky[6][1]
-    yield _rejected("ky_local_labs", f"KY_LLL_{district.state_code}_{years[0]}.csv", b"",
-                    (district.district_id, district.state_code), years[0], "csv",
-                    "empty_file", "a zero-byte file")
+    yield _rejected(
+        "ky_local_labs",
+        f"KY_LLL_{district.state_code}_{years[0]}.csv",
+        b"",
+        (district.district_id, district.state_code),
+        years[0],
+        "csv",
+        "empty_file",
+        "a zero-byte file",
+    )
     layout = b.layout("ky_local_labs", 7, 0, spoiled=False)
     layout.table.rows.pop()  # the 'final' version differs from the file already sent: never a duplicate
     district = ky[7][1]
-    yield _rejected("ky_local_labs", f"KY_LLL_{district.state_code}_final.csv", render(layout)[0],
-                    (district.district_id, district.state_code), None, "csv",
-                    "bad_file_name", "'final' where the school year belongs")
+    yield _rejected(
+        "ky_local_labs",
+        f"KY_LLL_{district.state_code}_final.csv",
+        render(layout)[0],
+        (district.district_id, district.state_code),
+        None,
+        "csv",
+        "bad_file_name",
+        "'final' where the school year belongs",
+    )
     layout = b.layout("ky_local_labs", 5, last, spoiled=False)
     district = ky[5][1]
-    yield _rejected("ky_local_labs", f"KY_LLL_{district.state_code}_{years[last]}.csv",
-                    csv_bytes(_without_column(layout.table, "students_proficient")),
-                    (district.district_id, district.state_code), years[last], "csv",
-                    "missing_columns", "the Proficient column is missing")
+    yield _rejected(
+        "ky_local_labs",
+        f"KY_LLL_{district.state_code}_{years[last]}.csv",
+        csv_bytes(_without_column(layout.table, "students_proficient")),
+        (district.district_id, district.state_code),
+        years[last],
+        "csv",
+        "missing_columns",
+        "the Proficient column is missing",
+    )
 
     layout = b.layout("ut_pcbl_grants", 1, last, spoiled=False)
     district = b.unit("ut_pcbl_grants", 1)
-    yield _rejected("ut_pcbl_grants", f"UT_PCBL_{district.slug}_{years[last]}.xlsx", csv_bytes(layout.table),
-                    (district.district_id, district.slug),
-                    years[last], "excel", "unreadable", "CSV text saved under an .xlsx name")
+    yield _rejected(
+        "ut_pcbl_grants",
+        f"UT_PCBL_{district.slug}_{years[last]}.xlsx",
+        csv_bytes(layout.table),
+        (district.district_id, district.slug),
+        years[last],
+        "excel",
+        "unreadable",
+        "CSV text saved under an .xlsx name",
+    )
     junk = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" + b.ctx.rng("pdf").randbytes(700)
-    yield _rejected("nd_innovative_education", f"ND_DPI_IEP_Waivers_SY{years[last]}.csv", junk, ("ND", None),
-                    years[last], "csv", "unreadable", "a PDF export named .csv")
+    yield _rejected(
+        "nd_innovative_education",
+        f"ND_DPI_IEP_Waivers_SY{years[last]}.csv",
+        junk,
+        ("ND", None),
+        years[last],
+        "csv",
+        "unreadable",
+        "a PDF export named .csv",
+    )
 
     slug, year = "white-mountain-robotics-club", years[last]
-    envelope = {"provider": "White Mountain Robotics Club", "school_year": str(year), "submitted_on": f"{year}-07-12"}
-    yield _rejected("nh_learn_everywhere", f"NH_LE_{slug}_{year}.json", json_bytes(envelope, []), (slug, slug), year,
-                    "json", "no_data_rows", "a newly approved provider with no credits yet")
+    envelope = {
+        "provider": "White Mountain Robotics Club",
+        "school_year": str(year),
+        "submitted_on": f"{year}-07-12",
+    }
+    yield _rejected(
+        "nh_learn_everywhere",
+        f"NH_LE_{slug}_{year}.json",
+        json_bytes(envelope, []),
+        (slug, slug),
+        year,
+        "json",
+        "no_data_rows",
+        "a newly approved provider with no credits yet",
+    )
 
     layout = b.layout("mt_transformational_learning", None, last, spoiled=False)
     layout.table.rows = layout.table.rows[:3]
-    yield _rejected("mt_transformational_learning", _rename(layout.name, "_draft"), render(layout)[0], ("MT", None),
-                    years[last], "csv", "too_few_rows", "a draft with 3 of the participating districts")
+    yield _rejected(
+        "mt_transformational_learning",
+        _rename(layout.name, "_draft"),
+        render(layout)[0],
+        ("MT", None),
+        years[last],
+        "csv",
+        "too_few_rows",
+        "a draft with 3 of the participating districts",
+    )
 
 
 # --- the manifest -------------------------------------------------------------------------------------
@@ -302,12 +423,23 @@ def _file_entry(sub: Submission, status: str, arrived: dt.datetime, due: dt.date
     received = sub.rows_received if landed else 0
     quarantined = sub.rows_quarantined if landed else 0
     return {
-        "source": sub.source, "path": sub.path, "sha256": sub.sha256, "size_bytes": len(sub.content),
-        "format": sub.format, "encoding": sub.encoding, "submitter": sub.submitter,
-        "submitter_written": sub.submitter_written, "school_year": sub.school_year,
-        "expected_status": status, "rows_received": received, "rows_loaded": received - quarantined,
-        "rows_quarantined": quarantined, "reason_code": sub.rejected, "note": sub.note,
-        "delivered_at": arrived.isoformat(), "expected_late": (arrived.date() > due) if due else None,
+        "source": sub.source,
+        "path": sub.path,
+        "sha256": sub.sha256,
+        "size_bytes": len(sub.content),
+        "format": sub.format,
+        "encoding": sub.encoding,
+        "submitter": sub.submitter,
+        "submitter_written": sub.submitter_written,
+        "school_year": sub.school_year,
+        "expected_status": status,
+        "rows_received": received,
+        "rows_loaded": received - quarantined,
+        "rows_quarantined": quarantined,
+        "reason_code": sub.rejected,
+        "note": sub.note,
+        "delivered_at": arrived.isoformat(),
+        "expected_late": (arrived.date() > due) if due else None,
     }
 
 
@@ -328,9 +460,17 @@ def build_manifest(
         "years": list(years),
         "files": [entry(s) for s in ordered],
         "defects": [
-            {"file": s.path, "source_row": row, "column": d.column, "source_column": d.source_column,
-             "value": d.value, "reason_code": d.reason_code, "description": d.description}
-            for s in ordered if statuses[s.path] in ("loaded", "superseded")
+            {
+                "file": s.path,
+                "source_row": row,
+                "column": d.column,
+                "source_column": d.source_column,
+                "value": d.value,
+                "reason_code": d.reason_code,
+                "description": d.description,
+            }
+            for s in ordered
+            if statuses[s.path] in ("loaded", "superseded")
             for row, d in s.defects
         ],
     }
@@ -376,5 +516,7 @@ def generate(out_dir: Path, seed: int = 2024, years: tuple[int, ...] = (2022, 20
         # The inbox's modification time is when the file arrived: it decides on time or late.
         stamp = dt.datetime.fromisoformat(entry["delivered_at"]).timestamp()
         os.utime(target, (stamp, stamp))
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out_dir / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return manifest

@@ -72,22 +72,34 @@ def _suppressed_count(value: int, marker: str, threshold: int = 10, style: str =
 # --- Colorado: Local Accountability Systems grants (Excel, a row per school) -----------------------
 
 _CO_HEADERS = {
-    "district": "District Code", "school_code": "School Code", "school_name": "School Name",
-    "grant_amount": "Grant Amount", "students_enrolled": "Students Enrolled",
-    "students_participating": "Students Participating", "skills_attainment_rate": "Skills Attainment Rate",
-    "culture_survey_favorable_rate": "Culture Survey Favorable", "chronic_absenteeism_rate": "Chronic Absenteeism Rate",
+    "district": "District Code",
+    "school_code": "School Code",
+    "school_name": "School Name",
+    "grant_amount": "Grant Amount",
+    "students_enrolled": "Students Enrolled",
+    "students_participating": "Students Participating",
+    "skills_attainment_rate": "Skills Attainment Rate",
+    "culture_survey_favorable_rate": "Culture Survey Favorable",
+    "chronic_absenteeism_rate": "Chronic Absenteeism Rate",
 }
-_CO_RENAMED = {2024: {
-    "grant_amount": "LAS Grant Amount", "students_enrolled": "Enrollment", "students_participating": "Participants",
-    "skills_attainment_rate": "Success Skills Attainment %", "culture_survey_favorable_rate": "Culture Survey % Favorable",
-    "chronic_absenteeism_rate": "Chronically Absent %",
-}}
+_CO_RENAMED = {
+    2024: {
+        "grant_amount": "LAS Grant Amount",
+        "students_enrolled": "Enrollment",
+        "students_participating": "Participants",
+        "skills_attainment_rate": "Success Skills Attainment %",
+        "culture_survey_favorable_rate": "Culture Survey % Favorable",
+        "chronic_absenteeism_rate": "Chronically Absent %",
+    }
+}
 _LEVELS = ("Elementary", "Middle School", "High School", "K-8", "Early College")
 
 
 def _co_rate(value: float, year: int) -> Any:
     # 2022 sends fractions as numbers, 2023 text like '85.3%', 2024 percents as numbers.
-    return {2022: round(value, 3), 2023: rate_text(value, "percent_sign")}.get(year, float(rate_text(value, "percent_number")))
+    return {2022: round(value, 3), 2023: rate_text(value, "percent_sign")}.get(
+        year, float(rate_text(value, "percent_number"))
+    )
 
 
 def co_local_accountability(ctx: Context, district: District, year: int) -> Layout:
@@ -95,50 +107,102 @@ def co_local_accountability(ctx: Context, district: District, year: int) -> Layo
     base, drift = ctx.rng("co", district.district_id), ctx.rng("co", district.district_id, year)
     n_schools = base.randint(3, 8)
     codes = sorted(base.sample(range(100, 9990), n_schools))
-    stems = base.sample(["Cañon", "Harrison", "Lincoln", "Aspen", "Columbine", "Pikes Peak", "Mesa", "Sunset",
-                         "Bear Creek", "Ridgeview", "Summit", "Arapahoe"], n_schools)
+    stems = base.sample(
+        [
+            "Cañon",
+            "Harrison",
+            "Lincoln",
+            "Aspen",
+            "Columbine",
+            "Pikes Peak",
+            "Mesa",
+            "Sunset",
+            "Bear Creek",
+            "Ridgeview",
+            "Summit",
+            "Arapahoe",
+        ],
+        n_schools,
+    )
     grant = base.randrange(80_000, 400_000, 5_000)
     rows = []
     for i, code in enumerate(codes):
         enrolled = base.randint(40, 90) if i == 0 else base.randint(180, 1800)
         enrolled = max(20, enrolled + drift.randint(-15, 15))
-        participating = int(enrolled * clamp(base.uniform(0.1, 0.3) if i == 0 else base.uniform(0.35, 1), 0, 1))
+        participating = int(
+            enrolled * clamp(base.uniform(0.1, 0.3) if i == 0 else base.uniform(0.35, 1), 0, 1)
+        )
         small = participating < 16
-        rows.append(Row({
-            "district": int(district.state_code) if year == 2022 else district.state_code,
-            "school_code": f"{code:04d}",
-            "school_name": f"{stems[i]} {_LEVELS[(i + code) % len(_LEVELS)]}",
-            "grant_amount": money_text(grant / n_schools, "dollars") if year == 2023 else round(grant / n_schools, 2),
-            "students_enrolled": enrolled,
-            "students_participating": "n<16" if small else participating,
-            "skills_attainment_rate": "*" if small else _co_rate(base.uniform(0.4, 0.85) + 0.03 * (year - 2022), year),
-            "culture_survey_favorable_rate": _co_rate(drift.uniform(0.55, 0.92), year),
-            "chronic_absenteeism_rate": _co_rate(base.uniform(0.08, 0.45) - 0.02 * (year - 2022), year),
-        }))
+        rows.append(
+            Row(
+                {
+                    "district": int(district.state_code) if year == 2022 else district.state_code,
+                    "school_code": f"{code:04d}",
+                    "school_name": f"{stems[i]} {_LEVELS[(i + code) % len(_LEVELS)]}",
+                    "grant_amount": money_text(grant / n_schools, "dollars")
+                    if year == 2023
+                    else round(grant / n_schools, 2),
+                    "students_enrolled": enrolled,
+                    "students_participating": "n<16" if small else participating,
+                    "skills_attainment_rate": "*"
+                    if small
+                    else _co_rate(base.uniform(0.4, 0.85) + 0.03 * (year - 2022), year),
+                    "culture_survey_favorable_rate": _co_rate(drift.uniform(0.55, 0.92), year),
+                    "chronic_absenteeism_rate": _co_rate(
+                        base.uniform(0.08, 0.45) - 0.02 * (year - 2022), year
+                    ),
+                }
+            )
+        )
     sy = school_year_text(year, base.choice(("short", "long", "sy")))
-    title = [["Colorado Local Accountability Systems Grant: School Measures"],
-             [f"District {district.state_code} - {district.name}"]]
+    title = [
+        ["Colorado Local Accountability Systems Grant: School Measures"],
+        [f"District {district.state_code} - {district.name}"],
+    ]
     title += [[f"School year {sy}"], []] if year != 2023 else []
-    table = Table(headers(_CO_HEADERS, _CO_RENAMED, year), rows, title, [
-        [], ["Note: n<16 and * mark counts and rates for fewer than 16 students, suppressed for privacy."],
-        ["End of Worksheet"],
-    ])
-    return Layout(f"CO_LAS_{district.state_code}_{sy}.xlsx", table, "excel", sheet="School Measures",
-                  extra_sheets={"Instructions": [["Complete the School Measures sheet; one row per school."]],
-                                "Definitions": [["Skills attainment: share of participants meeting the framework."]]})
+    table = Table(
+        headers(_CO_HEADERS, _CO_RENAMED, year),
+        rows,
+        title,
+        [
+            [],
+            ["Note: n<16 and * mark counts and rates for fewer than 16 students, suppressed for privacy."],
+            ["End of Worksheet"],
+        ],
+    )
+    return Layout(
+        f"CO_LAS_{district.state_code}_{sy}.xlsx",
+        table,
+        "excel",
+        sheet="School Measures",
+        extra_sheets={
+            "Instructions": [["Complete the School Measures sheet; one row per school."]],
+            "Definitions": [["Skills attainment: share of participants meeting the framework."]],
+        },
+    )
 
 
 # --- Kentucky: Local Laboratories of Learning (CSV, district x grade x competency) -----------------
 
 _KY_HEADERS = {
-    "district": "District Number", "district_name": "District Name", "grade": "Grade", "competency": "Competency",
-    "students_eligible": "Students Eligible", "students_defended": "Students Defended",
+    "district": "District Number",
+    "district_name": "District Name",
+    "grade": "Grade",
+    "competency": "Competency",
+    "students_eligible": "Students Eligible",
+    "students_defended": "Students Defended",
     "students_proficient": "Students Proficient",
 }
-_KY_RENAMED = {2024: {
-    "district": "Dist No", "district_name": "District", "competency": "Success Skill", "students_eligible": "Eligible",
-    "students_defended": "Defended", "students_proficient": "Proficient",
-}}
+_KY_RENAMED = {
+    2024: {
+        "district": "Dist No",
+        "district_name": "District",
+        "competency": "Success Skill",
+        "students_eligible": "Eligible",
+        "students_defended": "Defended",
+        "students_proficient": "Proficient",
+    }
+}
 _COMPETENCIES = ("Resiliency", "Cultural Competency", "Innovation", "Communication", "Collaboration")
 
 
@@ -153,17 +217,23 @@ def ky_local_labs(ctx: Context, district: District, year: int) -> Layout:
         for competency in _COMPETENCIES:
             defended = int(eligible * clamp(drift.uniform(0.4, 0.95) + 0.05 * (year - 2022), 0, 1))
             proficient = int(defended * drift.uniform(0.55, 0.95))
-            rows.append(Row({
-                # 2022 pads the code with spaces (' 034 '), 2023 drops its leading zeros ('34')
-                "district": {2022: f" {district.state_code} ", 2023: district.state_code.lstrip("0")}.get(
-                    year, district.state_code),
-                "district_name": district.name,
-                "grade": grade,
-                "competency": competency if year != 2023 else competency.lower().replace(" ", "_"),
-                "students_eligible": _suppressed_count(eligible, marker, style=style),
-                "students_defended": _suppressed_count(defended, marker, style=style),
-                "students_proficient": _suppressed_count(proficient, marker, style=style),
-            }))
+            rows.append(
+                Row(
+                    {
+                        # 2022 pads the code with spaces (' 034 '), 2023 drops its leading zeros ('34')
+                        "district": {
+                            2022: f" {district.state_code} ",
+                            2023: district.state_code.lstrip("0"),
+                        }.get(year, district.state_code),
+                        "district_name": district.name,
+                        "grade": grade,
+                        "competency": competency if year != 2023 else competency.lower().replace(" ", "_"),
+                        "students_eligible": _suppressed_count(eligible, marker, style=style),
+                        "students_defended": _suppressed_count(defended, marker, style=style),
+                        "students_proficient": _suppressed_count(proficient, marker, style=style),
+                    }
+                )
+            )
     sy = school_year_text(year, base.choice(("short", "long", "sy")))
     table = Table(headers(_KY_HEADERS, _KY_RENAMED, year), rows)
     encoding = "utf-8-sig" if (int(district.state_code) + year) % 2 else "utf-8"
@@ -173,16 +243,24 @@ def ky_local_labs(ctx: Context, district: District, year: int) -> Layout:
 # --- Montana: Transformational Learning (pipe CSV, cp1252, compiled by OPI) ------------------------
 
 _MT_HEADERS = {
-    "district": "LEA ID", "district_name": "District Name", "school_year": "School Year",
-    "students_enrolled": "Students Enrolled", "students_proficiency_based": "Proficiency-Based Students",
-    "students_remote_credit": "Remote Credit Students", "credits_by_proficiency": "Credits Earned by Proficiency",
-    "work_based_learning_hours": "Work-Based Learning Hours", "dual_credit_enrollments": "Dual Credit Enrollments",
+    "district": "LEA ID",
+    "district_name": "District Name",
+    "school_year": "School Year",
+    "students_enrolled": "Students Enrolled",
+    "students_proficiency_based": "Proficiency-Based Students",
+    "students_remote_credit": "Remote Credit Students",
+    "credits_by_proficiency": "Credits Earned by Proficiency",
+    "work_based_learning_hours": "Work-Based Learning Hours",
+    "dual_credit_enrollments": "Dual Credit Enrollments",
     "funding_amount": "TLA Funding",
 }
-_MT_RENAMED = {2024: {
-    "students_proficiency_based": "Students in Proficiency-Based Learning",
-    "students_remote_credit": "Students Earning Remote Credit", "funding_amount": "Transformational Learning Funding",
-}}
+_MT_RENAMED = {
+    2024: {
+        "students_proficiency_based": "Students in Proficiency-Based Learning",
+        "students_remote_credit": "Students Earning Remote Credit",
+        "funding_amount": "Transformational Learning Funding",
+    }
+}
 
 
 def mt_transformational_learning(ctx: Context, districts: list[District], year: int) -> Layout:
@@ -195,24 +273,35 @@ def mt_transformational_learning(ctx: Context, districts: list[District], year: 
         proficiency = int(enrolled * clamp(base.uniform(0.05, 0.4) + 0.05 * (year - 2022), 0, 1))
         remote = int(proficiency * base.uniform(0.02, 0.3))
         dual = int(enrolled * base.uniform(0.0, 0.06))
-        rows.append(Row({
-            "district": district.nces_lea_id,
-            "district_name": district.name,
-            "school_year": school_year_text(year, sy_style),
-            "students_enrolled": count_text(enrolled, "thousands"),
-            "students_proficiency_based": count_text(proficiency, "thousands"),
-            "students_remote_credit": _suppressed_count(remote, "*"),
-            "credits_by_proficiency": f"{proficiency * drift.uniform(0.5, 2.5):.1f}",
-            "work_based_learning_hours": count_text(int(enrolled * drift.uniform(0.5, 6)), "thousands"),
-            "dual_credit_enrollments": _suppressed_count(dual, "--", threshold=5),
-            "funding_amount": money_text(base.randrange(10_000, 250_000, 500), "dollars" if year < 2024 else "plain"),
-        }))
+        rows.append(
+            Row(
+                {
+                    "district": district.nces_lea_id,
+                    "district_name": district.name,
+                    "school_year": school_year_text(year, sy_style),
+                    "students_enrolled": count_text(enrolled, "thousands"),
+                    "students_proficiency_based": count_text(proficiency, "thousands"),
+                    "students_remote_credit": _suppressed_count(remote, "*"),
+                    "credits_by_proficiency": f"{proficiency * drift.uniform(0.5, 2.5):.1f}",
+                    "work_based_learning_hours": count_text(
+                        int(enrolled * drift.uniform(0.5, 6)), "thousands"
+                    ),
+                    "dual_credit_enrollments": _suppressed_count(dual, "--", threshold=5),
+                    "funding_amount": money_text(
+                        base.randrange(10_000, 250_000, 500), "dollars" if year < 2024 else "plain"
+                    ),
+                }
+            )
+        )
     sy = school_year_text(year, "sy")
     table = Table(
-        headers(_MT_HEADERS, _MT_RENAMED, year), rows,
+        headers(_MT_HEADERS, _MT_RENAMED, year),
+        rows,
         title=[[f"Montana Office of Public Instruction – Transformational Learning Program Report {sy}"]],
-        footer=[["Source: district TLA reports compiled by OPI. * and -- mark counts under 10 and 5."],
-                ["End of Worksheet"]],
+        footer=[
+            ["Source: district TLA reports compiled by OPI. * and -- mark counts under 10 and 5."],
+            ["End of Worksheet"],
+        ],
     )
     return Layout(f"MT_OPI_TLA_{sy}.csv", table, "csv", encoding="cp1252", delimiter="|", newline="\r\n")
 
@@ -220,27 +309,56 @@ def mt_transformational_learning(ctx: Context, districts: list[District], year: 
 # --- New Hampshire: Learn Everywhere (JSON from approved providers, a row per student credit) -------
 
 _NH_HEADERS = {
-    "student_id": "student_id", "provider_name": "provider_name", "program_name": "program",
-    "subject_area": "subject_area", "credits_awarded": "credits", "date_awarded": "date_awarded",
+    "student_id": "student_id",
+    "provider_name": "provider_name",
+    "program_name": "program",
+    "subject_area": "subject_area",
+    "credits_awarded": "credits",
+    "date_awarded": "date_awarded",
     "district": "resident_district",
 }
-_NH_RENAMED = {2024: {
-    "student_id": "sasid", "program_name": "program_name", "subject_area": "subject",
-    "credits_awarded": "credits_awarded", "date_awarded": "awarded_on",
-}}
+_NH_RENAMED = {
+    2024: {
+        "student_id": "sasid",
+        "program_name": "program_name",
+        "subject_area": "subject",
+        "credits_awarded": "credits_awarded",
+        "date_awarded": "awarded_on",
+    }
+}
 NH_PROVIDERS = {
-    "friends-forever-international": ("Friends Forever International", [
-        ("Global Leadership Lab", "Social Studies"), ("Community Problem Solving", "Social Studies"),
-        ("Peace Through Art", "Creativity & Arts")]),
-    "nh-academy-of-science": ("NH Academy of Science", [
-        ("Hands-on Engineering", "Science"), ("Field Biology Research", "Science"),
-        ("Lab Safety and Health", "Health")]),
-    "granite-state-arts-collective": ("Granite State Arts Collective", [
-        ("Studio Painting", "Creativity & Arts"), ("Theatre Workshop", "Creativity & Arts"),
-        ("Movement and Wellness", "Health")]),
-    "seacoast-pathways-center": ("Seacoast Pathways Center", [
-        ("Adaptive Life Skills", "Special Education Electives"), ("Civics in Action", "Social Studies"),
-        ("Nutrition and Fitness", "Health")]),
+    "friends-forever-international": (
+        "Friends Forever International",
+        [
+            ("Global Leadership Lab", "Social Studies"),
+            ("Community Problem Solving", "Social Studies"),
+            ("Peace Through Art", "Creativity & Arts"),
+        ],
+    ),
+    "nh-academy-of-science": (
+        "NH Academy of Science",
+        [
+            ("Hands-on Engineering", "Science"),
+            ("Field Biology Research", "Science"),
+            ("Lab Safety and Health", "Health"),
+        ],
+    ),
+    "granite-state-arts-collective": (
+        "Granite State Arts Collective",
+        [
+            ("Studio Painting", "Creativity & Arts"),
+            ("Theatre Workshop", "Creativity & Arts"),
+            ("Movement and Wellness", "Health"),
+        ],
+    ),
+    "seacoast-pathways-center": (
+        "Seacoast Pathways Center",
+        [
+            ("Adaptive Life Skills", "Special Education Electives"),
+            ("Civics in Action", "Social Studies"),
+            ("Nutrition and Fitness", "Health"),
+        ],
+    ),
 }
 
 
@@ -264,26 +382,40 @@ def nh_learn_everywhere(ctx: Context, slug: str, year: int) -> Layout:
             month, day = rng.choice((10, 12, 1, 3, 5, 6)), rng.randint(1, 28)
             awarded = f"{year - (month >= 7)}-{month:02d}-{day:02d}"
             credits = rng.choice((0.25, 0.5, 0.5, 1.0, 1.0, 1.5))
-            rows.append(Row({
-                "student_id": student_id,
-                "provider_name": provider,
-                "program_name": program,
-                "subject_area": subject if year != 2023 else subject.lower().replace(" & ", "_").replace(" ", "_"),
-                "credits_awarded": credits if year != 2022 else f"{credits:.2f}",
-                "date_awarded": awarded,
-                "district": rng.choice(ctx.spellings(district)),
-            }))
+            rows.append(
+                Row(
+                    {
+                        "student_id": student_id,
+                        "provider_name": provider,
+                        "program_name": program,
+                        "subject_area": subject
+                        if year != 2023
+                        else subject.lower().replace(" & ", "_").replace(" ", "_"),
+                        "credits_awarded": credits if year != 2022 else f"{credits:.2f}",
+                        "date_awarded": awarded,
+                        "district": rng.choice(ctx.spellings(district)),
+                    }
+                )
+            )
     sy = school_year_text(year, ("short", "long", "sy")[year % 3])
     table = Table(headers(_NH_HEADERS, _NH_RENAMED, year), rows)
-    return Layout(f"NH_LE_{slug}_{sy}.json", table, "json",
-                  envelope={"provider": provider, "school_year": sy, "submitted_on": f"{year}-07-10"})
+    return Layout(
+        f"NH_LE_{slug}_{sy}.json",
+        table,
+        "json",
+        envelope={"provider": provider, "school_year": sy, "submitted_on": f"{year}-07-10"},
+    )
 
 
 # --- North Dakota: Innovative Education waiver register (semicolon CSV, compiled by DPI) -----------
 
 _ND_HEADERS = {
-    "district": "NCES LEA ID", "district_name": "District Name", "waiver_rule": "Waiver Rule",
-    "granted_date": "Date Granted", "schools_covered": "Schools Covered", "students_served": "Students Served",
+    "district": "NCES LEA ID",
+    "district_name": "District Name",
+    "waiver_rule": "Waiver Rule",
+    "granted_date": "Date Granted",
+    "schools_covered": "Schools Covered",
+    "students_served": "Students Served",
     "students_meeting_standards": "Students Proficient",
 }
 _ND_RENAMED = {2023: {"students_meeting_standards": "Students Meeting Standards"}}
@@ -303,16 +435,21 @@ def nd_innovative_education(ctx: Context, districts: list[District], year: int) 
             month, day = base.randint(6, 9), base.randint(1, 28)
             served = max(5, int(served_total * drift.uniform(0.3, 1.0)))
             meeting = int(served * clamp(drift.uniform(0.35, 0.8) + 0.04 * (year - 2022), 0, 1))
-            rows.append(Row({
-                "district": district.nces_lea_id,
-                "district_name": district.name,
-                "waiver_rule": rule,
-                "granted_date": f"{month:02d}/{day:02d}/{granted_year}" if year == 2023
-                else f"{granted_year}-{month:02d}-{day:02d}",
-                "schools_covered": base.randint(1, 9),
-                "students_served": _suppressed_count(served, "PS"),
-                "students_meeting_standards": _suppressed_count(meeting, "PS"),
-            }))
+            rows.append(
+                Row(
+                    {
+                        "district": district.nces_lea_id,
+                        "district_name": district.name,
+                        "waiver_rule": rule,
+                        "granted_date": f"{month:02d}/{day:02d}/{granted_year}"
+                        if year == 2023
+                        else f"{granted_year}-{month:02d}-{day:02d}",
+                        "schools_covered": base.randint(1, 9),
+                        "students_served": _suppressed_count(served, "PS"),
+                        "students_meeting_standards": _suppressed_count(meeting, "PS"),
+                    }
+                )
+            )
     sy = school_year_text(year, "long")
     table = Table(headers(_ND_HEADERS, _ND_RENAMED, year), rows)
     return Layout(f"ND_DPI_IEP_Waivers_{sy}.csv", table, "csv", delimiter=";")
@@ -321,11 +458,16 @@ def nd_innovative_education(ctx: Context, districts: list[District], year: int) 
 # --- Utah: PCBL grants (Excel per district, name spellings vary) -----------------------------------
 
 _UT_HEADERS = {
-    "district": "LEA Name", "pathway": "Pathway", "grant_amount": "Grant Amount",
-    "teachers_microcredentialed": "Teachers Micro-credentialed", "pathway_enrollments": "Pathway Enrollments",
+    "district": "LEA Name",
+    "pathway": "Pathway",
+    "grant_amount": "Grant Amount",
+    "teachers_microcredentialed": "Teachers Micro-credentialed",
+    "pathway_enrollments": "Pathway Enrollments",
     "students_served": "Students Served",
 }
-_UT_RENAMED = {2023: {"grant_amount": "Grant Award", "teachers_microcredentialed": "Teachers Earning Microcredentials"}}
+_UT_RENAMED = {
+    2023: {"grant_amount": "Grant Award", "teachers_microcredentialed": "Teachers Earning Microcredentials"}
+}
 _PATHWAYS = ("CTE", "STEM", "IB", "AP", "PCBL")
 
 
@@ -338,29 +480,48 @@ def ut_pcbl_grants(ctx: Context, district: District, year: int) -> Layout:
     for pathway in pathways:
         teachers = base.randint(4, 45) + drift.randint(0, 6)
         enrollments = base.randint(30, 900) + drift.randint(-20, 40)
-        rows.append(Row({
-            "district": spelling,
-            "pathway": pathway,
-            "grant_amount": base.randrange(20_000, 150_000, 1_000) if year != 2023
-            else money_text(base.randrange(20_000, 150_000, 1_000), "dollars"),
-            "teachers_microcredentialed": count_marker(teachers, "or_less", 16) or teachers,
-            "pathway_enrollments": enrollments,
-            "students_served": int(enrollments * drift.uniform(1.0, 1.6)),
-        }))
+        rows.append(
+            Row(
+                {
+                    "district": spelling,
+                    "pathway": pathway,
+                    "grant_amount": base.randrange(20_000, 150_000, 1_000)
+                    if year != 2023
+                    else money_text(base.randrange(20_000, 150_000, 1_000), "dollars"),
+                    "teachers_microcredentialed": count_marker(teachers, "or_less", 16) or teachers,
+                    "pathway_enrollments": enrollments,
+                    "students_served": int(enrollments * drift.uniform(1.0, 1.6)),
+                }
+            )
+        )
     sy = school_year_text(year, ("sy", "short", "long")[year % 3])
-    table = Table(headers(_UT_HEADERS, _UT_RENAMED, year), rows,
-                  title=[["Utah State Board of Education: PCBL Grant Report"], [f"LEA: {spelling}", f"School year {sy}"],
-                         []])
+    table = Table(
+        headers(_UT_HEADERS, _UT_RENAMED, year),
+        rows,
+        title=[
+            ["Utah State Board of Education: PCBL Grant Report"],
+            [f"LEA: {spelling}", f"School year {sy}"],
+            [],
+        ],
+    )
     cover = [["Personalized Competency-Based Learning grant"], ["LEA", spelling], ["School year", sy]]
-    return Layout(f"UT_PCBL_{district.slug}_{sy}.xlsx", table, "excel", sheet="PCBL Report",
-                  extra_sheets={"Cover": cover})
+    return Layout(
+        f"UT_PCBL_{district.slug}_{sy}.xlsx",
+        table,
+        "excel",
+        sheet="PCBL Report",
+        extra_sheets={"Cover": cover},
+    )
 
 
 # --- Washington: Mastery-based Learning (semicolon CSV, cp1252, percents) --------------------------
 
 _WA_HEADERS = {
-    "district": "LEA ID", "district_name": "District Name", "educators_in_pd": "Educators in PD",
-    "students_mastery_based": "Students in Mastery-Based Learning", "mastery_credits_awarded": "Mastery Credits Awarded",
+    "district": "LEA ID",
+    "district_name": "District Name",
+    "educators_in_pd": "Educators in PD",
+    "students_mastery_based": "Students in Mastery-Based Learning",
+    "mastery_credits_awarded": "Mastery Credits Awarded",
     "postsecondary_ready_rate": "Postsecondary Ready %",
 }
 _WA_RENAMED = {2024: {"district": "NCES LEA ID", "educators_in_pd": "Educators Trained"}}
@@ -374,20 +535,30 @@ def wa_mastery_learning(ctx: Context, districts: list[District], year: int) -> L
         students = base.choice((12, 18, 90, 400, 1500, 5200)) + drift.randint(0, 5)
         ready = clamp(base.uniform(0.35, 0.8) + 0.03 * (year - 2022), 0.05, 0.98)
         small = students < 25
-        rows.append(Row({
-            "district": district.nces_lea_id,
-            "district_name": district.name,
-            "educators_in_pd": base.randint(4, 60) + drift.randint(0, 20),
-            "students_mastery_based": count_text(students, "thousands"),
-            "mastery_credits_awarded": f"{students * drift.uniform(0.5, 3):.1f}",
-            "postsecondary_ready_rate": rate_marker(ready, base.choice(("ge50", "band"))) if small
-            else f"{ready * 100:.0f}%" if year != 2023 else f"{ready * 100:.1f}",
-        }))
+        rows.append(
+            Row(
+                {
+                    "district": district.nces_lea_id,
+                    "district_name": district.name,
+                    "educators_in_pd": base.randint(4, 60) + drift.randint(0, 20),
+                    "students_mastery_based": count_text(students, "thousands"),
+                    "mastery_credits_awarded": f"{students * drift.uniform(0.5, 3):.1f}",
+                    "postsecondary_ready_rate": rate_marker(ready, base.choice(("ge50", "band")))
+                    if small
+                    else f"{ready * 100:.0f}%"
+                    if year != 2023
+                    else f"{ready * 100:.1f}",
+                }
+            )
+        )
     sy = school_year_text(year, "short")
     table = Table(
-        headers(_WA_HEADERS, _WA_RENAMED, year), rows,
-        title=[["Office of Superintendent of Public Instruction – Mastery-Based Learning Collaborative"],
-               [f"Participating districts, school year {sy}"]],
+        headers(_WA_HEADERS, _WA_RENAMED, year),
+        rows,
+        title=[
+            ["Office of Superintendent of Public Instruction – Mastery-Based Learning Collaborative"],
+            [f"Participating districts, school year {sy}"],
+        ],
         footer=[["Note: GE50 and 5-point bands (80-84) replace rates for fewer than 25 students’ records."]],
     )
     return Layout(f"WA_OSPI_MBL_{sy}.csv", table, "csv", encoding="cp1252", delimiter=";", newline="\r\n")
@@ -396,15 +567,24 @@ def wa_mastery_learning(ctx: Context, districts: list[District], year: int) -> L
 # --- State outcome feeds: every district of a state, plus a State Total row -------------------------
 
 _OUTCOME_HEADERS = {
-    "district": "District Code", "nces_lea_id": "NCES LEA ID", "district_name": "District Name",
-    "enrollment": "Enrollment", "chronic_absent_count": "Chronically Absent Students",
-    "chronic_absenteeism_rate": "Chronic Absenteeism Rate", "graduation_rate_4yr": "4-Year Graduation Rate",
-    "college_enrollment_rate": "College Enrollment Rate", "discipline_rate": "Discipline Rate",
-    "teacher_retention_rate": "Teacher Retention Rate", "student_engagement_rate": "Student Engagement Rate",
+    "district": "District Code",
+    "nces_lea_id": "NCES LEA ID",
+    "district_name": "District Name",
+    "enrollment": "Enrollment",
+    "chronic_absent_count": "Chronically Absent Students",
+    "chronic_absenteeism_rate": "Chronic Absenteeism Rate",
+    "graduation_rate_4yr": "4-Year Graduation Rate",
+    "college_enrollment_rate": "College Enrollment Rate",
+    "discipline_rate": "Discipline Rate",
+    "teacher_retention_rate": "Teacher Retention Rate",
+    "student_engagement_rate": "Student Engagement Rate",
 }
-_OUTCOME_RENAMED = {2024: {
-    "chronic_absent_count": "Chronically Absent Count", "graduation_rate_4yr": "Four-Year Graduation Rate",
-}}
+_OUTCOME_RENAMED = {
+    2024: {
+        "chronic_absent_count": "Chronically Absent Count",
+        "graduation_rate_4yr": "Four-Year Graduation Rate",
+    }
+}
 _OUTCOME_RATES = list(_OUTCOME_HEADERS)[5:]
 
 
@@ -440,9 +620,11 @@ def _outcome_figures(ctx: Context, district: District, year: int) -> dict[str, A
         "chronic_absent_count": round(enrollment * chronic),
         "chronic_absenteeism_rate": chronic,
         "graduation_rate_4yr": clamp(base.uniform(0.7, 0.96) + drift.uniform(-0.02, 0.02), 0, 0.99)
-        if has_high_school else None,
+        if has_high_school
+        else None,
         "college_enrollment_rate": clamp(base.uniform(0.35, 0.75) + drift.uniform(-0.03, 0.03), 0, 1)
-        if has_high_school else None,
+        if has_high_school
+        else None,
         "discipline_rate": clamp(base.uniform(0.01, 0.08) + drift.uniform(-0.005, 0.005), 0.002, 1),
         "teacher_retention_rate": clamp(base.uniform(0.72, 0.93) + drift.uniform(-0.03, 0.03), 0, 1),
         "student_engagement_rate": clamp(base.uniform(0.55, 0.85) + drift.uniform(-0.03, 0.03), 0, 1),
@@ -471,12 +653,17 @@ def _outcome_cells(figures: dict[str, Any], style: OutcomeStyle) -> dict[str, An
 
 def _state_total(rows: list[dict[str, Any]], style: OutcomeStyle) -> dict[str, Any]:
     enrollment = sum(r["enrollment"] for r in rows)
-    total: dict[str, Any] = {"enrollment": enrollment, "chronic_absent_count": sum(r["chronic_absent_count"] for r in rows)}
+    total: dict[str, Any] = {
+        "enrollment": enrollment,
+        "chronic_absent_count": sum(r["chronic_absent_count"] for r in rows),
+    }
     for key in _OUTCOME_RATES:
         weighted = [(r[key], r["enrollment"]) for r in rows if r[key] is not None]
         total[key] = sum(v * n for v, n in weighted) / sum(n for _, n in weighted)
-    cells = {k: (rate_text(v, style.rate_style) if k in _OUTCOME_RATES else count_text(v, "thousands"))
-             for k, v in total.items()}
+    cells = {
+        k: (rate_text(v, style.rate_style) if k in _OUTCOME_RATES else count_text(v, "thousands"))
+        for k, v in total.items()
+    }
     return {"district": "", "nces_lea_id": "", "district_name": "State Total", **cells}
 
 
@@ -485,9 +672,14 @@ def state_outcomes(ctx: Context, state: str, year: int) -> Layout:
     style = OUTCOME_STYLES[state]
     figures = [(d, _outcome_figures(ctx, d, year)) for d in ctx.directory[state]]
     rows = [
-        Row({"district": d.state_code, "nces_lea_id": d.nces_lea_id,
-             "district_name": "Cañon City RE-1" if d.district_id == "CO-1140" else d.name,
-             **_outcome_cells(f, style)})
+        Row(
+            {
+                "district": d.state_code,
+                "nces_lea_id": d.nces_lea_id,
+                "district_name": "Cañon City RE-1" if d.district_id == "CO-1140" else d.name,
+                **_outcome_cells(f, style),
+            }
+        )
         for d, f in figures
     ]
     rows.append(Row(_state_total([f for _, f in figures], style)))

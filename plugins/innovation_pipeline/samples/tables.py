@@ -68,8 +68,16 @@ class Table:
         """Every injected defect with the source row the loader reports it on."""
         numbers = source_rows or self.physical_rows()
         return [
-            (number, Defect(key, self.columns.get(key, key), code, why,
-                            _cell_text(row.values.get(key)) if key in self.columns else None))
+            (
+                number,
+                Defect(
+                    key,
+                    self.columns.get(key, key),
+                    code,
+                    why,
+                    _cell_text(row.values.get(key)) if key in self.columns else None,
+                ),
+            )
             for number, row in zip(numbers, self.rows, strict=True)
             for key, code, why in row.defects
         ]
