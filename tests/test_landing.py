@@ -587,6 +587,19 @@ def _read_all(contract: Contract, path: Path, monkeypatch, fast: bool):  # type:
     return frame, (source.stats, source.mapping, source.header_row)
 
 
+def _count_calls(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> dict[str, int]:
+    """Wrap ``module.name`` so the returned dict's "n" counts its calls."""
+    calls = {"n": 0}
+    real = getattr(module, name)
+
+    def counting(*args):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        return real(*args)
+
+    monkeypatch.setattr(module, name, counting)
+    return calls
+
+
 @pytest.mark.parametrize("case", sorted(FAST_CASES))
 def test_fast_csv_reader_reads_every_file_as_the_csv_module_does(tmp_path, monkeypatch, case):
     from polars.testing import assert_frame_equal
@@ -599,22 +612,8 @@ def test_fast_csv_reader_reads_every_file_as_the_csv_module_does(tmp_path, monke
     # Tiny blocks: records cross block boundaries, and late problems hand over mid-file.
     monkeypatch.setattr(readers, "FAST_BLOCK_BYTES", 1024)
     monkeypatch.setattr(readers, "FAST_MAX_PENDING", 2048)
-    parsed = {"n": 0}
-    real_parse = readers._parse_block
-
-    def counting(*args):  # type: ignore[no-untyped-def]
-        parsed["n"] += 1
-        return real_parse(*args)
-
-    monkeypatch.setattr(readers, "_parse_block", counting)
-    handed = {"n": 0}
-    real_batched = readers._batched_text
-
-    def csv_module(*args):  # type: ignore[no-untyped-def]
-        handed["n"] += 1
-        return real_batched(*args)
-
-    monkeypatch.setattr(readers, "_batched_text", csv_module)
+    parsed = _count_calls(monkeypatch, readers, "_parse_block")
+    handed = _count_calls(monkeypatch, readers, "_batched_text")
     fast, fast_meta = _read_all(contract, path, monkeypatch, fast=True)
     assert parsed["n"] > 0, "the polars reader was not used"
     if case not in {"row longer than the header", "stray quote", "unterminated quote"} and "late" not in case:

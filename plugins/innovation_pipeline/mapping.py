@@ -44,17 +44,6 @@ PG_TYPES = {
     "date": "date",
     "boolean": "boolean",
 }
-QUARANTINE_COLUMNS = [
-    "submission_id",
-    "source",
-    "source_row",
-    "sheet",
-    "column_name",
-    "field_name",
-    "reason_code",
-    "message",
-    "raw_value",
-]
 QUARANTINE_SCHEMA = {
     "submission_id": pl.Int64,
     "source": pl.Utf8,
@@ -66,6 +55,7 @@ QUARANTINE_SCHEMA = {
     "message": pl.Utf8,
     "raw_value": pl.Utf8,
 }
+QUARANTINE_COLUMNS = list(QUARANTINE_SCHEMA)
 RAW_VALUE_LIMIT = 500
 # Keys a KeyTracker remembers (20 bytes each) before leaving duplicates to the database.
 MAX_TRACKED_KEYS = 3_000_000
@@ -277,17 +267,7 @@ class _Problems:
                     "message": messages,
                     "raw_value": shown,
                 },
-                schema={
-                    "submission_id": pl.Int64,
-                    "source": pl.Utf8,
-                    "source_row": pl.Int64,
-                    "sheet": pl.Utf8,
-                    "column_name": pl.Utf8,
-                    "field_name": pl.Utf8,
-                    "reason_code": pl.Utf8,
-                    "message": pl.Utf8,
-                    "raw_value": pl.Utf8,
-                },
+                schema=QUARANTINE_SCHEMA,
             )
         )
 

@@ -86,6 +86,20 @@ def programs(contracts: dict[str, Contract], seen: list[tuple[str, str]]) -> lis
     return sorted(out, key=lambda p: (p.program == "state_outcomes", p.title))
 
 
+def _explain(result: dict[str, Any]) -> Any:
+    """A stored expectation result (a dq.expectation_results row) in plain words."""
+    return catalog.explain_check(
+        result["check_id"] or "unknown",
+        catalog.check_values(
+            result["column_name"],
+            result["expectation_kwargs"],
+            observed=result["observed_value"],
+            count=result["unexpected_count"],
+            total=result["element_count"],
+        ),
+    )
+
+
 def _exists(conn: Any, name: str) -> bool:
     return conn.execute("select to_regclass(%s) is not null", (name,)).fetchone()[0]
 
@@ -171,17 +185,7 @@ class ReportData:
             for r in self._all(
                 "select * from dq.expectation_results where run_id = any(%s) order by result_id", (run_ids,)
             ):
-                explained = catalog.explain_check(
-                    r["check_id"] or "unknown",
-                    catalog.check_values(
-                        r["column_name"],
-                        r["expectation_kwargs"],
-                        observed=r["observed_value"],
-                        count=r["unexpected_count"],
-                        total=r["element_count"],
-                    ),
-                )
-                r["explained"] = explained
+                r["explained"] = _explain(r)
                 r["examples"] = [masking.mask_row(x["row_values"]) for x in examples[r["result_id"]]]
                 results[r["run_id"]].append(r)
         for s in subs:
@@ -250,16 +254,7 @@ class ReportData:
                 (run["run_id"],),
             )
             for r in run["failed"]:
-                r["explained"] = catalog.explain_check(
-                    r["check_id"] or "unknown",
-                    catalog.check_values(
-                        r["column_name"],
-                        r["expectation_kwargs"],
-                        observed=r["observed_value"],
-                        count=r["unexpected_count"],
-                        total=r["element_count"],
-                    ),
-                )
+                r["explained"] = _explain(r)
         return runs
 
     def task_failures(self, limit: int = 50) -> list[dict[str, Any]]:
