@@ -107,13 +107,16 @@ class Bench:
         self.env.update(warehouse.export_environment())
 
     def fresh_database(self) -> None:
-        """Drop and create the benchmark database; clear the loader's archive."""
+        """Drop and create the benchmark database, then checkpoint; clear the loader's archive."""
         import psycopg
         from psycopg import sql
 
         with psycopg.connect(self.server.with_dbname("postgres").url(), autocommit=True) as conn:
             conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(BENCH_DB)))
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(BENCH_DB)))
+            # Every measurement starts with no WAL pending: otherwise the previous method's writes
+            # (and the dropped database) bring on a checkpoint in the middle of the next one.
+            conn.execute("checkpoint")
         shutil.rmtree(self.work / "data" / "archive", ignore_errors=True)
 
     def child(self, *args: str, module: str = "benchmarks.measure") -> tuple[dict[str, Any], float, float]:

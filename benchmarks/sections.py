@@ -168,9 +168,9 @@ class Report:
         return [
             f"Why the loader misses the COPY ratio: storing typed rows is itself several times the work "
             f"of the bare COPY. The loader sent {d.get('copy_bytes', 0) / 1e6:,.0f} MB of rows to the server "
-            f"({widen:.1f} × the file: each row gains the 64-character file hash and student pseudonym, "
-            f"lineage, the resolved district and typed columns) into a table with the `_submission_id` "
-            f"index, and the server spent {server:.1f} CPU-seconds on the load against {copy_server:.1f} "
+            f"({widen:.1f} × the file: each row gains the 64-character student pseudonym, its submission "
+            f"and row number, the resolved district beside the name as written, and typed columns) into "
+            f"a table with a BRIN index on `_submission_id`, and the server spent {server:.1f} CPU-seconds on the load against {copy_server:.1f} "
             f"for the bare COPY ({server / copy_server:.1f} ×). The loader's own process (reading, parsing, "
             f"pseudonyms, checks, CSV for COPY; all threads) used {python:.1f} CPU-seconds besides. On "
             f"{cores} cores the two overlap (the COPY stream was open {d.get('copy_stream_seconds', 0.0):.1f} s; "

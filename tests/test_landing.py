@@ -718,3 +718,40 @@ def test_server_error_mid_stream_aborts_the_load_and_leaves_nothing(db, zz, tmp_
     monkeypatch.setattr(landing, "_encode_rows", real_encode)
     result = land_file(contract, path, batch_rows=2)
     assert (result.rows_received, result.rows_loaded + result.rows_quarantined) == (30, 30)
+
+
+def test_raw_tables_keep_lineage_per_submission_and_older_tables_still_load(db, zz, tmp_path):
+    """Rows carry their submission id, not the file's hash (it is on audit.submissions); a raw
+    table made before that (hash column NOT NULL, B-tree index) takes new loads unchanged."""
+    zz_old = write_contract(tmp_path, {**CONTRACT, "source": "zz_old"})
+    db.execute("create schema if not exists raw")
+    db.execute(
+        "create table raw.zz_old (_submission_id bigint not null, _file_sha256 text not null, _sheet text,"
+        " _source_row integer not null, _loaded_at timestamptz not null default now(), row_kind text not null,"
+        " state text, district_id text, district_source_value text, school_year smallint)"
+    )
+    db.execute("create index zz_old_submission on raw.zz_old (_submission_id)")
+    lines = ["Dist No,Grade,Competency,Students Defended", "002,5,innovation,30", "002,8,innovation,31"]
+    old = land_file(zz_old, csv_file(tmp_path, "ZZ_002_2023-24.csv", lines))
+    new = land_file(zz, csv_file(tmp_path, "ZZ_002_2023-24.csv", lines))
+    assert (old.rows_loaded, new.rows_loaded) == (2, 2)
+    methods = dict(
+        db.execute(
+            "select c.relname, am.amname from pg_index i join pg_class c on c.oid = i.indexrelid"
+            " join pg_am am on am.oid = c.relam where c.relname in ('zz_old_submission', 'zz_skills_submission')"
+        ).fetchall()
+    )
+    assert methods == {"zz_old_submission": "btree", "zz_skills_submission": "brin"}
+    columns = {
+        r[0]
+        for r in db.execute(
+            "select column_name from information_schema.columns where table_schema = 'raw' and table_name = 'zz_skills'"
+        ).fetchall()
+    }
+    assert "_file_sha256" not in columns and "_submission_id" in columns
+    # The file's hash is one join away, and the BRIN index finds the submission's rows.
+    assert db.execute(
+        "select count(*), min(s.file_sha256) = max(s.file_sha256) from raw.zz_skills r"
+        " join audit.submissions s on s.submission_id = r._submission_id where r._submission_id = %s",
+        (new.submission_id,),
+    ).fetchone() == (2, True)

@@ -4,10 +4,11 @@
     superseded only by a later submission if at all, and, defensively, only the latest such one per
     (source, submitter, school year) should two ever be loaded at once. -#}
 {% macro current_submission_ids(source_name) -%}
-    select submission_id
+    select submission_id, file_sha256
     from (
         select
             submission_id,
+            file_sha256,
             row_number() over (
                 partition by source, submitter, school_year
                 order by received_at desc, submission_id desc
@@ -21,7 +22,8 @@
     where recency = 1
 {%- endmacro %}
 
-{#- The landing columns every raw table has, renamed for staging. -#}
+{#- The landing columns every raw table has, renamed for staging. The file's SHA-256 comes from its
+    submission (current_submission_ids), not from each row: a raw row carries only its submission id. -#}
 {% macro landing_columns(alias='source') -%}
         -- ids
         {{ alias }}._submission_id as submission_id,
@@ -31,7 +33,7 @@
         {{ alias }}.row_kind,
         {{ alias }}.district_source_value,
         -- lineage
-        {{ alias }}._file_sha256 as file_sha256,
+        current_submissions.file_sha256,
         {{ alias }}._sheet as sheet_name,
         {{ alias }}._source_row as source_row,
         {{ alias }}._loaded_at as loaded_at

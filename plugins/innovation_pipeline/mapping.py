@@ -68,10 +68,14 @@ def column_name(spec: FieldSpec) -> str:
 
 
 def raw_columns(contract: Contract) -> list[tuple[str, str]]:
-    """Columns of ``raw.<source>``: lineage, identity, then one (or five) per field."""
+    """Columns of ``raw.<source>``: lineage, identity, then one (or five) per field.
+
+    Lineage per row is the submission id and the row's place in the file; the file's SHA-256,
+    name and archive path are on ``audit.submissions``, once per file (at millions of rows a
+    per-row hash was a quarter of the bytes the server stored).
+    """
     cols = [
         ("_submission_id", "bigint not null"),
-        ("_file_sha256", "text not null"),
         ("_sheet", "text"),
         ("_source_row", "integer not null"),
         ("_loaded_at", "timestamptz not null default now()"),
@@ -358,7 +362,6 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
         .filter(~pl.col("_source_row").is_in(bad_rows.implode()))
         .select(
             pl.lit(ctx.submission_id, dtype=pl.Int64).alias("_submission_id"),
-            pl.lit(ctx.sha, dtype=pl.Utf8).alias("_file_sha256"),
             pl.lit(ctx.source.sheet, dtype=pl.Utf8).alias("_sheet"),
             pl.all(),
         )
