@@ -380,6 +380,21 @@ def test_a_resubmission_rebuilds_only_its_partition(warehouse: Warehouse, sessio
         " join audit.submissions a on a.submission_id = s.submission_id where a.status <> 'loaded'"
     )[0][0]
     assert stale == 0
+    # The comparison mart rebuilt the resubmission's school year only, and to what a full
+    # refresh builds.
+    rebuilt = {
+        year
+        for (year,) in warehouse.rows(
+            "select distinct school_year from marts.cross_state_program_comparison"
+            " where built_through_submission_id >= %s",
+            (result.submission_id,),
+        )
+    }
+    assert rebuilt == {2024}
+    incremental = snapshot(warehouse, "cross_state_program_comparison")
+    full = warehouse.dbt("run", "--full-refresh", "--select", "cross_state_program_comparison")
+    assert full.returncode == 0, full.output[-6000:]
+    assert snapshot(warehouse, "cross_state_program_comparison") == incremental
 
 
 def test_marts_are_published_to_analysts_with_state_row_security(warehouse: Warehouse) -> None:

@@ -1,9 +1,22 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['school_year'],
+        on_schema_change='fail',
+        pre_hook="{{ delete_partitions_with_new_submissions(['school_year']) }}"
+    )
+}}
 -- The headline mart: per state, program, school year and measure, the participating districts'
 -- figure beside the non-participating districts' of the same state, each with the count behind it
 -- and after small-cell suppression. Program measures (participants, funding, credits, proficiency,
 -- participation rate) exist for participating districts only. Aggregates use true district values
 -- and cover the districts that reported a value (districts_reporting); rates are re-weighted
 -- (sum of numerators / sum of counts behind), never averaged.
+-- Incremental by school year: a year's comparison reads only that year's program and outcome
+-- cells, so a new submission (a program's or an outcome feed's) rebuilds its school year for
+-- every program, and the years before are not rebuilt; a changed threshold rebuilds the years
+-- of the state it touches.
 
 with
 
@@ -19,16 +32,39 @@ thresholds as (
 
 ),
 
+{% if is_incremental() %}
+years_to_rebuild as (
+
+    {{ partitions_with_new_submissions(['school_year']) }}
+
+    union
+
+    select built.school_year
+    from {{ this }} as built
+    inner join thresholds
+        on built.state = thresholds.state
+    where built.suppression_threshold <> thresholds.threshold
+
+),
+{% endif %}
+
 program_cells as (
 
     select * from {{ ref('int_program_measures__unioned') }}
+    {% if is_incremental() %}
+    where school_year in (select years_to_rebuild.school_year from years_to_rebuild)
+    {% endif %}
 
 ),
 
 outcome_cells as (
 
     select * from {{ ref('int_district_outcomes__unioned') }}
-    where row_kind = 'district'
+    where
+        row_kind = 'district'
+        {% if is_incremental() %}
+        and school_year in (select years_to_rebuild.school_year from years_to_rebuild)
+        {% endif %}
 
 ),
 
@@ -410,7 +446,8 @@ select
     cast(compared.non_participating_suppression_reason as text) as non_participating_suppression_reason,
     cast(compared.participating_value - compared.non_participating_value as numeric(24, 8))
         as participating_minus_non_participating,
-    cast(compared.suppression_threshold as integer) as suppression_threshold
+    cast(compared.suppression_threshold as integer) as suppression_threshold,
+    cast({{ current_high_water_mark() }} as bigint) as built_through_submission_id
 from compared
 inner join definitions
     on compared.measure_id = definitions.measure_id
