@@ -30,3 +30,21 @@
         )
     {% endif %}
 {%- endmacro %}
+
+{#- (partition columns) a model must rebuild: those with new submissions, and those built under a
+    state threshold that has changed since (``thresholds`` is the model's CTE of
+    int_suppression_thresholds; the model's rows carry state and suppression_threshold). -#}
+{% macro partitions_to_rebuild(partition_columns, submissions_filter='true') -%}
+    {{ partitions_with_new_submissions(partition_columns, submissions_filter) }}
+
+    union
+
+    select
+        {% for column in partition_columns -%}
+        built.{{ column }}{{ "," if not loop.last }}
+        {% endfor -%}
+    from {{ this }} as built
+    inner join thresholds
+        on built.state = thresholds.state
+    where built.suppression_threshold <> thresholds.threshold
+{%- endmacro %}

@@ -35,15 +35,7 @@ thresholds as (
 {% if is_incremental() %}
 years_to_rebuild as (
 
-    {{ partitions_with_new_submissions(['school_year']) }}
-
-    union
-
-    select built.school_year
-    from {{ this }} as built
-    inner join thresholds
-        on built.state = thresholds.state
-    where built.suppression_threshold <> thresholds.threshold
+    {{ partitions_to_rebuild(['school_year']) }}
 
 ),
 {% endif %}

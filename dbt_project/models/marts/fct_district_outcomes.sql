@@ -22,15 +22,7 @@ thresholds as (
 {% if is_incremental() %}
 partitions_to_rebuild as (
 
-    {{ partitions_with_new_submissions(['school_year'], "program_id = 'state_outcomes'") }}
-
-    union
-
-    select built.school_year
-    from {{ this }} as built
-    inner join thresholds
-        on built.state = thresholds.state
-    where built.suppression_threshold <> thresholds.threshold
+    {{ partitions_to_rebuild(['school_year'], "program_id = 'state_outcomes'") }}
 
 ),
 {% endif %}

@@ -24,17 +24,7 @@ thresholds as (
 {% if is_incremental() %}
 partitions_to_rebuild as (
 
-    {{ partitions_with_new_submissions(['program_id', 'school_year']) }}
-
-    union
-
-    select
-        built.program_id,
-        built.school_year
-    from {{ this }} as built
-    inner join thresholds
-        on built.state = thresholds.state
-    where built.suppression_threshold <> thresholds.threshold
+    {{ partitions_to_rebuild(['program_id', 'school_year']) }}
 
 ),
 {% endif %}
