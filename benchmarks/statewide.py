@@ -67,7 +67,12 @@ def _dbt(args: list[str], work: Path) -> tuple[float, list[dict[str, Any]]]:
             f"dbt {' '.join(args)} failed: {result.exception or 'see ' + str(work / 'dbt_logs')}"
         )
     nodes = [
-        {"name": r.node.name, "seconds": round(r.execution_time, 3), "status": str(r.status)}
+        {
+            "name": r.node.name,
+            "materialized": r.node.config.materialized,
+            "seconds": round(r.execution_time, 3),
+            "status": str(r.status),
+        }
         for r in getattr(result.result, "results", []) or []
     ]
     return seconds, nodes

@@ -361,7 +361,6 @@ def _load(
         crosswalk=crosswalk,
         key=key,
         pseudonym_key=pseudonym_key(),
-        sha=sha,
     )
     context.resolve_filename_parts()
     sub_id = conn.execute(

@@ -115,7 +115,6 @@ class MappingContext:
     crosswalk: Crosswalk
     key: dict[str, str]
     pseudonym_key: bytes
-    sha: str
     submission_id: int | None = None
     submitter: str | None = None
     submitter_district: str | None = None

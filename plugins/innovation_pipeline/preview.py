@@ -50,7 +50,7 @@ def preview(contract: Contract, path: Path, rows: int = 10) -> str:
     with connect(autocommit=True) as conn:
         ensure_landing_schema(conn)
         crosswalk = Crosswalk.from_db(conn)
-    ctx = mapping.MappingContext(contract, source, crosswalk, key, pseudonym_key(), sha="preview")
+    ctx = mapping.MappingContext(contract, source, crosswalk, key, pseudonym_key())
     try:
         ctx.resolve_filename_parts()
     except FileRejected as exc:
