@@ -38,10 +38,11 @@
 
 {#- A rate averaged over sub-rows, weighted by a count (e.g. school rates by enrollment). The mean
     of known rates lies between their smallest and largest value, which bound a suppressed one. -#}
-{% macro agg_weighted_rate(rate, weight, alias=none, rate_suppressible=true) -%}
+{% macro agg_weighted_rate(rate, weight, alias=none, rate_suppressible=true, weight_suppressible=true) -%}
     {%- set out = alias or rate -%}
     {%- set rate_flag = rate ~ '__suppressed' if rate_suppressible else 'false' -%}
-    {%- set suppressed = 'coalesce(bool_or(' ~ rate_flag ~ ' or ' ~ weight ~ '__suppressed), false)' -%}
+    {%- set weight_flag = weight ~ '__suppressed' if weight_suppressible else 'false' -%}
+    {%- set suppressed = 'coalesce(bool_or(' ~ rate_flag ~ ' or ' ~ weight_flag ~ '), false)' -%}
     case
         when {{ suppressed }} then null
         else sum({{ rate }} * {{ weight }}) / nullif(sum({{ weight }}) filter (where {{ rate }} is not null), 0)
@@ -56,6 +57,37 @@
     case when {{ suppressed }} then min(coalesce({{ rate }}, 0)) end as {{ out }}__lower,
     case when {{ suppressed }} then max(coalesce({{ rate }}, 1)) end as {{ out }}__upper
     {%- endif %}
+{%- endmacro %}
+
+{#- sum(numerator) / sum(denominator) over sub-rows (e.g. graduates over the cohort). Suppressed
+    when either side has a suppressed row; the bounds take the smallest numerator over the largest
+    denominator and the reverse, where the markers bound them. -#}
+{% macro agg_ratio(numerator, denominator, alias, numerator_suppressible=true, denominator_suppressible=true) -%}
+    {%- set n_flag = numerator ~ '__suppressed' if numerator_suppressible else 'false' -%}
+    {%- set d_flag = denominator ~ '__suppressed' if denominator_suppressible else 'false' -%}
+    {%- set suppressed = 'coalesce(bool_or(' ~ n_flag ~ ' or ' ~ d_flag ~ '), false)' -%}
+    {%- set n_low = 'coalesce(' ~ numerator ~ '__lower, ' ~ numerator ~ ', 0)' if numerator_suppressible else numerator -%}
+    {%- set n_high = 'coalesce(' ~ numerator ~ '__upper, ' ~ numerator ~ ')' if numerator_suppressible else numerator -%}
+    {%- set d_low = 'coalesce(' ~ denominator ~ '__lower, ' ~ denominator ~ ', 0)' if denominator_suppressible else denominator -%}
+    {%- set d_high = 'coalesce(' ~ denominator ~ '__upper, ' ~ denominator ~ ')' if denominator_suppressible else denominator -%}
+    case
+        when {{ suppressed }} then null
+        else sum({{ numerator }}) / nullif(sum({{ denominator }}), 0)
+    end as {{ alias }},
+    {{ suppressed }} as {{ alias }}__suppressed,
+    {% if numerator_suppressible -%}
+    string_agg(distinct {{ numerator }}__marker, ', ')
+    {%- else -%}
+    cast(null as text)
+    {%- endif %} as {{ alias }}__marker,
+    case
+        when {{ suppressed }} and bool_and({{ d_high }} is not null)
+            then sum({{ n_low }}) / nullif(sum({{ d_high }}), 0)
+    end as {{ alias }}__lower,
+    case
+        when {{ suppressed }} and bool_and({{ n_high }} is not null)
+            then sum({{ n_high }}) / nullif(sum({{ d_low }}), 0)
+    end as {{ alias }}__upper
 {%- endmacro %}
 
 {#- An aggregate of fields that are never suppressed at source (amounts, counts we compute). -#}

@@ -17,6 +17,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from innovation_pipeline.transform_spec import MeasureDefinition, ProgramDetails, Transform, check_rules
+
 IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
 RESERVED_COLUMNS = {"district_id", "school_year", "row_kind"}
 
@@ -176,6 +178,11 @@ class Contract(_Strict):
     fields: list[FieldSpec]
     natural_key: list[str] = Field(description="Fields that identify a row within one submission.")
     min_rows: Annotated[int, Field(ge=0)] = 1
+    # From the raw table to the marts (transform_spec.py): how rows become measures, and what the
+    # program and any new measures mean.
+    program_details: ProgramDetails | None = None
+    transform: Transform | None = None
+    measure_definitions: list[MeasureDefinition] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _keys_are_fields(self) -> Contract:
@@ -200,6 +207,9 @@ class Contract(_Strict):
             raise ValueError(
                 "school_year.source is filename but file.pattern has no (?P<school_year>...) group"
             )
+        problems = check_rules(self)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property

@@ -4,28 +4,30 @@
         incremental_strategy='delete+insert',
         unique_key=['school_year'],
         on_schema_change='append_new_columns',
-        pre_hook="{{ delete_partitions_with_new_submissions(['school_year'], \"program_id = 'state_outcomes'\") }}"
+        pre_hook="{{ delete_partitions_with_new_submissions(['school_year'], outcome_programs_filter()) }}"
     )
 }}
--- Outcome measures from every outcome feed on one grain: state, district (null on the State Total
+-- Outcome measures from every outcome feed (the contracts of kind outcomes, listed in
+-- macros/generated/contract_registry.sql) on one grain: state, district (null on the State Total
 -- row), school year, measure. Where two feeds report the same cell, the feed with the lower
--- outcome_priority in seeds/program_sources.csv wins (CDE's own file over the shared feed for CO).
+-- transform.outcome_priority wins (CDE's own file over the shared feed for CO).
 -- A table, incremental by school year (see int_program_measures__unioned).
 with
 
 {% if is_incremental() %}
 partitions_to_rebuild as (
 
-    {{ partitions_with_new_submissions(['school_year'], "program_id = 'state_outcomes'") }}
+    {{ partitions_with_new_submissions(['school_year'], outcome_programs_filter()) }}
 
 ),
 {% endif %}
 
 unioned as (
 
-    select * from {{ ref('int_state_outcomes__district_measures') }}
-    union all
-    select * from {{ ref('int_co_chronic_absenteeism__district_measures') }}
+    {% for entry in contract_registry() if entry.kind == 'outcomes' and entry.measures_model %}
+    select * from {{ ref(entry.measures_model) }}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 
 ),
 

@@ -7,7 +7,8 @@
         pre_hook="{{ delete_partitions_with_new_submissions(['program_id', 'school_year']) }}"
     )
 }}
--- The seven programs on one grain: program, district, school year, measure (long format).
+-- Every program source's cells (one model per contract, from macros/generated/contract_registry.sql)
+-- on one grain: program, district, school year, measure (long format).
 -- Values here are as received (true values, before small-cell suppression): this schema is for
 -- engineers, not analysts. A table (the marts join it several times; views of views of aggregates
 -- leave the planner blind), incremental by (program, school year): a new submission rebuilds its
@@ -25,10 +26,8 @@ partitions_to_rebuild as (
 
 unioned as (
 
-    {% for program in ['co_local_accountability', 'ky_local_labs', 'mt_transformational_learning',
-                       'nh_learn_everywhere', 'nd_innovative_education', 'ut_pcbl_grants',
-                       'wa_mastery_learning'] %}
-    select * from {{ ref('int_' ~ program ~ '__district_measures') }}
+    {% for entry in contract_registry() if entry.kind == 'program' and entry.measures_model %}
+    select * from {{ ref(entry.measures_model) }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 

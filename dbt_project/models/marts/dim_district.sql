@@ -19,15 +19,11 @@ aliases as (
 
 seen as (
 
-    {% for model in ['stg_co_local_accountability__school_measures', 'stg_ky_local_labs__competency_defenses',
-                     'stg_mt_transformational_learning__district_participation', 'stg_nh_learn_everywhere__student_credits',
-                     'stg_nd_innovative_education__waivers', 'stg_ut_pcbl_grants__pathways',
-                     'stg_wa_mastery_learning__district_participation', 'stg_state_outcomes__district_outcomes',
-                     'stg_co_chronic_absenteeism__district_absenteeism'] %}
+    {% for entry in contract_registry() %}
     select distinct
         district_id,
         district_source_value as variant
-    from {{ ref(model) }}
+    from {{ ref(entry.staging_model) }}
     where district_id is not null and district_source_value is not null
     {% if not loop.last %}union{% endif %}
     {% endfor %}

@@ -1,3 +1,5 @@
+-- Generated from programs/nh_learn_everywhere.yml by `innovation-pipeline contracts sync`: edit the contract, not this file.
+-- New Hampshire Learn Everywhere credits (approved providers): one student's credit in one approved program; current submissions only.
 with
 
 source as (
@@ -17,8 +19,8 @@ renamed as (
     select
         {{ landing_columns() }},
         -- fields
-        -- student pseudonym (HMAC); never selected into marts
-        source.student_id_key as student_key,
+        -- pseudonym (HMAC) of the student identifier; never selected into a mart
+        source.student_id_key as student_id_key,
         cast(source.provider_name as text) as provider_name,
         cast(source.program_name as text) as program_name,
         cast(source.subject_area as text) as subject_area,

@@ -1,3 +1,5 @@
+-- Generated from programs/mt_transformational_learning.yml by `innovation-pipeline contracts sync`: edit the contract, not this file.
+-- Montana Transformational Learning program report (OPI): one participating district in one school year; current submissions only.
 with
 
 source as (
@@ -17,13 +19,13 @@ renamed as (
     select
         {{ landing_columns() }},
         -- fields
-        cast(source.credits_by_proficiency as numeric) as credits_by_proficiency,
-        cast(source.work_based_learning_hours as numeric) as work_based_learning_hours,
-        cast(source.funding_amount as numeric) as funding_amount,
         {{ suppressible('students_enrolled') }},
         {{ suppressible('students_proficiency_based') }},
         {{ suppressible('students_remote_credit') }},
-        {{ suppressible('dual_credit_enrollments') }}
+        cast(source.credits_by_proficiency as numeric) as credits_by_proficiency,
+        cast(source.work_based_learning_hours as numeric) as work_based_learning_hours,
+        {{ suppressible('dual_credit_enrollments') }},
+        cast(source.funding_amount as numeric) as funding_amount
     from source
     inner join current_submissions
         on source._submission_id = current_submissions.submission_id

@@ -1,3 +1,5 @@
+-- Generated from programs/ut_pcbl_grants.yml by `innovation-pipeline contracts sync`: edit the contract, not this file.
+-- Utah PCBL grant reports: one pathway (CTE, STEM, IB, AP, PCBL) of a grantee district; current submissions only.
 with
 
 source as (

@@ -1,3 +1,5 @@
+-- Generated from programs/ky_local_labs.yml by `innovation-pipeline contracts sync`: edit the contract, not this file.
+-- Kentucky Local Laboratories of Learning (Backpack of Success Skills): one district's defenses of one success-skill competency at one transition grade; current submissions only.
 with
 
 source as (

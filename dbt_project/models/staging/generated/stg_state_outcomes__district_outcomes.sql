@@ -1,3 +1,5 @@
+-- Generated from programs/state_outcomes.yml by `innovation-pipeline contracts sync`: edit the contract, not this file.
+-- State outcome feeds (all districts): one district's shared outcomes in one school year; current submissions only.
 with
 
 source as (

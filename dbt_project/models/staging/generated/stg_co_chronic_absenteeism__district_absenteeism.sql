@@ -1,3 +1,5 @@
+-- Generated from programs/co_chronic_absenteeism.yml by `innovation-pipeline contracts sync`: edit the contract, not this file.
+-- Colorado chronic absenteeism by district (CDE): one district's chronic absenteeism for one school year; current submissions only.
 with
 
 source as (

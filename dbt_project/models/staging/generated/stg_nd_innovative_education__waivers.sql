@@ -1,3 +1,5 @@
+-- Generated from programs/nd_innovative_education.yml by `innovation-pipeline contracts sync`: edit the contract, not this file.
+-- North Dakota Innovative Education waiver register (DPI): one waiver of a law or rule granted to a district; current submissions only.
 with
 
 source as (

@@ -1,0 +1,14 @@
+{#- Questions about the sources, answered from the contracts (macros/generated/contract_registry.sql). -#}
+
+{#- A filter on stg_audit__submissions for the submissions of outcome feeds. -#}
+{% macro outcome_programs_filter() -%}
+    {%- set programs = [] -%}
+    {%- for entry in contract_registry() if entry.kind == 'outcomes' -%}
+        {%- if entry.program_id not in programs %}{% do programs.append(entry.program_id) %}{% endif -%}
+    {%- endfor -%}
+    {%- if programs -%}
+        program_id in ('{{ programs | join("', '") }}')
+    {%- else -%}
+        false
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,560 @@
+"""The dbt layer of every source, written from its contract: one YAML carries a source to the marts.
+
+For each contract in ``programs/`` this writes, into the dbt project:
+
+- ``models/staging/generated/stg_<source>__<entity>.sql`` and ``.yml``: the staging view of
+  ``raw.<source>`` (current submissions only, typed columns, the marker columns of suppressible
+  fields, column docs and tests from the contract's fields);
+- ``models/intermediate/generated/int_<source>__district_measures.sql`` and ``.yml``: the source's
+  cells on the conformed grain (district or State Total, school year, measure), from
+  ``transform.measures``, unless the contract names a hand-written model;
+- ``models/staging/generated/_raw__sources.yml``: the raw tables as dbt sources;
+- ``macros/generated/contract_registry.sql``: the sources, their kind and models, which the union
+  models and ``dim_district`` loop over;
+- ``seeds/programs.csv``, ``seeds/program_sources.csv`` and ``seeds/measures.csv``: dim_program and
+  dim_measure's content, from ``program_details``, ``transform`` and the measure catalog.
+
+Why generated files, checked in, rather than macros reading a manifest at run time: dbt needs one
+model file per node (Cosmos shows one task per model, analysts read the compiled SQL), SQL that is
+in the repository is reviewed in the same pull request as the contract change that alters it, and
+a read-only deployment needs nothing written at run time. Nobody edits them: every path into dbt
+(``ensure_manifest`` for the DAGs and ``make demo``, ``innovation-pipeline dbt``, the tests) syncs
+them first, and a test fails when the committed files differ from what the contracts give.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from innovation_pipeline.contracts import Contract, FieldSpec, load_contracts
+from innovation_pipeline.transform_spec import MeasureRule, measure_catalog, program_details
+
+GENERATED = "generated"
+_STAGING = Path("models/staging") / GENERATED
+_INTERMEDIATE = Path("models/intermediate") / GENERATED
+_MACROS = Path("macros") / GENERATED
+_SEEDS = Path("seeds")
+#: Seeds this module owns; any other seed (suppression thresholds, reason codes) is written by hand.
+GENERATED_SEEDS = ("programs.csv", "program_sources.csv", "measures.csv")
+_NUMERIC = {"integer", "number", "rate", "money"}
+_SQL_TYPES = {"text": "text", "category": "text", "date": "date", "boolean": "boolean"}
+_GROUP_KEYS = ("state", "district_id", "row_kind", "school_year")
+
+
+def _banner(contract_file: str) -> str:
+    return (
+        f"-- Generated from {contract_file} by `innovation-pipeline contracts sync`: edit the contract, "
+        "not this file.\n"
+    )
+
+
+def staging_model(contract: Contract) -> str:
+    entity = contract.transform.entity if contract.transform else "rows"
+    return f"stg_{contract.source}__{entity}"
+
+
+def measures_model(contract: Contract) -> str | None:
+    """The source's district-measures model: the contract's hand-written one, else the generated one."""
+    if contract.transform is None or (not contract.transform.measures and contract.transform.model is None):
+        return None
+    return contract.transform.model or f"int_{contract.source}__district_measures"
+
+
+def _column(field: FieldSpec) -> str:
+    """The landed column of a field as staging exposes it (a student id only as its pseudonym)."""
+    return f"{field.name}_key" if field.type == "student_id" else field.name
+
+
+# --- staging -----------------------------------------------------------------------------------
+
+
+def _staging_select(field: FieldSpec) -> str:
+    if field.type == "student_id":
+        return (
+            "        -- pseudonym (HMAC) of the student identifier; never selected into a mart\n"
+            f"        source.{field.name}_key as {field.name}_key"
+        )
+    if field.suppressible:
+        return f"        {{{{ suppressible('{field.name}') }}}}"
+    sql_type = "numeric" if field.type in _NUMERIC else _SQL_TYPES[field.type]
+    return f"        cast(source.{field.name} as {sql_type}) as {field.name}"
+
+
+def staging_sql(contract: Contract, contract_file: str) -> str:
+    fields = ",\n".join(_staging_select(f) for f in contract.fields)
+    return f"""{_banner(contract_file)}-- {contract.title}: {contract.entity}; current submissions only.
+with
+
+source as (
+
+    select * from {{{{ source('raw', '{contract.source}') }}}}
+
+),
+
+current_submissions as (
+
+    {{{{ current_submission_ids('{contract.source}') }}}}
+
+),
+
+renamed as (
+
+    select
+        {{{{ landing_columns() }}}},
+        -- fields
+{fields}
+    from source
+    inner join current_submissions
+        on source._submission_id = current_submissions.submission_id
+
+)
+
+select * from renamed
+"""
+
+
+def _range_test(low: float | None, high: float | None) -> list[dict[str, object]]:
+    arguments: dict[str, object] = {}
+    if low is not None:
+        arguments["min_value"] = low
+    if high is not None:
+        arguments["max_value"] = high
+    return [{"accepted_range": {"arguments": arguments}}] if arguments else []
+
+
+def staging_yaml(contract: Contract) -> dict[str, object]:
+    columns: list[dict[str, object]] = [
+        {
+            "name": "submission_id",
+            "description": "The submission (audit.submissions) the row came in; only submissions with status loaded appear.",
+            "data_tests": [
+                "not_null",
+                {"relationships": {"arguments": {"to": "ref('stg_audit__submissions')", "field": "submission_id"}}},
+            ],
+        },
+        {
+            "name": "district_id",
+            "description": "Canonical district (ref.districts); null on a State Total row.",
+            "data_tests": [
+                {"relationships": {"arguments": {"to": "ref('stg_ref__districts')", "field": "district_id"}}}
+            ],
+        },
+        {"name": "state", "description": "Two-letter state.", "data_tests": ["not_null"]},
+        {
+            "name": "school_year",
+            "description": "Ending year of the school year (2023-24 is 2024).",
+            "data_tests": ["not_null", *_range_test(1990, 2100)],
+        },
+        {
+            "name": "row_kind",
+            "description": "district, or state_total for the row carrying state-level figures.",
+            "data_tests": [{"accepted_values": {"arguments": {"values": ["district", "state_total"]}}}],
+        },
+        {"name": "district_source_value", "description": "The district code or name as the file wrote it."},
+    ]
+    for field in contract.fields:
+        column: dict[str, object] = {"name": _column(field)}
+        description = field.description or f"{field.name.replace('_', ' ')} ({field.type})"
+        if field.type == "student_id":
+            description = f"HMAC pseudonym of {field.description or 'the student identifier'}; engineers only."
+        elif field.suppressible:
+            description += "; null when suppressed at source (see the __suppressed, __marker, __lower and __upper columns)"
+        column["description"] = description
+        tests: list[object] = []
+        if field.type == "rate":
+            tests = _range_test(0, 1)
+        elif field.type in _NUMERIC:
+            tests = _range_test(field.min, field.max)
+        if field.type == "category" and field.allowed:
+            tests.append({"accepted_values": {"arguments": {"values": sorted({_slug(a) for a in field.allowed})}}})
+        if tests:
+            column["data_tests"] = tests
+        columns.append(column)
+    return {
+        "name": staging_model(contract),
+        "description": f"{contract.title}: {contract.entity}. Current submissions only; generated from "
+        f"programs/{contract.source}.yml.",
+        "data_tests": [
+            {"unique_combination": {"arguments": {"combination": ["submission_id", "sheet_name", "source_row"]}}}
+        ],
+        "columns": columns,
+    }
+
+
+def _slug(value: str) -> str:
+    # The loader lands categories normalized (parsing.normalize_category_value); tests and filters
+    # compare with the landed form.
+    from innovation_pipeline.parsing import normalize_category_value
+
+    return normalize_category_value(value)
+
+
+# --- intermediate ------------------------------------------------------------------------------
+
+
+def _condition_sql(field: FieldSpec, condition: object) -> str:
+    from innovation_pipeline.transform_spec import Condition
+
+    assert isinstance(condition, Condition)
+    column = _column(field)
+
+    def literal(value: object) -> str:
+        if field.type == "category" and isinstance(value, str):
+            value = _slug(value)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float):
+            return repr(value)
+        return "'" + str(value).replace("'", "''") + "'"
+
+    if condition.is_null is not None:
+        return f"{column} is {'' if condition.is_null else 'not '}null"
+    if condition.equals is not None:
+        return f"{column} = {literal(condition.equals)}"
+    values = condition.in_ if condition.in_ is not None else condition.not_in
+    assert values is not None
+    operator = "in" if condition.in_ is not None else "not in"
+    return f"{column} {operator} ({', '.join(literal(v) for v in values)})"
+
+
+def _aggregate_sql(rule: MeasureRule, fields: dict[str, FieldSpec], alias: str) -> str:
+    """One measure's five columns (value, __suppressed, __marker, __lower, __upper), by macro."""
+    field = fields.get(rule.field or "")
+    if rule.aggregate == "count":
+        return f"{{{{ agg_plain('count(*)', '{alias}') }}}}"
+    if rule.aggregate == "count_distinct":
+        assert field is not None
+        return f"{{{{ agg_plain('count(distinct {_column(field)})', '{alias}') }}}}"
+    if rule.aggregate == "weighted_mean":
+        weight = fields[rule.weight or ""]
+        assert field is not None
+        return (
+            f"{{{{ agg_weighted_rate('{field.name}', '{weight.name}', alias='{alias}', "
+            f"rate_suppressible={str(field.suppressible).lower()}, "
+            f"weight_suppressible={str(weight.suppressible).lower()}) }}}}"
+        )
+    if rule.aggregate == "ratio":
+        numerator, denominator = fields[rule.numerator or ""], fields[rule.denominator or ""]
+        return (
+            f"{{{{ agg_ratio('{numerator.name}', '{denominator.name}', alias='{alias}', "
+            f"numerator_suppressible={str(numerator.suppressible).lower()}, "
+            f"denominator_suppressible={str(denominator.suppressible).lower()}) }}}}"
+        )
+    assert field is not None
+    if field.suppressible:
+        return f"{{{{ agg_{rule.aggregate}('{field.name}', alias='{alias}') }}}}"
+    return f"{{{{ agg_plain('{rule.aggregate}({field.name})', '{alias}') }}}}"
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Measures aggregated the same way: the same rows (where) and the same first step (per)."""
+
+    per: tuple[str, ...]
+    where: tuple[str, ...]
+    rules: tuple[MeasureRule, ...]
+
+
+def _groups(contract: Contract) -> list[_Group]:
+    fields = {f.name: f for f in contract.fields}
+    order: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+    members: dict[tuple[tuple[str, ...], tuple[str, ...]], list[MeasureRule]] = {}
+    assert contract.transform is not None
+    for rule in contract.transform.measures:
+        key = (
+            tuple(_column(fields[p]) for p in rule.per),
+            tuple(_condition_sql(fields[c.field], c) for c in rule.where),
+        )
+        if key not in members:
+            order.append(key)
+            members[key] = []
+        members[key].append(rule)
+    return [_Group(per, where, tuple(members[(per, where)])) for per, where in order]
+
+
+def _indent(lines: Iterable[str], spaces: int = 8) -> str:
+    return ",\n".join(" " * spaces + line for line in lines)
+
+
+def measures_sql(contract: Contract, contract_file: str) -> str:
+    assert contract.transform is not None
+    fields = {f.name: f for f in contract.fields}
+    rows = contract.transform.rows or ("all" if contract.kind == "outcomes" else "district")
+    row_filter = "\n    where row_kind = 'district'" if rows == "district" else ""
+    keys = list(_GROUP_KEYS)
+    ctes = [
+        f"""source_rows as (
+
+    select * from {{{{ ref('{staging_model(contract)}') }}}}{row_filter}
+
+)"""
+    ]
+    unpivots = []
+    for number, group in enumerate(_groups(contract), start=1):
+        name = f"measures_{number}" if len(_groups(contract)) > 1 else "district_totals"
+        where = ("\n    where\n        " + "\n        and ".join(group.where)) if group.where else ""
+        aggregates = [_aggregate_sql(rule, fields, rule.measure) for rule in group.rules]
+        if group.per:
+            # Two steps: aggregate within each group of the `per` fields, then sum to the district.
+            inner = f"{name}_per_{'_'.join(group.per)}"
+            ctes.append(f"""{inner} as (
+
+    select
+{_indent([*keys, *group.per, "max(submission_id) as last_submission_id", "max(loaded_at) as loaded_at", *aggregates])}
+    from source_rows{where}
+    group by {", ".join([*keys, *group.per])}
+
+)""")
+            outer = [f"{{{{ agg_sum('{rule.measure}') }}}}" for rule in group.rules]
+            ctes.append(f"""{name} as (
+
+    select
+{_indent([*keys, "max(last_submission_id) as last_submission_id", "max(loaded_at) as loaded_at", *outer])}
+    from {inner}
+    group by {", ".join(keys)}
+
+)""")
+        else:
+            ctes.append(f"""{name} as (
+
+    select
+{_indent([*keys, "max(submission_id) as last_submission_id", "max(loaded_at) as loaded_at", *aggregates])}
+    from source_rows{where}
+    group by {", ".join(keys)}
+
+)""")
+        measure_list = ", ".join(f"'{rule.measure}'" for rule in group.rules)
+        unpivots.append(
+            f"{{{{ unpivot_measures('{name}', '{contract.source}', '{contract.program}', [{measure_list}]) }}}}"
+        )
+    unioned = "\n\n    union all\n\n    ".join(unpivots)
+    ctes.append(f"""unpivoted as (
+
+    {unioned}
+
+)""")
+    body = ",\n\n".join(ctes)
+    return f"""{_banner(contract_file)}-- {contract.title}: the source's cells on the conformed grain (district or State Total,
+-- school year, measure), one row per measure. True values before small-cell suppression.
+with
+
+{body}
+
+select * from unpivoted
+"""
+
+
+def measures_yaml(contract: Contract) -> dict[str, object]:
+    return {
+        "name": measures_model(contract),
+        "description": f"{contract.title}, aggregated to district (or State Total) and school year, one row "
+        f"per measure (long). True values: engineers only. Generated from programs/{contract.source}.yml "
+        "(transform.measures).",
+        "data_tests": [
+            {
+                "unique_combination": {
+                    "arguments": {"combination": ["state", "district_id", "row_kind", "school_year", "measure_id"]}
+                }
+            }
+        ],
+        "columns": [
+            {
+                "name": "measure_id",
+                "data_tests": [
+                    "not_null",
+                    {"relationships": {"arguments": {"to": "ref('measures')", "field": "measure_id"}}},
+                ],
+            }
+        ],
+    }
+
+
+# --- sources, registry, seeds -----------------------------------------------------------------
+
+
+def sources_yaml(contracts: dict[str, Contract]) -> dict[str, object]:
+    return {
+        "version": 2,
+        "sources": [
+            {
+                "name": "raw",
+                "description": "Landed submissions, one table per source contract (programs/<source>.yml), one "
+                "row per loaded data row. Written only by innovation_pipeline.landing; every row carries its "
+                "submission id and source row. Rows of superseded submissions stay here; staging filters them.",
+                "schema": "raw",
+                "config": {
+                    "loaded_at_field": "_loaded_at",
+                    # A source with no load for 13 months has missed a due date: warn, never stop the
+                    # other programs' marts (the ingest DAGs' due-date checks name the overdue).
+                    "freshness": {"warn_after": {"count": 400, "period": "day"}},
+                },
+                "tables": [
+                    {"name": c.source, "description": f"{c.title}; one row per {c.entity}."}
+                    for c in contracts.values()
+                ],
+            }
+        ],
+    }
+
+
+def registry_macro(contracts: dict[str, Contract]) -> str:
+    entries = [
+        {
+            "source": c.source,
+            "program_id": c.program,
+            "kind": c.kind,
+            "staging_model": staging_model(c),
+            "measures_model": measures_model(c),
+        }
+        for c in contracts.values()
+    ]
+    # Source and model names are identifiers (contract validation), so the JSON holds no quote.
+    body = json.dumps(entries, indent=4)
+    return f"""{{#- Generated from programs/*.yml by `innovation-pipeline contracts sync`: edit the contracts,
+    not this file. Every source with its program, kind and models; the union models and dim_district
+    loop over it instead of a hand-kept list. -#}}
+
+{{% macro contract_registry() -%}}
+    {{{{ return(fromjson('{body}')) }}}}
+{{%- endmacro %}}
+"""
+
+
+def _csv(header: list[str], rows: Iterable[Iterable[object]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else ("true" if v is True else "false" if v is False else v) for v in row])
+    return out.getvalue()
+
+
+def seed_files(folder: Path, contracts: dict[str, Contract]) -> dict[str, str]:
+    programs = program_details(contracts)
+    catalog = measure_catalog(folder, contracts)
+    submitter_kinds = {}
+    for c in contracts.values():
+        submitter_kinds.setdefault(c.program, c.submitter)
+    return {
+        "programs.csv": _csv(
+            [
+                "program_id",
+                "state",
+                "program_name",
+                "state_agency",
+                "submitter_kind",
+                "participant_definition",
+                "description",
+            ],
+            (
+                [pid, state, d.name, d.agency, submitter_kinds[pid], d.participant_definition, d.description.strip()]
+                for pid, (state, d) in programs.items()
+            ),
+        ),
+        "program_sources.csv": _csv(
+            ["source", "program_id", "state", "kind", "outcome_priority"],
+            (
+                [c.source, c.program, c.state, c.kind, c.transform.outcome_priority if c.transform else None]
+                for c in contracts.values()
+            ),
+        ),
+        "measures.csv": _csv(
+            [
+                "measure_id",
+                "measure_name",
+                "measure_group",
+                "value_type",
+                "unit",
+                "higher_is_better",
+                "suppression_rule",
+                "numerator_measure_id",
+                "denominator_measure_id",
+                "definition",
+            ],
+            (
+                [
+                    m.id,
+                    m.name,
+                    m.group,
+                    m.value_type,
+                    m.unit,
+                    m.higher_is_better,
+                    m.suppression_rule,
+                    m.numerator,
+                    m.denominator,
+                    m.definition.strip(),
+                ]
+                for m in catalog
+            ),
+        ),
+    }
+
+
+def _yaml(data: dict[str, object], banner: str) -> str:
+    return banner + yaml.safe_dump(data, sort_keys=False, width=110, allow_unicode=True)
+
+
+def generated_files(programs: Path) -> dict[Path, str]:
+    """Every generated file (relative to the dbt project) and its content, from the contracts."""
+    contracts = load_contracts(programs)
+    files: dict[Path, str] = {}
+    yaml_banner = "# Generated from programs/*.yml by `innovation-pipeline contracts sync`: edit the contracts.\n"
+    files[_STAGING / "_raw__sources.yml"] = _yaml(sources_yaml(contracts), yaml_banner)
+    for contract in contracts.values():
+        contract_file = f"programs/{contract.source}.yml"
+        banner = f"# Generated from {contract_file} by `innovation-pipeline contracts sync`: edit the contract.\n"
+        stg = staging_model(contract)
+        files[_STAGING / f"{stg}.sql"] = staging_sql(contract, contract_file)
+        files[_STAGING / f"{stg}.yml"] = _yaml({"version": 2, "models": [staging_yaml(contract)]}, banner)
+        model = measures_model(contract)
+        if model and contract.transform and contract.transform.model is None:
+            files[_INTERMEDIATE / f"{model}.sql"] = measures_sql(contract, contract_file)
+            files[_INTERMEDIATE / f"{model}.yml"] = _yaml({"version": 2, "models": [measures_yaml(contract)]}, banner)
+    files[_MACROS / "contract_registry.sql"] = registry_macro(contracts)
+    for name, content in seed_files(programs, contracts).items():
+        files[_SEEDS / name] = content
+    return files
+
+
+@dataclass
+class SyncResult:
+    written: list[Path]
+    removed: list[Path]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.written or self.removed)
+
+
+def _owned(project: Path) -> list[Path]:
+    """Files now in the generated folders and seeds, which a sync may rewrite or remove."""
+    found = [p for folder in (_STAGING, _INTERMEDIATE, _MACROS) for p in (project / folder).glob("*") if p.is_file()]
+    found += [project / _SEEDS / name for name in GENERATED_SEEDS if (project / _SEEDS / name).exists()]
+    return found
+
+
+def sync(project: Path, programs: Path, check_only: bool = False) -> SyncResult:
+    """Write the generated dbt files for the contracts in ``programs`` into the dbt ``project``.
+
+    Files already up to date are not touched (a read-only deployment syncs to a no-op); files of a
+    contract that was removed are deleted. ``check_only`` reports what would change, writing nothing.
+    """
+    wanted = {project / rel: content for rel, content in generated_files(programs).items()}
+    written = [
+        path for path, content in wanted.items() if not path.exists() or path.read_text(encoding="utf-8") != content
+    ]
+    removed = [path for path in _owned(project) if path not in wanted]
+    if not check_only:
+        for path in written:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(wanted[path], encoding="utf-8")
+        for path in removed:
+            path.unlink()
+    return SyncResult(written, removed)
