@@ -73,10 +73,10 @@ def _page(report: Path, program: str, year: int | None) -> str:
     return (report.parent / program / name).read_text(encoding="utf-8")
 
 
-def test_front_page_lists_all_seven_programs(sample_run):
+def test_front_page_lists_every_program(sample_run):
     html = sample_run["report"].read_text(encoding="utf-8")
     programs = {c.program for c in load_contracts().values() if c.kind == "program"}
-    assert len(programs) == 7
+    assert programs
     for program in programs:
         row = re.search(rf'<tr data-program="{program}">(.*?)</tr>', html, re.S)
         assert row, f"{program} missing from the front page"

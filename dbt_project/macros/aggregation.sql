@@ -5,34 +5,32 @@
     stay suppressed). -#}
 
 {% macro agg_sum(field, alias=none) -%}
-    {%- set out = alias or field -%}
-    case when bool_or({{ field }}__suppressed) then null else sum({{ field }}) end as {{ out }},
-    coalesce(bool_or({{ field }}__suppressed), false) as {{ out }}__suppressed,
-    string_agg(distinct {{ field }}__marker, ', ') as {{ out }}__marker,
-    case
-        when bool_or({{ field }}__suppressed)
-            then sum(coalesce({{ field }}__lower, {{ field }}, 0))
-    end as {{ out }}__lower,
-    case
-        when bool_or({{ field }}__suppressed)
-            and bool_and(not {{ field }}__suppressed or {{ field }}__upper is not null)
-            then sum(coalesce({{ field }}__upper, {{ field }}))
-    end as {{ out }}__upper
+    {{ agg_bounded('sum', field, alias) }}
 {%- endmacro %}
 
 {% macro agg_max(field, alias=none) -%}
+    {{ agg_bounded('max', field, alias) }}
+{%- endmacro %}
+
+{% macro agg_min(field, alias=none) -%}
+    {{ agg_bounded('min', field, alias) }}
+{%- endmacro %}
+
+{#- sum, max or min of a suppressible field: the bounds of a suppressed aggregate are the same
+    aggregate over each row's bounds (a known value bounds itself). -#}
+{% macro agg_bounded(fn, field, alias=none) -%}
     {%- set out = alias or field -%}
-    case when bool_or({{ field }}__suppressed) then null else max({{ field }}) end as {{ out }},
+    case when bool_or({{ field }}__suppressed) then null else {{ fn }}({{ field }}) end as {{ out }},
     coalesce(bool_or({{ field }}__suppressed), false) as {{ out }}__suppressed,
     string_agg(distinct {{ field }}__marker, ', ') as {{ out }}__marker,
     case
         when bool_or({{ field }}__suppressed)
-            then max(coalesce({{ field }}__lower, {{ field }}, 0))
+            then {{ fn }}(coalesce({{ field }}__lower, {{ field }}, 0))
     end as {{ out }}__lower,
     case
         when bool_or({{ field }}__suppressed)
             and bool_and(not {{ field }}__suppressed or {{ field }}__upper is not null)
-            then max(coalesce({{ field }}__upper, {{ field }}))
+            then {{ fn }}(coalesce({{ field }}__upper, {{ field }}))
     end as {{ out }}__upper
 {%- endmacro %}
 

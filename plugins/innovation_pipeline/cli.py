@@ -29,7 +29,37 @@ def _cmd_check(args: argparse.Namespace) -> int:
             print(f"INVALID {exc}")
             continue
         print(f"ok      {path.name}: {contract.title} ({len(contract.fields)} fields)")
+    if not failed:
+        failed += _check_transforms({p.resolve().parent for p in paths})
     return 1 if failed else 0
+
+
+def _check_transforms(folders: set[Path]) -> int:
+    """What only the contracts together can tell: measures defined, each program described once."""
+    from innovation_pipeline.dbt_codegen import generated_files
+    from innovation_pipeline.transform_spec import MeasureCatalogError
+
+    failed = 0
+    for folder in sorted(folders):
+        try:
+            generated_files(folder)
+        except (MeasureCatalogError, ContractError) as exc:
+            failed += 1
+            print(f"INVALID {exc}")
+    return failed
+
+
+def _cmd_contracts(args: argparse.Namespace) -> int:
+    from innovation_pipeline.dbt_codegen import sync_project
+
+    result = sync_project(check_only=args.action == "check")
+    for path in result.written:
+        print(f"{'stale  ' if args.action == 'check' else 'wrote  '} {path}")
+    for path in result.removed:
+        print(f"{'extra  ' if args.action == 'check' else 'removed'} {path}")
+    if not result.changed:
+        print("the dbt project's generated files match the contracts")
+    return 1 if args.action == "check" and result.changed else 0
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
@@ -138,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate contracts (all of programs/ by default)")
     p.add_argument("contracts", nargs="*")
     p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser(
+        "contracts", help="write (sync) or compare (check) the dbt files generated from the contracts"
+    )
+    p.add_argument(
+        "action", choices=["sync", "check"], help="sync writes them; check exits 1 if any is stale"
+    )
+    p.set_defaults(func=_cmd_contracts)
 
     p = sub.add_parser("preview", help="show how a file's first rows map, with every problem found")
     p.add_argument("contract")

@@ -75,49 +75,29 @@ def _column(field: FieldSpec) -> str:
 # --- staging -----------------------------------------------------------------------------------
 
 
-def _staging_select(field: FieldSpec) -> str:
-    if field.type == "student_id":
-        return (
-            "        -- pseudonym (HMAC) of the student identifier; never selected into a mart\n"
-            f"        source.{field.name}_key as {field.name}_key"
-        )
-    if field.suppressible:
-        return f"        {{{{ suppressible('{field.name}') }}}}"
-    sql_type = "numeric" if field.type in _NUMERIC else _SQL_TYPES[field.type]
-    return f"        cast(source.{field.name} as {sql_type}) as {field.name}"
+def _staging_fields(contract: Contract) -> list[dict[str, object]]:
+    """The contract's fields as contract_staging reads them: name, SQL type, suppressible."""
+    return [
+        {
+            "name": f.name,
+            "type": "student_id"
+            if f.type == "student_id"
+            else "numeric"
+            if f.type in _NUMERIC
+            else _SQL_TYPES[f.type],
+            "suppressible": f.suppressible,
+        }
+        for f in contract.fields
+    ]
 
 
 def staging_sql(contract: Contract, contract_file: str) -> str:
-    fields = ",\n".join(_staging_select(f) for f in contract.fields)
-    return f"""{_banner(contract_file)}-- {contract.title}: {contract.entity}; current submissions only.
-with
-
-source as (
-
-    select * from {{{{ source('raw', '{contract.source}') }}}}
-
-),
-
-current_submissions as (
-
-    {{{{ current_submission_ids('{contract.source}') }}}}
-
-),
-
-renamed as (
-
-    select
-        {{{{ landing_columns() }}}},
-        -- fields
-{fields}
-    from source
-    inner join current_submissions
-        on source._submission_id = current_submissions.submission_id
-
-)
-
-select * from renamed
-"""
+    return (
+        f"{_banner(contract_file)}-- {contract.title}: {contract.entity}; current submissions only.\n"
+        "-- The SQL is macros/contract_models.sql (contract_staging), fed by the contract's fields\n"
+        "-- in macros/generated/contract_registry.sql.\n"
+        f"{{{{ contract_staging('{contract.source}') }}}}\n"
+    )
 
 
 def _range_test(low: float | None, high: float | None) -> list[dict[str, object]]:
@@ -136,7 +116,11 @@ def staging_yaml(contract: Contract) -> dict[str, object]:
             "description": "The submission (audit.submissions) the row came in; only submissions with status loaded appear.",
             "data_tests": [
                 "not_null",
-                {"relationships": {"arguments": {"to": "ref('stg_audit__submissions')", "field": "submission_id"}}},
+                {
+                    "relationships": {
+                        "arguments": {"to": "ref('stg_audit__submissions')", "field": "submission_id"}
+                    }
+                },
             ],
         },
         {
@@ -163,7 +147,9 @@ def staging_yaml(contract: Contract) -> dict[str, object]:
         column: dict[str, object] = {"name": _column(field)}
         description = field.description or f"{field.name.replace('_', ' ')} ({field.type})"
         if field.type == "student_id":
-            description = f"HMAC pseudonym of {field.description or 'the student identifier'}; engineers only."
+            description = (
+                f"HMAC pseudonym of {field.description or 'the student identifier'}; engineers only."
+            )
         elif field.suppressible:
             description += "; null when suppressed at source (see the __suppressed, __marker, __lower and __upper columns)"
         column["description"] = description
@@ -173,7 +159,9 @@ def staging_yaml(contract: Contract) -> dict[str, object]:
         elif field.type in _NUMERIC:
             tests = _range_test(field.min, field.max)
         if field.type == "category" and field.allowed:
-            tests.append({"accepted_values": {"arguments": {"values": sorted({_slug(a) for a in field.allowed})}}})
+            tests.append(
+                {"accepted_values": {"arguments": {"values": sorted({_slug(a) for a in field.allowed})}}}
+            )
         if tests:
             column["data_tests"] = tests
         columns.append(column)
@@ -182,7 +170,11 @@ def staging_yaml(contract: Contract) -> dict[str, object]:
         "description": f"{contract.title}: {contract.entity}. Current submissions only; generated from "
         f"programs/{contract.source}.yml.",
         "data_tests": [
-            {"unique_combination": {"arguments": {"combination": ["submission_id", "sheet_name", "source_row"]}}}
+            {
+                "unique_combination": {
+                    "arguments": {"combination": ["submission_id", "sheet_name", "source_row"]}
+                }
+            }
         ],
         "columns": columns,
     }
@@ -224,131 +216,52 @@ def _condition_sql(field: FieldSpec, condition: object) -> str:
     return f"{column} {operator} ({', '.join(literal(v) for v in values)})"
 
 
-def _aggregate_sql(rule: MeasureRule, fields: dict[str, FieldSpec], alias: str) -> str:
-    """One measure's five columns (value, __suppressed, __marker, __lower, __upper), by macro."""
-    field = fields.get(rule.field or "")
-    if rule.aggregate == "count":
-        return f"{{{{ agg_plain('count(*)', '{alias}') }}}}"
-    if rule.aggregate == "count_distinct":
-        assert field is not None
-        return f"{{{{ agg_plain('count(distinct {_column(field)})', '{alias}') }}}}"
-    if rule.aggregate == "weighted_mean":
-        weight = fields[rule.weight or ""]
-        assert field is not None
-        return (
-            f"{{{{ agg_weighted_rate('{field.name}', '{weight.name}', alias='{alias}', "
-            f"rate_suppressible={str(field.suppressible).lower()}, "
-            f"weight_suppressible={str(weight.suppressible).lower()}) }}}}"
+def _rule_arg(rule: MeasureRule, fields: dict[str, FieldSpec]) -> dict[str, object]:
+    """A measure rule as contract_district_measures reads it: names resolved to landed columns."""
+
+    def suppressible(name: str | None) -> bool:
+        return bool(name and fields[name].suppressible)
+
+    arg: dict[str, object] = {"measure": rule.measure, "aggregate": rule.aggregate}
+    if rule.field:
+        arg.update(
+            field=rule.field, column=_column(fields[rule.field]), suppressible=suppressible(rule.field)
         )
-    if rule.aggregate == "ratio":
-        numerator, denominator = fields[rule.numerator or ""], fields[rule.denominator or ""]
-        return (
-            f"{{{{ agg_ratio('{numerator.name}', '{denominator.name}', alias='{alias}', "
-            f"numerator_suppressible={str(numerator.suppressible).lower()}, "
-            f"denominator_suppressible={str(denominator.suppressible).lower()}) }}}}"
+    if rule.weight:
+        arg.update(weight=rule.weight, weight_suppressible=suppressible(rule.weight))
+    if rule.numerator and rule.denominator:
+        arg.update(
+            numerator=rule.numerator,
+            numerator_suppressible=suppressible(rule.numerator),
+            denominator=rule.denominator,
+            denominator_suppressible=suppressible(rule.denominator),
         )
-    assert field is not None
-    if field.suppressible:
-        return f"{{{{ agg_{rule.aggregate}('{field.name}', alias='{alias}') }}}}"
-    return f"{{{{ agg_plain('{rule.aggregate}({field.name})', '{alias}') }}}}"
+    return arg
 
 
-@dataclass(frozen=True)
-class _Group:
-    """Measures aggregated the same way: the same rows (where) and the same first step (per)."""
-
-    per: tuple[str, ...]
-    where: tuple[str, ...]
-    rules: tuple[MeasureRule, ...]
-
-
-def _groups(contract: Contract) -> list[_Group]:
+def _groups(contract: Contract) -> list[dict[str, object]]:
+    """The measure rules grouped by their first step (per) and row filter (where), in file order."""
     fields = {f.name: f for f in contract.fields}
-    order: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
-    members: dict[tuple[tuple[str, ...], tuple[str, ...]], list[MeasureRule]] = {}
     assert contract.transform is not None
+    groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[dict[str, object]]] = {}
     for rule in contract.transform.measures:
         key = (
             tuple(_column(fields[p]) for p in rule.per),
             tuple(_condition_sql(fields[c.field], c) for c in rule.where),
         )
-        if key not in members:
-            order.append(key)
-            members[key] = []
-        members[key].append(rule)
-    return [_Group(per, where, tuple(members[(per, where)])) for per, where in order]
-
-
-def _indent(lines: Iterable[str], spaces: int = 8) -> str:
-    return ",\n".join(" " * spaces + line for line in lines)
+        groups.setdefault(key, []).append(_rule_arg(rule, fields))
+    return [
+        {"per": list(per), "where": list(where), "rules": rules} for (per, where), rules in groups.items()
+    ]
 
 
 def measures_sql(contract: Contract, contract_file: str) -> str:
-    assert contract.transform is not None
-    fields = {f.name: f for f in contract.fields}
-    rows = contract.transform.rows or ("all" if contract.kind == "outcomes" else "district")
-    row_filter = "\n    where row_kind = 'district'" if rows == "district" else ""
-    keys = list(_GROUP_KEYS)
-    ctes = [
-        f"""source_rows as (
-
-    select * from {{{{ ref('{staging_model(contract)}') }}}}{row_filter}
-
-)"""
-    ]
-    unpivots = []
-    for number, group in enumerate(_groups(contract), start=1):
-        name = f"measures_{number}" if len(_groups(contract)) > 1 else "district_totals"
-        where = ("\n    where\n        " + "\n        and ".join(group.where)) if group.where else ""
-        aggregates = [_aggregate_sql(rule, fields, rule.measure) for rule in group.rules]
-        if group.per:
-            # Two steps: aggregate within each group of the `per` fields, then sum to the district.
-            inner = f"{name}_per_{'_'.join(group.per)}"
-            ctes.append(f"""{inner} as (
-
-    select
-{_indent([*keys, *group.per, "max(submission_id) as last_submission_id", "max(loaded_at) as loaded_at", *aggregates])}
-    from source_rows{where}
-    group by {", ".join([*keys, *group.per])}
-
-)""")
-            outer = [f"{{{{ agg_sum('{rule.measure}') }}}}" for rule in group.rules]
-            ctes.append(f"""{name} as (
-
-    select
-{_indent([*keys, "max(last_submission_id) as last_submission_id", "max(loaded_at) as loaded_at", *outer])}
-    from {inner}
-    group by {", ".join(keys)}
-
-)""")
-        else:
-            ctes.append(f"""{name} as (
-
-    select
-{_indent([*keys, "max(submission_id) as last_submission_id", "max(loaded_at) as loaded_at", *aggregates])}
-    from source_rows{where}
-    group by {", ".join(keys)}
-
-)""")
-        measure_list = ", ".join(f"'{rule.measure}'" for rule in group.rules)
-        unpivots.append(
-            f"{{{{ unpivot_measures('{name}', '{contract.source}', '{contract.program}', [{measure_list}]) }}}}"
-        )
-    unioned = "\n\n    union all\n\n    ".join(unpivots)
-    ctes.append(f"""unpivoted as (
-
-    {unioned}
-
-)""")
-    body = ",\n\n".join(ctes)
-    return f"""{_banner(contract_file)}-- {contract.title}: the source's cells on the conformed grain (district or State Total,
--- school year, measure), one row per measure. True values before small-cell suppression.
-with
-
-{body}
-
-select * from unpivoted
-"""
+    return (
+        f"{_banner(contract_file)}-- {contract.title}: the source's cells on the conformed grain (district or\n"
+        "-- State Total, school year, measure), one row per measure. The SQL is macros/contract_models.sql\n"
+        "-- (contract_district_measures), fed by transform.measures in macros/generated/contract_registry.sql.\n"
+        f"{{{{ contract_district_measures('{contract.source}') }}}}\n"
+    )
 
 
 def measures_yaml(contract: Contract) -> dict[str, object]:
@@ -360,7 +273,9 @@ def measures_yaml(contract: Contract) -> dict[str, object]:
         "data_tests": [
             {
                 "unique_combination": {
-                    "arguments": {"combination": ["state", "district_id", "row_kind", "school_year", "measure_id"]}
+                    "arguments": {
+                        "combination": ["state", "district_id", "row_kind", "school_year", "measure_id"]
+                    }
                 }
             }
         ],
@@ -404,25 +319,40 @@ def sources_yaml(contracts: dict[str, Contract]) -> dict[str, object]:
     }
 
 
+def _registry_entry(contract: Contract) -> dict[str, object]:
+    entry: dict[str, object] = {
+        "source": contract.source,
+        "program_id": contract.program,
+        "kind": contract.kind,
+        "staging_model": staging_model(contract),
+        "measures_model": measures_model(contract),
+        "fields": _staging_fields(contract),
+    }
+    if contract.transform is not None and contract.transform.measures:
+        entry["rows"] = contract.transform.rows or ("all" if contract.kind == "outcomes" else "district")
+        entry["groups"] = _groups(contract)
+    return entry
+
+
 def registry_macro(contracts: dict[str, Contract]) -> str:
-    entries = [
-        {
-            "source": c.source,
-            "program_id": c.program,
-            "kind": c.kind,
-            "staging_model": staging_model(c),
-            "measures_model": measures_model(c),
-        }
-        for c in contracts.values()
-    ]
-    # Source and model names are identifiers (contract validation), so the JSON holds no quote.
-    body = json.dumps(entries, indent=4)
+    # One line of JSON per source: what each generated model passes to macros/contract_models.sql.
+    lines = ",\n".join(json.dumps(_registry_entry(c), separators=(",", ":")) for c in contracts.values())
+    # Inside a Jinja string literal: backslashes doubled, quotes escaped (Jinja unescapes both).
+    lines = lines.replace("\\", "\\\\").replace("'", "\\'")
     return f"""{{#- Generated from programs/*.yml by `innovation-pipeline contracts sync`: edit the contracts,
-    not this file. Every source with its program, kind and models; the union models and dim_district
-    loop over it instead of a hand-kept list. -#}}
+    not this file. Every source with its program, kind, models, fields and measure rules: the
+    generated models (macros/contract_models.sql), the union models and dim_district read it
+    instead of a hand-kept list. -#}}
 
 {{% macro contract_registry() -%}}
-    {{{{ return(fromjson('{body}')) }}}}
+    {{{{ return(fromjson('[
+{lines}
+]')) }}}}
+{{%- endmacro %}}
+
+{{% macro contract_entry(source_name) -%}}
+    {{%- for entry in contract_registry() if entry.source == source_name %}}{{{{ return(entry) }}}}{{% endfor -%}}
+    {{{{ exceptions.raise_compiler_error('no contract for source ' ~ source_name) }}}}
 {{%- endmacro %}}
 """
 
@@ -432,7 +362,9 @@ def _csv(header: list[str], rows: Iterable[Iterable[object]]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
-        writer.writerow(["" if v is None else ("true" if v is True else "false" if v is False else v) for v in row])
+        writer.writerow(
+            ["" if v is None else ("true" if v is True else "false" if v is False else v) for v in row]
+        )
     return out.getvalue()
 
 
@@ -454,7 +386,15 @@ def seed_files(folder: Path, contracts: dict[str, Contract]) -> dict[str, str]:
                 "description",
             ],
             (
-                [pid, state, d.name, d.agency, submitter_kinds[pid], d.participant_definition, d.description.strip()]
+                [
+                    pid,
+                    state,
+                    d.name,
+                    d.agency,
+                    submitter_kinds[pid],
+                    d.participant_definition,
+                    d.description.strip(),
+                ]
                 for pid, (state, d) in programs.items()
             ),
         ),
@@ -505,18 +445,24 @@ def generated_files(programs: Path) -> dict[Path, str]:
     """Every generated file (relative to the dbt project) and its content, from the contracts."""
     contracts = load_contracts(programs)
     files: dict[Path, str] = {}
-    yaml_banner = "# Generated from programs/*.yml by `innovation-pipeline contracts sync`: edit the contracts.\n"
+    yaml_banner = (
+        "# Generated from programs/*.yml by `innovation-pipeline contracts sync`: edit the contracts.\n"
+    )
     files[_STAGING / "_raw__sources.yml"] = _yaml(sources_yaml(contracts), yaml_banner)
     for contract in contracts.values():
         contract_file = f"programs/{contract.source}.yml"
-        banner = f"# Generated from {contract_file} by `innovation-pipeline contracts sync`: edit the contract.\n"
+        banner = (
+            f"# Generated from {contract_file} by `innovation-pipeline contracts sync`: edit the contract.\n"
+        )
         stg = staging_model(contract)
         files[_STAGING / f"{stg}.sql"] = staging_sql(contract, contract_file)
         files[_STAGING / f"{stg}.yml"] = _yaml({"version": 2, "models": [staging_yaml(contract)]}, banner)
         model = measures_model(contract)
         if model and contract.transform and contract.transform.model is None:
             files[_INTERMEDIATE / f"{model}.sql"] = measures_sql(contract, contract_file)
-            files[_INTERMEDIATE / f"{model}.yml"] = _yaml({"version": 2, "models": [measures_yaml(contract)]}, banner)
+            files[_INTERMEDIATE / f"{model}.yml"] = _yaml(
+                {"version": 2, "models": [measures_yaml(contract)]}, banner
+            )
     files[_MACROS / "contract_registry.sql"] = registry_macro(contracts)
     for name, content in seed_files(programs, contracts).items():
         files[_SEEDS / name] = content
@@ -535,7 +481,12 @@ class SyncResult:
 
 def _owned(project: Path) -> list[Path]:
     """Files now in the generated folders and seeds, which a sync may rewrite or remove."""
-    found = [p for folder in (_STAGING, _INTERMEDIATE, _MACROS) for p in (project / folder).glob("*") if p.is_file()]
+    found = [
+        p
+        for folder in (_STAGING, _INTERMEDIATE, _MACROS)
+        for p in (project / folder).glob("*")
+        if p.is_file()
+    ]
     found += [project / _SEEDS / name for name in GENERATED_SEEDS if (project / _SEEDS / name).exists()]
     return found
 
@@ -548,7 +499,9 @@ def sync(project: Path, programs: Path, check_only: bool = False) -> SyncResult:
     """
     wanted = {project / rel: content for rel, content in generated_files(programs).items()}
     written = [
-        path for path, content in wanted.items() if not path.exists() or path.read_text(encoding="utf-8") != content
+        path
+        for path, content in wanted.items()
+        if not path.exists() or path.read_text(encoding="utf-8") != content
     ]
     removed = [path for path in _owned(project) if path not in wanted]
     if not check_only:
@@ -558,3 +511,22 @@ def sync(project: Path, programs: Path, check_only: bool = False) -> SyncResult:
         for path in removed:
             path.unlink()
     return SyncResult(written, removed)
+
+
+def sync_project(check_only: bool = False) -> SyncResult:
+    """:func:`sync` for this checkout's dbt project and ``programs/`` (every path into dbt calls it).
+
+    A deployment whose dbt project cannot be written still runs when its generated files are current;
+    when they are stale it fails with what to do instead of building marts that miss a source.
+    """
+    from innovation_pipeline import settings
+    from innovation_pipeline.contracts import programs_dir
+
+    project = settings.dbt_project_dir()
+    try:
+        return sync(project, programs_dir(), check_only=check_only)
+    except PermissionError as exc:
+        raise RuntimeError(
+            f"the dbt files generated from the contracts are out of date and {project} is read-only: "
+            "run `innovation-pipeline contracts sync` where the project is writable and deploy the result"
+        ) from exc

@@ -1,71 +1,23 @@
 {#- Generated from programs/*.yml by `innovation-pipeline contracts sync`: edit the contracts,
-    not this file. Every source with its program, kind and models; the union models and dim_district
-    loop over it instead of a hand-kept list. -#}
+    not this file. Every source with its program, kind, models, fields and measure rules: the
+    generated models (macros/contract_models.sql), the union models and dim_district read it
+    instead of a hand-kept list. -#}
 
 {% macro contract_registry() -%}
     {{ return(fromjson('[
-    {
-        "source": "co_chronic_absenteeism",
-        "program_id": "state_outcomes",
-        "kind": "outcomes",
-        "staging_model": "stg_co_chronic_absenteeism__district_absenteeism",
-        "measures_model": "int_co_chronic_absenteeism__district_measures"
-    },
-    {
-        "source": "co_local_accountability",
-        "program_id": "co_local_accountability",
-        "kind": "program",
-        "staging_model": "stg_co_local_accountability__school_measures",
-        "measures_model": "int_co_local_accountability__district_measures"
-    },
-    {
-        "source": "ky_local_labs",
-        "program_id": "ky_local_labs",
-        "kind": "program",
-        "staging_model": "stg_ky_local_labs__competency_defenses",
-        "measures_model": "int_ky_local_labs__district_measures"
-    },
-    {
-        "source": "mt_transformational_learning",
-        "program_id": "mt_transformational_learning",
-        "kind": "program",
-        "staging_model": "stg_mt_transformational_learning__district_participation",
-        "measures_model": "int_mt_transformational_learning__district_measures"
-    },
-    {
-        "source": "nd_innovative_education",
-        "program_id": "nd_innovative_education",
-        "kind": "program",
-        "staging_model": "stg_nd_innovative_education__waivers",
-        "measures_model": "int_nd_innovative_education__district_measures"
-    },
-    {
-        "source": "nh_learn_everywhere",
-        "program_id": "nh_learn_everywhere",
-        "kind": "program",
-        "staging_model": "stg_nh_learn_everywhere__student_credits",
-        "measures_model": "int_nh_learn_everywhere__district_measures"
-    },
-    {
-        "source": "state_outcomes",
-        "program_id": "state_outcomes",
-        "kind": "outcomes",
-        "staging_model": "stg_state_outcomes__district_outcomes",
-        "measures_model": "int_state_outcomes__district_measures"
-    },
-    {
-        "source": "ut_pcbl_grants",
-        "program_id": "ut_pcbl_grants",
-        "kind": "program",
-        "staging_model": "stg_ut_pcbl_grants__pathways",
-        "measures_model": "int_ut_pcbl_grants__district_measures"
-    },
-    {
-        "source": "wa_mastery_learning",
-        "program_id": "wa_mastery_learning",
-        "kind": "program",
-        "staging_model": "stg_wa_mastery_learning__district_participation",
-        "measures_model": "int_wa_mastery_learning__district_measures"
-    }
+{"source":"co_chronic_absenteeism","program_id":"state_outcomes","kind":"outcomes","staging_model":"stg_co_chronic_absenteeism__district_absenteeism","measures_model":"int_co_chronic_absenteeism__district_measures","fields":[{"name":"county_code","type":"text","suppressible":false},{"name":"county_name","type":"text","suppressible":false},{"name":"district_name","type":"text","suppressible":false},{"name":"pk12_enrollment","type":"numeric","suppressible":true},{"name":"enrollment","type":"numeric","suppressible":true},{"name":"chronic_absent_count","type":"numeric","suppressible":true},{"name":"chronic_absenteeism_rate","type":"numeric","suppressible":true}],"rows":"all","groups":[{"per":[],"where":[],"rules":[{"measure":"enrollment","aggregate":"sum","field":"enrollment","column":"enrollment","suppressible":true},{"measure":"chronic_absent_count","aggregate":"sum","field":"chronic_absent_count","column":"chronic_absent_count","suppressible":true},{"measure":"chronic_absenteeism_rate","aggregate":"max","field":"chronic_absenteeism_rate","column":"chronic_absenteeism_rate","suppressible":true}]}]},
+{"source":"co_local_accountability","program_id":"co_local_accountability","kind":"program","staging_model":"stg_co_local_accountability__school_measures","measures_model":"int_co_local_accountability__district_measures","fields":[{"name":"school_code","type":"text","suppressible":false},{"name":"school_name","type":"text","suppressible":false},{"name":"grant_amount","type":"numeric","suppressible":false},{"name":"students_enrolled","type":"numeric","suppressible":true},{"name":"students_participating","type":"numeric","suppressible":true},{"name":"skills_attainment_rate","type":"numeric","suppressible":true},{"name":"culture_survey_favorable_rate","type":"numeric","suppressible":false},{"name":"chronic_absenteeism_rate","type":"numeric","suppressible":true}],"rows":"district","groups":[{"per":[],"where":[],"rules":[{"measure":"students_participating","aggregate":"sum","field":"students_participating","column":"students_participating","suppressible":true},{"measure":"students_assessed","aggregate":"sum","field":"students_participating","column":"students_participating","suppressible":true},{"measure":"students_enrolled","aggregate":"sum","field":"students_enrolled","column":"students_enrolled","suppressible":true},{"measure":"funding_amount","aggregate":"sum","field":"grant_amount","column":"grant_amount","suppressible":false},{"measure":"schools_participating","aggregate":"count_distinct","field":"school_code","column":"school_code","suppressible":false},{"measure":"proficiency_rate","aggregate":"weighted_mean","field":"skills_attainment_rate","column":"skills_attainment_rate","suppressible":true,"weight":"students_participating","weight_suppressible":true},{"measure":"culture_survey_favorable_rate","aggregate":"weighted_mean","field":"culture_survey_favorable_rate","column":"culture_survey_favorable_rate","suppressible":false,"weight":"students_enrolled","weight_suppressible":true}]}]},
+{"source":"ky_local_labs","program_id":"ky_local_labs","kind":"program","staging_model":"stg_ky_local_labs__competency_defenses","measures_model":"int_ky_local_labs__district_measures","fields":[{"name":"grade","type":"text","suppressible":false},{"name":"competency","type":"text","suppressible":false},{"name":"students_eligible","type":"numeric","suppressible":true},{"name":"students_defended","type":"numeric","suppressible":true},{"name":"students_proficient","type":"numeric","suppressible":true}],"rows":"district","groups":[{"per":["grade"],"where":[],"rules":[{"measure":"students_participating","aggregate":"max","field":"students_defended","column":"students_defended","suppressible":true},{"measure":"students_enrolled","aggregate":"max","field":"students_eligible","column":"students_eligible","suppressible":true},{"measure":"students_assessed","aggregate":"sum","field":"students_defended","column":"students_defended","suppressible":true},{"measure":"students_proficient","aggregate":"sum","field":"students_proficient","column":"students_proficient","suppressible":true}]}]},
+{"source":"mt_transformational_learning","program_id":"mt_transformational_learning","kind":"program","staging_model":"stg_mt_transformational_learning__district_participation","measures_model":"int_mt_transformational_learning__district_measures","fields":[{"name":"students_enrolled","type":"numeric","suppressible":true},{"name":"students_proficiency_based","type":"numeric","suppressible":true},{"name":"students_remote_credit","type":"numeric","suppressible":true},{"name":"credits_by_proficiency","type":"numeric","suppressible":false},{"name":"work_based_learning_hours","type":"numeric","suppressible":false},{"name":"dual_credit_enrollments","type":"numeric","suppressible":true},{"name":"funding_amount","type":"numeric","suppressible":false}],"rows":"district","groups":[{"per":[],"where":[],"rules":[{"measure":"students_participating","aggregate":"sum","field":"students_proficiency_based","column":"students_proficiency_based","suppressible":true},{"measure":"students_enrolled","aggregate":"sum","field":"students_enrolled","column":"students_enrolled","suppressible":true},{"measure":"students_remote_credit","aggregate":"sum","field":"students_remote_credit","column":"students_remote_credit","suppressible":true},{"measure":"dual_credit_enrollments","aggregate":"sum","field":"dual_credit_enrollments","column":"dual_credit_enrollments","suppressible":true},{"measure":"credits_outside_seat_time","aggregate":"sum","field":"credits_by_proficiency","column":"credits_by_proficiency","suppressible":false},{"measure":"work_based_learning_hours","aggregate":"sum","field":"work_based_learning_hours","column":"work_based_learning_hours","suppressible":false},{"measure":"funding_amount","aggregate":"sum","field":"funding_amount","column":"funding_amount","suppressible":false}]}]},
+{"source":"nd_innovative_education","program_id":"nd_innovative_education","kind":"program","staging_model":"stg_nd_innovative_education__waivers","measures_model":"int_nd_innovative_education__district_measures","fields":[{"name":"waiver_rule","type":"text","suppressible":false},{"name":"granted_date","type":"date","suppressible":false},{"name":"schools_covered","type":"numeric","suppressible":false},{"name":"students_served","type":"numeric","suppressible":true},{"name":"students_meeting_standards","type":"numeric","suppressible":true}],"rows":"district","groups":[{"per":[],"where":[],"rules":[{"measure":"students_participating","aggregate":"max","field":"students_served","column":"students_served","suppressible":true},{"measure":"students_assessed","aggregate":"max","field":"students_served","column":"students_served","suppressible":true},{"measure":"students_proficient","aggregate":"max","field":"students_meeting_standards","column":"students_meeting_standards","suppressible":true},{"measure":"schools_participating","aggregate":"max","field":"schools_covered","column":"schools_covered","suppressible":false},{"measure":"waivers_granted","aggregate":"count_distinct","field":"waiver_rule","column":"waiver_rule","suppressible":false}]}]},
+{"source":"nh_learn_everywhere","program_id":"nh_learn_everywhere","kind":"program","staging_model":"stg_nh_learn_everywhere__student_credits","measures_model":"int_nh_learn_everywhere__district_measures","fields":[{"name":"student_id","type":"student_id","suppressible":false},{"name":"provider_name","type":"text","suppressible":false},{"name":"program_name","type":"text","suppressible":false},{"name":"subject_area","type":"text","suppressible":false},{"name":"credits_awarded","type":"numeric","suppressible":false},{"name":"date_awarded","type":"date","suppressible":false}],"rows":"district","groups":[{"per":[],"where":[],"rules":[{"measure":"students_participating","aggregate":"count_distinct","field":"student_id","column":"student_id_key","suppressible":false},{"measure":"credits_outside_seat_time","aggregate":"sum","field":"credits_awarded","column":"credits_awarded","suppressible":false},{"measure":"approved_programs","aggregate":"count_distinct","field":"program_name","column":"program_name","suppressible":false}]}]},
+{"source":"state_outcomes","program_id":"state_outcomes","kind":"outcomes","staging_model":"stg_state_outcomes__district_outcomes","measures_model":"int_state_outcomes__district_measures","fields":[{"name":"district_name","type":"text","suppressible":false},{"name":"enrollment","type":"numeric","suppressible":true},{"name":"chronic_absent_count","type":"numeric","suppressible":true},{"name":"chronic_absenteeism_rate","type":"numeric","suppressible":true},{"name":"graduation_rate_4yr","type":"numeric","suppressible":true},{"name":"college_enrollment_rate","type":"numeric","suppressible":true},{"name":"discipline_rate","type":"numeric","suppressible":true},{"name":"teacher_retention_rate","type":"numeric","suppressible":true},{"name":"student_engagement_rate","type":"numeric","suppressible":true}],"rows":"all","groups":[{"per":[],"where":[],"rules":[{"measure":"enrollment","aggregate":"sum","field":"enrollment","column":"enrollment","suppressible":true},{"measure":"chronic_absent_count","aggregate":"sum","field":"chronic_absent_count","column":"chronic_absent_count","suppressible":true},{"measure":"chronic_absenteeism_rate","aggregate":"max","field":"chronic_absenteeism_rate","column":"chronic_absenteeism_rate","suppressible":true},{"measure":"graduation_rate_4yr","aggregate":"max","field":"graduation_rate_4yr","column":"graduation_rate_4yr","suppressible":true},{"measure":"college_enrollment_rate","aggregate":"max","field":"college_enrollment_rate","column":"college_enrollment_rate","suppressible":true},{"measure":"discipline_rate","aggregate":"max","field":"discipline_rate","column":"discipline_rate","suppressible":true},{"measure":"teacher_retention_rate","aggregate":"max","field":"teacher_retention_rate","column":"teacher_retention_rate","suppressible":true},{"measure":"student_engagement_rate","aggregate":"max","field":"student_engagement_rate","column":"student_engagement_rate","suppressible":true}]}]},
+{"source":"ut_pcbl_grants","program_id":"ut_pcbl_grants","kind":"program","staging_model":"stg_ut_pcbl_grants__pathways","measures_model":"int_ut_pcbl_grants__district_measures","fields":[{"name":"pathway","type":"text","suppressible":false},{"name":"grant_amount","type":"numeric","suppressible":false},{"name":"teachers_microcredentialed","type":"numeric","suppressible":true},{"name":"pathway_enrollments","type":"numeric","suppressible":true},{"name":"students_served","type":"numeric","suppressible":true}],"rows":"district","groups":[{"per":[],"where":[],"rules":[{"measure":"students_participating","aggregate":"sum","field":"students_served","column":"students_served","suppressible":true},{"measure":"pathway_enrollments","aggregate":"sum","field":"pathway_enrollments","column":"pathway_enrollments","suppressible":true},{"measure":"educators_participating","aggregate":"sum","field":"teachers_microcredentialed","column":"teachers_microcredentialed","suppressible":true},{"measure":"funding_amount","aggregate":"sum","field":"grant_amount","column":"grant_amount","suppressible":false}]}]},
+{"source":"wa_mastery_learning","program_id":"wa_mastery_learning","kind":"program","staging_model":"stg_wa_mastery_learning__district_participation","measures_model":"int_wa_mastery_learning__district_measures","fields":[{"name":"educators_in_pd","type":"numeric","suppressible":true},{"name":"students_mastery_based","type":"numeric","suppressible":true},{"name":"mastery_credits_awarded","type":"numeric","suppressible":false},{"name":"postsecondary_ready_rate","type":"numeric","suppressible":true}],"rows":"district","groups":[{"per":[],"where":[],"rules":[{"measure":"students_participating","aggregate":"sum","field":"students_mastery_based","column":"students_mastery_based","suppressible":true},{"measure":"educators_participating","aggregate":"sum","field":"educators_in_pd","column":"educators_in_pd","suppressible":true},{"measure":"credits_outside_seat_time","aggregate":"sum","field":"mastery_credits_awarded","column":"mastery_credits_awarded","suppressible":false},{"measure":"postsecondary_ready_rate","aggregate":"weighted_mean","field":"postsecondary_ready_rate","column":"postsecondary_ready_rate","suppressible":true,"weight":"students_mastery_based","weight_suppressible":true}]}]}
 ]')) }}
+{%- endmacro %}
+
+{% macro contract_entry(source_name) -%}
+    {%- for entry in contract_registry() if entry.source == source_name %}{{ return(entry) }}{% endfor -%}
+    {{ exceptions.raise_compiler_error('no contract for source ' ~ source_name) }}
 {%- endmacro %}

@@ -118,7 +118,14 @@ def parse_env() -> dict[str, str]:
 
 
 def ensure_manifest() -> Path:
-    """The manifest of the current project, made with ``dbt parse`` if it is not cached yet."""
+    """The manifest of the current project, made with ``dbt parse`` if it is not cached yet.
+
+    The models generated from the contracts are synced first, so a contract added or changed is in
+    the manifest (and the marts DAG) without another step.
+    """
+    from innovation_pipeline.dbt_codegen import sync_project
+
+    sync_project()
     target = manifest_path()
     if target.exists():
         return target

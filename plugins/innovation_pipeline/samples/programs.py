@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from innovation_pipeline.contracts import Contract
 from innovation_pipeline.samples.directory import District
 from innovation_pipeline.samples.mess import (
     clamp,
@@ -56,12 +57,45 @@ class Layout:
     envelope: dict[str, Any] = field(default_factory=dict)
 
 
-def headers(base: dict[str, str], renamed: dict[int, dict[str, str]], year: int) -> dict[str, str]:
-    """Column key -> header text for a school year: the base headers with every rename made by then."""
-    result = dict(base)
-    for since, names in sorted(renamed.items()):
-        if year >= since:
-            result.update(names)
+def _contract(source: str) -> Contract:
+    from innovation_pipeline.contracts import load_contract, programs_dir
+
+    return load_contract(programs_dir() / f"{source}.yml")
+
+
+def headers(
+    source: str,
+    year: int,
+    columns: tuple[str, ...],
+    renamed: dict[int, tuple[str, ...]] | None = None,
+    extra: dict[str, str | tuple[str, str]] | None = None,
+) -> dict[str, str]:
+    """Column key -> header text for a school year, in file order, from the source's contract.
+
+    A field (or ``district``, ``school_year``) is written with the first name its contract gives,
+    or with the next one from the year the layout renamed it (``renamed``: year -> keys), so the
+    samples can never drift from what the contracts read. Columns the contract does not read (a
+    district name beside its code, an informational id) come from ``extra``: a name, or (old, new).
+    """
+    contract = _contract(source)
+    names: dict[str, list[str]] = {f.name: f.sources for f in contract.fields}
+    column = contract.district.column
+    names["district"] = [column] if isinstance(column, str) else list(column)
+    if contract.school_year.column:
+        sy = contract.school_year.column
+        names["school_year"] = [sy] if isinstance(sy, str) else list(sy)
+    since = {key for start, keys in (renamed or {}).items() if year >= start for key in keys}
+    result: dict[str, str] = {}
+    for key in columns:
+        if key in names:
+            if key in since and len(names[key]) < 2:
+                raise ValueError(
+                    f"{source}: the layout renames {key!r} but the contract knows one name for it"
+                )
+            result[key] = names[key][1 if key in since else 0]
+            continue
+        text = (extra or {})[key]
+        result[key] = text if isinstance(text, str) else text[1 if key in since else 0]
     return result
 
 
@@ -71,26 +105,26 @@ def _suppressed_count(value: int, marker: str, threshold: int = 10, style: str =
 
 # --- Colorado: Local Accountability Systems grants (Excel, a row per school) -----------------------
 
-_CO_HEADERS = {
-    "district": "District Code",
-    "school_code": "School Code",
-    "school_name": "School Name",
-    "grant_amount": "Grant Amount",
-    "students_enrolled": "Students Enrolled",
-    "students_participating": "Students Participating",
-    "skills_attainment_rate": "Skills Attainment Rate",
-    "culture_survey_favorable_rate": "Culture Survey Favorable",
-    "chronic_absenteeism_rate": "Chronic Absenteeism Rate",
-}
+_CO_COLUMNS = (
+    "district",
+    "school_code",
+    "school_name",
+    "grant_amount",
+    "students_enrolled",
+    "students_participating",
+    "skills_attainment_rate",
+    "culture_survey_favorable_rate",
+    "chronic_absenteeism_rate",
+)
 _CO_RENAMED = {
-    2024: {
-        "grant_amount": "LAS Grant Amount",
-        "students_enrolled": "Enrollment",
-        "students_participating": "Participants",
-        "skills_attainment_rate": "Success Skills Attainment %",
-        "culture_survey_favorable_rate": "Culture Survey % Favorable",
-        "chronic_absenteeism_rate": "Chronically Absent %",
-    }
+    2024: (
+        "grant_amount",
+        "students_enrolled",
+        "students_participating",
+        "skills_attainment_rate",
+        "culture_survey_favorable_rate",
+        "chronic_absenteeism_rate",
+    )
 }
 _LEVELS = ("Elementary", "Middle School", "High School", "K-8", "Early College")
 
@@ -161,7 +195,7 @@ def co_local_accountability(ctx: Context, district: District, year: int) -> Layo
     ]
     title += [[f"School year {sy}"], []] if year != 2023 else []
     table = Table(
-        headers(_CO_HEADERS, _CO_RENAMED, year),
+        headers("co_local_accountability", year, _CO_COLUMNS, _CO_RENAMED),
         rows,
         title,
         [
@@ -184,25 +218,26 @@ def co_local_accountability(ctx: Context, district: District, year: int) -> Layo
 
 # --- Kentucky: Local Laboratories of Learning (CSV, district x grade x competency) -----------------
 
-_KY_HEADERS = {
-    "district": "District Number",
-    "district_name": "District Name",
-    "grade": "Grade",
-    "competency": "Competency",
-    "students_eligible": "Students Eligible",
-    "students_defended": "Students Defended",
-    "students_proficient": "Students Proficient",
-}
+_KY_COLUMNS = (
+    "district",
+    "district_name",
+    "grade",
+    "competency",
+    "students_eligible",
+    "students_defended",
+    "students_proficient",
+)
 _KY_RENAMED = {
-    2024: {
-        "district": "Dist No",
-        "district_name": "District",
-        "competency": "Success Skill",
-        "students_eligible": "Eligible",
-        "students_defended": "Defended",
-        "students_proficient": "Proficient",
-    }
+    2024: (
+        "district",
+        "district_name",
+        "competency",
+        "students_eligible",
+        "students_defended",
+        "students_proficient",
+    )
 }
+_KY_EXTRA: dict[str, str | tuple[str, str]] = {"district_name": ("District Name", "District")}
 _COMPETENCIES = ("Resiliency", "Cultural Competency", "Innovation", "Communication", "Collaboration")
 
 
@@ -235,32 +270,27 @@ def ky_local_labs(ctx: Context, district: District, year: int) -> Layout:
                 )
             )
     sy = school_year_text(year, base.choice(("short", "long", "sy")))
-    table = Table(headers(_KY_HEADERS, _KY_RENAMED, year), rows)
+    table = Table(headers("ky_local_labs", year, _KY_COLUMNS, _KY_RENAMED, _KY_EXTRA), rows)
     encoding = "utf-8-sig" if (int(district.state_code) + year) % 2 else "utf-8"
     return Layout(f"KY_LLL_{district.state_code}_{sy}.csv", table, "csv", encoding=encoding)
 
 
 # --- Montana: Transformational Learning (pipe CSV, cp1252, compiled by OPI) ------------------------
 
-_MT_HEADERS = {
-    "district": "LEA ID",
-    "district_name": "District Name",
-    "school_year": "School Year",
-    "students_enrolled": "Students Enrolled",
-    "students_proficiency_based": "Proficiency-Based Students",
-    "students_remote_credit": "Remote Credit Students",
-    "credits_by_proficiency": "Credits Earned by Proficiency",
-    "work_based_learning_hours": "Work-Based Learning Hours",
-    "dual_credit_enrollments": "Dual Credit Enrollments",
-    "funding_amount": "TLA Funding",
-}
-_MT_RENAMED = {
-    2024: {
-        "students_proficiency_based": "Students in Proficiency-Based Learning",
-        "students_remote_credit": "Students Earning Remote Credit",
-        "funding_amount": "Transformational Learning Funding",
-    }
-}
+_MT_COLUMNS = (
+    "district",
+    "district_name",
+    "school_year",
+    "students_enrolled",
+    "students_proficiency_based",
+    "students_remote_credit",
+    "credits_by_proficiency",
+    "work_based_learning_hours",
+    "dual_credit_enrollments",
+    "funding_amount",
+)
+_MT_RENAMED = {2024: ("students_proficiency_based", "students_remote_credit", "funding_amount")}
+_MT_EXTRA: dict[str, str | tuple[str, str]] = {"district_name": "District Name"}
 
 
 def mt_transformational_learning(ctx: Context, districts: list[District], year: int) -> Layout:
@@ -295,7 +325,7 @@ def mt_transformational_learning(ctx: Context, districts: list[District], year: 
         )
     sy = school_year_text(year, "sy")
     table = Table(
-        headers(_MT_HEADERS, _MT_RENAMED, year),
+        headers("mt_transformational_learning", year, _MT_COLUMNS, _MT_RENAMED, _MT_EXTRA),
         rows,
         title=[[f"Montana Office of Public Instruction – Transformational Learning Program Report {sy}"]],
         footer=[
@@ -308,24 +338,16 @@ def mt_transformational_learning(ctx: Context, districts: list[District], year: 
 
 # --- New Hampshire: Learn Everywhere (JSON from approved providers, a row per student credit) -------
 
-_NH_HEADERS = {
-    "student_id": "student_id",
-    "provider_name": "provider_name",
-    "program_name": "program",
-    "subject_area": "subject_area",
-    "credits_awarded": "credits",
-    "date_awarded": "date_awarded",
-    "district": "resident_district",
-}
-_NH_RENAMED = {
-    2024: {
-        "student_id": "sasid",
-        "program_name": "program_name",
-        "subject_area": "subject",
-        "credits_awarded": "credits_awarded",
-        "date_awarded": "awarded_on",
-    }
-}
+_NH_COLUMNS = (
+    "student_id",
+    "provider_name",
+    "program_name",
+    "subject_area",
+    "credits_awarded",
+    "date_awarded",
+    "district",
+)
+_NH_RENAMED = {2024: ("student_id", "program_name", "subject_area", "credits_awarded", "date_awarded")}
 NH_PROVIDERS = {
     "friends-forever-international": (
         "Friends Forever International",
@@ -398,7 +420,7 @@ def nh_learn_everywhere(ctx: Context, slug: str, year: int) -> Layout:
                 )
             )
     sy = school_year_text(year, ("short", "long", "sy")[year % 3])
-    table = Table(headers(_NH_HEADERS, _NH_RENAMED, year), rows)
+    table = Table(headers("nh_learn_everywhere", year, _NH_COLUMNS, _NH_RENAMED), rows)
     return Layout(
         f"NH_LE_{slug}_{sy}.json",
         table,
@@ -409,16 +431,17 @@ def nh_learn_everywhere(ctx: Context, slug: str, year: int) -> Layout:
 
 # --- North Dakota: Innovative Education waiver register (semicolon CSV, compiled by DPI) -----------
 
-_ND_HEADERS = {
-    "district": "NCES LEA ID",
-    "district_name": "District Name",
-    "waiver_rule": "Waiver Rule",
-    "granted_date": "Date Granted",
-    "schools_covered": "Schools Covered",
-    "students_served": "Students Served",
-    "students_meeting_standards": "Students Proficient",
-}
-_ND_RENAMED = {2023: {"students_meeting_standards": "Students Meeting Standards"}}
+_ND_COLUMNS = (
+    "district",
+    "district_name",
+    "waiver_rule",
+    "granted_date",
+    "schools_covered",
+    "students_served",
+    "students_meeting_standards",
+)
+_ND_RENAMED = {2023: ("students_meeting_standards",)}
+_ND_EXTRA: dict[str, str | tuple[str, str]] = {"district_name": "District Name"}
 _WAIVER_RULES = ("School Day Length", "Accreditation", "Compulsory Attendance", "Curriculum", "Testing")
 
 
@@ -451,23 +474,21 @@ def nd_innovative_education(ctx: Context, districts: list[District], year: int) 
                 )
             )
     sy = school_year_text(year, "long")
-    table = Table(headers(_ND_HEADERS, _ND_RENAMED, year), rows)
+    table = Table(headers("nd_innovative_education", year, _ND_COLUMNS, _ND_RENAMED, _ND_EXTRA), rows)
     return Layout(f"ND_DPI_IEP_Waivers_{sy}.csv", table, "csv", delimiter=";")
 
 
 # --- Utah: PCBL grants (Excel per district, name spellings vary) -----------------------------------
 
-_UT_HEADERS = {
-    "district": "LEA Name",
-    "pathway": "Pathway",
-    "grant_amount": "Grant Amount",
-    "teachers_microcredentialed": "Teachers Micro-credentialed",
-    "pathway_enrollments": "Pathway Enrollments",
-    "students_served": "Students Served",
-}
-_UT_RENAMED = {
-    2023: {"grant_amount": "Grant Award", "teachers_microcredentialed": "Teachers Earning Microcredentials"}
-}
+_UT_COLUMNS = (
+    "district",
+    "pathway",
+    "grant_amount",
+    "teachers_microcredentialed",
+    "pathway_enrollments",
+    "students_served",
+)
+_UT_RENAMED = {2023: ("grant_amount", "teachers_microcredentialed")}
 _PATHWAYS = ("CTE", "STEM", "IB", "AP", "PCBL")
 
 
@@ -496,7 +517,7 @@ def ut_pcbl_grants(ctx: Context, district: District, year: int) -> Layout:
         )
     sy = school_year_text(year, ("sy", "short", "long")[year % 3])
     table = Table(
-        headers(_UT_HEADERS, _UT_RENAMED, year),
+        headers("ut_pcbl_grants", year, _UT_COLUMNS, _UT_RENAMED),
         rows,
         title=[
             ["Utah State Board of Education: PCBL Grant Report"],
@@ -516,15 +537,16 @@ def ut_pcbl_grants(ctx: Context, district: District, year: int) -> Layout:
 
 # --- Washington: Mastery-based Learning (semicolon CSV, cp1252, percents) --------------------------
 
-_WA_HEADERS = {
-    "district": "LEA ID",
-    "district_name": "District Name",
-    "educators_in_pd": "Educators in PD",
-    "students_mastery_based": "Students in Mastery-Based Learning",
-    "mastery_credits_awarded": "Mastery Credits Awarded",
-    "postsecondary_ready_rate": "Postsecondary Ready %",
-}
-_WA_RENAMED = {2024: {"district": "NCES LEA ID", "educators_in_pd": "Educators Trained"}}
+_WA_COLUMNS = (
+    "district",
+    "district_name",
+    "educators_in_pd",
+    "students_mastery_based",
+    "mastery_credits_awarded",
+    "postsecondary_ready_rate",
+)
+_WA_RENAMED = {2024: ("district", "educators_in_pd")}
+_WA_EXTRA: dict[str, str | tuple[str, str]] = {"district_name": "District Name"}
 
 
 def wa_mastery_learning(ctx: Context, districts: list[District], year: int) -> Layout:
@@ -553,7 +575,7 @@ def wa_mastery_learning(ctx: Context, districts: list[District], year: int) -> L
         )
     sy = school_year_text(year, "short")
     table = Table(
-        headers(_WA_HEADERS, _WA_RENAMED, year),
+        headers("wa_mastery_learning", year, _WA_COLUMNS, _WA_RENAMED, _WA_EXTRA),
         rows,
         title=[
             ["Office of Superintendent of Public Instruction – Mastery-Based Learning Collaborative"],
@@ -566,26 +588,22 @@ def wa_mastery_learning(ctx: Context, districts: list[District], year: int) -> L
 
 # --- State outcome feeds: every district of a state, plus a State Total row -------------------------
 
-_OUTCOME_HEADERS = {
-    "district": "District Code",
-    "nces_lea_id": "NCES LEA ID",
-    "district_name": "District Name",
-    "enrollment": "Enrollment",
-    "chronic_absent_count": "Chronically Absent Students",
-    "chronic_absenteeism_rate": "Chronic Absenteeism Rate",
-    "graduation_rate_4yr": "4-Year Graduation Rate",
-    "college_enrollment_rate": "College Enrollment Rate",
-    "discipline_rate": "Discipline Rate",
-    "teacher_retention_rate": "Teacher Retention Rate",
-    "student_engagement_rate": "Student Engagement Rate",
-}
-_OUTCOME_RENAMED = {
-    2024: {
-        "chronic_absent_count": "Chronically Absent Count",
-        "graduation_rate_4yr": "Four-Year Graduation Rate",
-    }
-}
-_OUTCOME_RATES = list(_OUTCOME_HEADERS)[5:]
+_OUTCOME_COLUMNS = (
+    "district",
+    "nces_lea_id",
+    "district_name",
+    "enrollment",
+    "chronic_absent_count",
+    "chronic_absenteeism_rate",
+    "graduation_rate_4yr",
+    "college_enrollment_rate",
+    "discipline_rate",
+    "teacher_retention_rate",
+    "student_engagement_rate",
+)
+_OUTCOME_RENAMED = {2024: ("chronic_absent_count", "graduation_rate_4yr")}
+_OUTCOME_EXTRA: dict[str, str | tuple[str, str]] = {"nces_lea_id": "NCES LEA ID"}
+_OUTCOME_RATES = list(_OUTCOME_COLUMNS)[5:]
 
 
 @dataclass(frozen=True)
@@ -684,5 +702,5 @@ def state_outcomes(ctx: Context, state: str, year: int) -> Layout:
     ]
     rows.append(Row(_state_total([f for _, f in figures], style)))
     sy = school_year_text(year, "short" if state in ("CO", "KY", "UT") else "long")
-    table = Table(headers(_OUTCOME_HEADERS, _OUTCOME_RENAMED, year), rows)
+    table = Table(headers("state_outcomes", year, _OUTCOME_COLUMNS, _OUTCOME_RENAMED, _OUTCOME_EXTRA), rows)
     return Layout(f"{state}_state_outcomes_{sy}.csv", table, "csv", encoding=style.encoding)

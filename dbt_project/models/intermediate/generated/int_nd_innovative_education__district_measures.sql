@@ -1,38 +1,5 @@
 -- Generated from programs/nd_innovative_education.yml by `innovation-pipeline contracts sync`: edit the contract, not this file.
--- North Dakota Innovative Education waiver register (DPI): the source's cells on the conformed grain (district or State Total,
--- school year, measure), one row per measure. True values before small-cell suppression.
-with
-
-source_rows as (
-
-    select * from {{ ref('stg_nd_innovative_education__waivers') }}
-    where row_kind = 'district'
-
-),
-
-district_totals as (
-
-    select
-        state,
-        district_id,
-        row_kind,
-        school_year,
-        max(submission_id) as last_submission_id,
-        max(loaded_at) as loaded_at,
-        {{ agg_max('students_served', alias='students_participating') }},
-        {{ agg_max('students_served', alias='students_assessed') }},
-        {{ agg_max('students_meeting_standards', alias='students_proficient') }},
-        {{ agg_plain('max(schools_covered)', 'schools_participating') }},
-        {{ agg_plain('count(distinct waiver_rule)', 'waivers_granted') }}
-    from source_rows
-    group by state, district_id, row_kind, school_year
-
-),
-
-unpivoted as (
-
-    {{ unpivot_measures('district_totals', 'nd_innovative_education', 'nd_innovative_education', ['students_participating', 'students_assessed', 'students_proficient', 'schools_participating', 'waivers_granted']) }}
-
-)
-
-select * from unpivoted
+-- North Dakota Innovative Education waiver register (DPI): the source's cells on the conformed grain (district or
+-- State Total, school year, measure), one row per measure. The SQL is macros/contract_models.sql
+-- (contract_district_measures), fed by transform.measures in macros/generated/contract_registry.sql.
+{{ contract_district_measures('nd_innovative_education') }}

@@ -1,37 +1,5 @@
 -- Generated from programs/ut_pcbl_grants.yml by `innovation-pipeline contracts sync`: edit the contract, not this file.
--- Utah PCBL grant reports: the source's cells on the conformed grain (district or State Total,
--- school year, measure), one row per measure. True values before small-cell suppression.
-with
-
-source_rows as (
-
-    select * from {{ ref('stg_ut_pcbl_grants__pathways') }}
-    where row_kind = 'district'
-
-),
-
-district_totals as (
-
-    select
-        state,
-        district_id,
-        row_kind,
-        school_year,
-        max(submission_id) as last_submission_id,
-        max(loaded_at) as loaded_at,
-        {{ agg_sum('students_served', alias='students_participating') }},
-        {{ agg_sum('pathway_enrollments', alias='pathway_enrollments') }},
-        {{ agg_sum('teachers_microcredentialed', alias='educators_participating') }},
-        {{ agg_plain('sum(grant_amount)', 'funding_amount') }}
-    from source_rows
-    group by state, district_id, row_kind, school_year
-
-),
-
-unpivoted as (
-
-    {{ unpivot_measures('district_totals', 'ut_pcbl_grants', 'ut_pcbl_grants', ['students_participating', 'pathway_enrollments', 'educators_participating', 'funding_amount']) }}
-
-)
-
-select * from unpivoted
+-- Utah PCBL grant reports: the source's cells on the conformed grain (district or
+-- State Total, school year, measure), one row per measure. The SQL is macros/contract_models.sql
+-- (contract_district_measures), fed by transform.measures in macros/generated/contract_registry.sql.
+{{ contract_district_measures('ut_pcbl_grants') }}
