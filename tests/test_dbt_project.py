@@ -348,6 +348,40 @@ def test_state_totals_are_kept_as_reported(warehouse: Warehouse) -> None:
         assert published == reported
 
 
+def test_the_real_cde_file_reaches_the_outcome_mart_whole(warehouse: Warehouse, real_co_file: Path) -> None:
+    """Every district row of CDE's workbook (counted in the file itself) and its State Total."""
+    import re
+
+    import openpyxl
+
+    sheet = openpyxl.load_workbook(real_co_file, read_only=True).worksheets[0]
+    rows = [
+        tuple(str(v).strip() if v is not None else "" for v in row)
+        for row in sheet.iter_rows(values_only=True)
+    ]
+    header = next(i for i, row in enumerate(rows) if "District Code" in row)
+    column = rows[header].index("District Code")
+    codes = {
+        row[column]
+        for row in rows[header + 1 :]
+        if re.fullmatch(r"\d{4}", row[column] if len(row) > column else "")
+    }
+    assert len(codes) == 185
+    published = warehouse.rows(
+        "select count(distinct district_id), count(*) filter (where is_state_total)"
+        " from marts.fct_district_outcomes"
+        " where state = 'CO' and school_year = 2023 and source = 'co_chronic_absenteeism' and measure_id = 'enrollment'"
+    )
+    assert published == [(len(codes), 1)]
+    assert {
+        r[0]
+        for r in warehouse.rows(
+            "select distinct district_id from marts.fct_district_outcomes where state = 'CO' and school_year = 2023 and source = 'co_chronic_absenteeism'"
+        )
+        if r[0]
+    } == {f"CO-{c}" for c in codes}
+
+
 def test_student_identifiers_never_reach_the_marts(warehouse: Warehouse) -> None:
     columns = warehouse.rows(
         "select table_name, column_name from information_schema.columns"

@@ -40,6 +40,7 @@ GENERATED = "generated"
 _STAGING = Path("models/staging") / GENERATED
 _INTERMEDIATE = Path("models/intermediate") / GENERATED
 _MACROS = Path("macros") / GENERATED
+_DOCS = Path("models/docs") / GENERATED
 _SEEDS = Path("seeds")
 #: Seeds this module owns; any other seed (suppression thresholds, reason codes) is written by hand.
 GENERATED_SEEDS = ("programs.csv", "program_sources.csv", "measures.csv")
@@ -437,6 +438,33 @@ def seed_files(folder: Path, contracts: dict[str, Contract]) -> dict[str, str]:
     }
 
 
+def measure_docs(folder: Path, contracts: dict[str, Contract]) -> str:
+    """The ``measure_catalog`` docs block: every measure, what it means and which sources report it."""
+    reported: dict[str, list[str]] = {}
+    for c in contracts.values():
+        for rule in c.transform.measures if c.transform else []:
+            reported.setdefault(rule.measure, []).append(c.source)
+
+    def cell(text: object) -> str:
+        return " ".join(str(text).split()).replace("|", "\\|")
+
+    lines = [
+        "{% docs measure_catalog %}",
+        "Measures (generated from programs/_measures.yml and the contracts' measure_definitions):",
+        "",
+        "| measure | unit | higher is better | suppression | reported by | definition |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for m in measure_catalog(folder, contracts):
+        better = {True: "yes", False: "no", None: ""}[m.higher_is_better]
+        sources = ", ".join(reported.get(m.id, [])) or "derived in the marts"
+        lines.append(
+            f"| `{m.id}` | {cell(m.unit)} | {better} | {m.suppression_rule} | {sources} | {cell(m.definition)} |"
+        )
+    lines.append("{% enddocs %}")
+    return "\n".join(lines) + "\n"
+
+
 def _yaml(data: dict[str, object], banner: str) -> str:
     return banner + yaml.safe_dump(data, sort_keys=False, width=110, allow_unicode=True)
 
@@ -464,6 +492,7 @@ def generated_files(programs: Path) -> dict[Path, str]:
                 {"version": 2, "models": [measures_yaml(contract)]}, banner
             )
     files[_MACROS / "contract_registry.sql"] = registry_macro(contracts)
+    files[_DOCS / "measure_catalog.md"] = measure_docs(programs, contracts)
     for name, content in seed_files(programs, contracts).items():
         files[_SEEDS / name] = content
     return files
