@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +73,23 @@ def _column(field: FieldSpec) -> str:
 
 
 # --- staging -----------------------------------------------------------------------------------
+
+
+def _jinja(value: object) -> str:
+    """A Jinja literal: the registry is plain Jinja data (sqlfluff's templater has no fromjson)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_jinja(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_jinja(k)}: {_jinja(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no Jinja literal for {value!r}")
 
 
 def _staging_fields(contract: Contract) -> list[dict[str, object]]:
@@ -336,24 +352,17 @@ def _registry_entry(contract: Contract) -> dict[str, object]:
 
 
 def registry_macro(contracts: dict[str, Contract]) -> str:
-    # One line of JSON per source: what each generated model passes to macros/contract_models.sql.
-    lines = ",\n".join(json.dumps(_registry_entry(c), separators=(",", ":")) for c in contracts.values())
-    # Inside a Jinja string literal: backslashes doubled, quotes escaped (Jinja unescapes both).
-    lines = lines.replace("\\", "\\\\").replace("'", "\\'")
+    # One line per source: what each generated model passes to macros/contract_models.sql.
+    lines = ",\n".join("        " + _jinja(_registry_entry(c)) for c in contracts.values())
     return f"""{{#- Generated from programs/*.yml by `innovation-pipeline contracts sync`: edit the contracts,
     not this file. Every source with its program, kind, models, fields and measure rules: the
     generated models (macros/contract_models.sql), the union models and dim_district read it
     instead of a hand-kept list. -#}}
 
 {{% macro contract_registry() -%}}
-    {{{{ return(fromjson('[
+    {{{{ return([
 {lines}
-]')) }}}}
-{{%- endmacro %}}
-
-{{% macro contract_entry(source_name) -%}}
-    {{%- for entry in contract_registry() if entry.source == source_name %}}{{{{ return(entry) }}}}{{% endfor -%}}
-    {{{{ exceptions.raise_compiler_error('no contract for source ' ~ source_name) }}}}
+    ]) }}}}
 {{%- endmacro %}}
 """
 
