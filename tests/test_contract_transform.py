@@ -200,55 +200,23 @@ def test_outcome_feeds_keep_state_totals_and_programs_do_not() -> None:
         assert _registry_entry(contract)["rows"] == ("all" if contract.kind == "outcomes" else "district")
 
 
-def test_coverage_expects_only_programs_that_delivered() -> None:
-    delivered = {"ky_local_labs", "state_outcomes"}
+def test_coverage_expects_only_what_was_delivered() -> None:
+    delivered = {("ky_local_labs", "KY-005"), ("state_outcomes", "WA")}
     assert coverage_of(CONTRACTS, delivered) == {
         "expected_programs": ["ky_local_labs"],
         "expected_states": ["KY"],
+        "expected_outcome_states": ["WA"],
     }
-    assert coverage_of(CONTRACTS, set()) == {"expected_programs": [], "expected_states": []}
-    everything = coverage_of(CONTRACTS, set(CONTRACTS))
+    assert coverage_of(CONTRACTS, set()) == {
+        "expected_programs": [],
+        "expected_states": [],
+        "expected_outcome_states": [],
+    }
+    # A state's own outcome file counts for its state; a source that no contract has is ignored.
+    assert coverage_of(CONTRACTS, {("co_chronic_absenteeism", "CO"), ("gone", "x")})[
+        "expected_outcome_states"
+    ] == ["CO"]
+    everything = coverage_of(CONTRACTS, {(s, "x") for s in CONTRACTS})
     assert everything["expected_programs"] == sorted(
         {c.program for c in CONTRACTS.values() if c.kind == "program"}
     )
-
-
-@pytest.mark.slow
-def test_a_hand_written_model_named_by_the_contract_replaces_the_generated_one(tmp_path: Path) -> None:
-    """transform.model: the unions read the named model (models/intermediate/custom/), dbt parses it."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    from innovation_pipeline.orchestration.dbt_project import parse_env
-
-    project = tmp_path / "dbt_project"
-    shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs"))
-    folder = _variant(
-        tmp_path, "ky_local_labs", lambda d: d["transform"].update(model="int_ky_local_labs__by_hand")
-    )
-    custom = project / "models" / "intermediate" / "custom"
-    custom.mkdir(parents=True)
-    legacy = ROOT / "tests" / "legacy_int_models" / "int_ky_local_labs__district_measures.sql"
-    shutil.copyfile(legacy, custom / "int_ky_local_labs__by_hand.sql")
-    result = sync(project, folder)
-    generated = project / "models" / "intermediate" / "generated"
-    assert generated / "int_ky_local_labs__district_measures.sql" in result.removed
-    assert not (generated / "int_ky_local_labs__district_measures.sql").exists()
-
-    env = {**parse_env(), "DBT_PROFILES_DIR": str(project)}
-    env.pop("DBT_PROJECT_DIR", None)
-    done = subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), "parse", "--project-dir", str(project), "--quiet"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    manifest = json.loads((project / "target" / "manifest.json").read_text(encoding="utf-8"))
-    union = manifest["nodes"]["model.innovation_warehouse.int_program_measures__unioned"]
-    assert "model.innovation_warehouse.int_ky_local_labs__by_hand" in union["depends_on"]["nodes"]
-    assert not any(n.endswith("int_ky_local_labs__district_measures") for n in union["depends_on"]["nodes"])

@@ -12,3 +12,10 @@
         false
     {%- endif -%}
 {%- endmacro %}
+
+{#- A source's entry of the registry: its models, fields and measure rules. (Kept apart from the
+    macros that call it: sqlfluff's templater only returns values across macro files.) -#}
+{% macro contract_entry(source_name) -%}
+    {%- for entry in contract_registry() if entry.source == source_name %}{{ return(entry) }}{% endfor -%}
+    {{ exceptions.raise_compiler_error('no contract for source ' ~ source_name) }}
+{%- endmacro %}

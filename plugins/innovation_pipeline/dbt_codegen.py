@@ -49,10 +49,14 @@ _GROUP_KEYS = ("state", "district_id", "row_kind", "school_year")
 
 
 def _banner(contract_file: str) -> str:
-    return (
-        f"-- Generated from {contract_file} by `innovation-pipeline contracts sync`: edit the contract, "
-        "not this file.\n"
-    )
+    return f"-- Generated from {contract_file} by `innovation-pipeline contracts sync`:\n-- edit the contract, not this file.\n"
+
+
+def _comment(text: str) -> str:
+    """SQL comment lines wrapped within the linter's line length."""
+    import textwrap
+
+    return "".join(f"-- {line}\n" for line in textwrap.wrap(" ".join(text.split()), 96))
 
 
 def staging_model(contract: Contract) -> str:
@@ -109,12 +113,12 @@ def _staging_fields(contract: Contract) -> list[dict[str, object]]:
 
 
 def staging_sql(contract: Contract, contract_file: str) -> str:
-    return (
-        f"{_banner(contract_file)}-- {contract.title}: {contract.entity}; current submissions only.\n"
-        "-- The SQL is macros/contract_models.sql (contract_staging), fed by the contract's fields\n"
-        "-- in macros/generated/contract_registry.sql.\n"
-        f"{{{{ contract_staging('{contract.source}') }}}}\n"
+    about = (
+        f"{contract.title}: {contract.entity}; current submissions only. The SQL is "
+        "macros/contract_models.sql (contract_staging), fed by the contract's fields in "
+        "macros/generated/contract_registry.sql."
     )
+    return f"{_banner(contract_file)}{_comment(about)}{{{{ contract_staging('{contract.source}') }}}}\n"
 
 
 def _range_test(low: float | None, high: float | None) -> list[dict[str, object]]:
@@ -273,12 +277,12 @@ def _groups(contract: Contract) -> list[dict[str, object]]:
 
 
 def measures_sql(contract: Contract, contract_file: str) -> str:
-    return (
-        f"{_banner(contract_file)}-- {contract.title}: the source's cells on the conformed grain (district or\n"
-        "-- State Total, school year, measure), one row per measure. The SQL is macros/contract_models.sql\n"
-        "-- (contract_district_measures), fed by transform.measures in macros/generated/contract_registry.sql.\n"
-        f"{{{{ contract_district_measures('{contract.source}') }}}}\n"
+    about = (
+        f"{contract.title}: the source's cells on the conformed grain (district or State Total, school "
+        "year, measure), one row per measure. The SQL is macros/contract_models.sql "
+        "(contract_district_measures), fed by transform.measures in macros/generated/contract_registry.sql."
     )
+    return f"{_banner(contract_file)}{_comment(about)}{{{{ contract_district_measures('{contract.source}') }}}}\n"
 
 
 def measures_yaml(contract: Contract) -> dict[str, object]:

@@ -124,26 +124,40 @@ def validate_landing(contract: Contract, submission_ids: list[int]) -> dict[str,
     }
 
 
-def coverage_of(contracts: dict[str, Contract], delivered: set[str]) -> dict[str, list[str]]:
-    """The programs and states the cross-state marts must cover, given the sources that delivered rows.
+def coverage_of(contracts: dict[str, Contract], delivered: set[tuple[str, str]]) -> dict[str, list[str]]:
+    """What the marts must cover, given the (source, submitter) pairs that delivered rows.
 
-    Only programs that have delivered data are expected: a contract with no submission yet (a
-    program just onboarded) is expected nowhere, so it never blocks the other programs' marts.
+    Only what has been received is expected: a contract with no submission yet (a program just
+    onboarded, a state whose outcome file has not come) is expected nowhere, so it never blocks the
+    other programs' marts. ``expected_outcome_states`` are the states of delivered outcome feeds (a
+    feed spanning states, ``state: US``, is sent by each state as its submitter).
     """
-    received = [c for c in contracts.values() if c.kind == "program" and c.source in delivered]
-    programs = sorted({c.program for c in received})
-    states = sorted({c.state for c in received if c.state != "US"})
-    return {"expected_programs": programs, "expected_states": states}
+    received = [(contracts[s], submitter) for s, submitter in delivered if s in contracts]
+    programs = sorted({c.program for c, _ in received if c.kind == "program"})
+    states = sorted({c.state for c, _ in received if c.kind == "program" and c.state != "US"})
+    outcome_states = sorted(
+        {
+            c.state if c.state != "US" else submitter.upper()
+            for c, submitter in received
+            if c.kind == "outcomes"
+        }
+    )
+    return {
+        "expected_programs": programs,
+        "expected_states": states,
+        "expected_outcome_states": outcome_states,
+    }
 
 
 def expected_coverage(conn: Any, contracts: dict[str, Contract] | None = None) -> dict[str, list[str]]:
-    """:func:`coverage_of` the sources with a loaded submission of at least one row in the marts'
-    snapshot (staging's view of ``audit.submissions`` reads as of the build being validated)."""
+    """:func:`coverage_of` the submissions loaded with at least one row in the marts' snapshot
+    (staging's view of ``audit.submissions`` reads as of the build being validated)."""
     contracts = contracts if contracts is not None else load_contracts()
     rows = conn.execute(
-        "select distinct source from staging.stg_audit__submissions where status = 'loaded' and rows_loaded > 0"
+        "select distinct source, submitter from staging.stg_audit__submissions"
+        " where status = 'loaded' and rows_loaded > 0"
     ).fetchall()
-    return coverage_of(contracts, {source for (source,) in rows})
+    return coverage_of(contracts, {(source, submitter) for source, submitter in rows})
 
 
 def validate_marts() -> dict[str, Any]:

@@ -1,5 +1,6 @@
--- Generated from programs/mt_transformational_learning.yml by `innovation-pipeline contracts sync`: edit the contract, not this file.
--- Montana Transformational Learning program report (OPI): one participating district in one school year; current submissions only.
--- The SQL is macros/contract_models.sql (contract_staging), fed by the contract's fields
--- in macros/generated/contract_registry.sql.
+-- Generated from programs/mt_transformational_learning.yml by `innovation-pipeline contracts sync`:
+-- edit the contract, not this file.
+-- Montana Transformational Learning program report (OPI): one participating district in one school
+-- year; current submissions only. The SQL is macros/contract_models.sql (contract_staging), fed by
+-- the contract's fields in macros/generated/contract_registry.sql.
 {{ contract_staging('mt_transformational_learning') }}
