@@ -182,7 +182,7 @@ def test_a_rule_on_a_column_the_header_lacks_rejects_the_file(real_dir, tmp_path
     contract = write_contract(tmp_path, data)
     path = tmp_path / "typo_2024-25.csv"
     path.write_text("District #,Total\n9,348\n", encoding="utf-8")
-    with pytest.raises(FileRejected, match="rows.skip rule reads column.*'Grade Level'"):
+    with pytest.raises(FileRejected, match=r"rows\.skip rule reads column.*'Grade Level'"):
         land_file(contract, path)
 
 
