@@ -6,11 +6,10 @@ expected figure is the file's own text read with ``Decimal``."""
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-
 from contract_helpers import write_contract
+
 from innovation_pipeline.landing import land_file
 
 CODES = "0010 0020 0030 0040 0050 0060 0070 0100 0110 0120 0123 0130 0140 0170 0180 0190 0220 0230".split()
