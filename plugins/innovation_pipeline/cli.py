@@ -1,6 +1,7 @@
 """``innovation-pipeline``: the command line a data engineer uses to try contracts and run things.
 
-innovation-pipeline check programs/ky_local_labs.yml
+innovation-pipeline check programs/ky_local_labs.yml [--file SAMPLE]
+innovation-pipeline draft SAMPLE_FILE --out programs/new_source.yml
 innovation-pipeline preview programs/ky_local_labs.yml KY_LLL_001_2023-24.csv
 innovation-pipeline load programs/ky_local_labs.yml KY_LLL_001_2023-24.csv
 innovation-pipeline demo | airflow standalone | warehouse start|stop|url | samples OUT
@@ -19,6 +20,8 @@ from innovation_pipeline.contracts import ContractError, contract_paths, load_co
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from innovation_pipeline.contract_check import check_contract
+
     paths = [Path(p) for p in args.contracts] or contract_paths()
     failed = 0
     for path in paths:
@@ -28,6 +31,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
             failed += 1
             print(f"INVALID {exc}")
             continue
+        problems = check_contract(contract, Path(args.file) if args.file else None)
+        if problems:
+            failed += 1
+            print(f"INVALID {path.name}: would fail when loading\n" + "\n".join(f"  {p}" for p in problems))
+            continue
         print(f"ok      {path.name}: {contract.title} ({len(contract.fields)} fields)")
     return 1 if failed else 0
 
@@ -36,7 +44,21 @@ def _cmd_preview(args: argparse.Namespace) -> int:
     from innovation_pipeline.preview import preview
 
     contract = load_contract(Path(args.contract))
-    print(preview(contract, Path(args.file), rows=args.rows))
+    print(preview(contract, Path(args.file), rows=args.rows, sample=args.sample))
+    return 0
+
+
+def _cmd_draft(args: argparse.Namespace) -> int:
+    from innovation_pipeline.draft import draft_contract
+
+    text = draft_contract(Path(args.file), source=args.source, state=args.state)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(
+            f"wrote {args.out}: edit it, then check it with `innovation-pipeline check {args.out} --file {args.file}`"
+        )
+    else:
+        print(text)
     return 0
 
 
@@ -137,13 +159,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate contracts (all of programs/ by default)")
     p.add_argument("contracts", nargs="*")
+    p.add_argument("--file", help="a sample file: check its header, rule columns and markers too")
     p.set_defaults(func=_cmd_check)
 
-    p = sub.add_parser("preview", help="show how a file's first rows map, with every problem found")
+    p = sub.add_parser(
+        "preview", help="load a file and roll back: the counts load would record, every problem"
+    )
     p.add_argument("contract")
     p.add_argument("file")
-    p.add_argument("--rows", type=int, default=10)
+    p.add_argument("--rows", type=int, default=10, help="rows to show as they would land")
+    p.add_argument("--sample", type=int, default=None, help="map only the first N data rows (quick look)")
     p.set_defaults(func=_cmd_preview)
+
+    p = sub.add_parser("draft", help="write a first contract from a sample file")
+    p.add_argument("file")
+    p.add_argument("--out", help="where to write it (default: print it)")
+    p.add_argument("--source", help="source id (default: from the file name)")
+    p.add_argument("--state", help="two-letter state (default: guessed from the file)")
+    p.set_defaults(func=_cmd_draft)
 
     p = sub.add_parser("load", help="land files through a contract, as the DAGs do")
     p.add_argument("contract")
