@@ -18,7 +18,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
-RESERVED_COLUMNS = {"district_id", "school_year", "row_kind"}
+# Columns every raw table has: a field of the same name would collide with them.
+RESERVED_COLUMNS = {"district_id", "school_year", "row_kind", "state", "district_source_value"}
 
 FieldType = Literal["text", "category", "integer", "number", "rate", "money", "date", "boolean", "student_id"]
 NUMERIC_TYPES = {"integer", "number", "rate", "money"}
