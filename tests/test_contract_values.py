@@ -143,3 +143,28 @@ def test_an_unknown_marker_is_named_not_called_not_a_number(db, landed):
     assert landed.rows_received == len(ROWS)
     assert landed.rows_received == landed.rows_loaded + landed.rows_quarantined
     assert landed.rows_quarantined == 3
+
+
+def test_a_rate_columns_scale_is_decided_once_per_file_not_per_batch(db, tmp_path):
+    """Batches of two rows: the second batch ("1", "0.5") alone would read as fractions, but the
+    column is percent (the first batch says so), so they are 1% and 0.5%."""
+    data = {
+        **CONTRACT,
+        "source": "zz_rate_scale",
+        "file": {**CONTRACT["file"], "pattern": r"^scale_(?P<school_year>\d{4}-\d{2})\.csv$"},
+    }
+    data["fields"] = [{"name": "pct_rate", "source": "Percent Rate", "type": "rate"}]
+    contract = write_contract(tmp_path, data)
+    values = ["84.2", "12.5", "1", "0.5"]
+    path = tmp_path / "scale_2023-24.csv"
+    path.write_text(
+        "District Code,Percent Rate\n" + "".join(f"{c},{v}\n" for c, v in zip(CODES, values, strict=False)),
+        encoding="utf-8",
+    )
+    result = land_file(contract, path, batch_rows=2)
+    assert (result.rows_loaded, result.rows_quarantined) == (4, 0)
+    got = db.execute(
+        "select pct_rate::text from raw.zz_rate_scale where _submission_id = %s order by _source_row",
+        (result.submission_id,),
+    ).fetchall()
+    assert [r[0] for r in got] == [str(Decimal(v) / 100) for v in values]
