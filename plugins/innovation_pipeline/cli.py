@@ -2,6 +2,7 @@
 
 innovation-pipeline check programs/ky_local_labs.yml [--file SAMPLE]
 innovation-pipeline draft SAMPLE_FILE --out programs/new_source.yml
+innovation-pipeline reprocess ky_local_labs
 innovation-pipeline preview programs/ky_local_labs.yml KY_LLL_001_2023-24.csv
 innovation-pipeline load programs/ky_local_labs.yml KY_LLL_001_2023-24.csv
 innovation-pipeline demo | airflow standalone | warehouse start|stop|url | samples OUT
@@ -60,6 +61,18 @@ def _cmd_draft(args: argparse.Namespace) -> int:
     else:
         print(text)
     return 0
+
+
+def _cmd_reprocess(args: argparse.Namespace) -> int:
+    from innovation_pipeline.contracts import programs_dir
+    from innovation_pipeline.reprocess import reprocess_source
+
+    path = Path(args.contract) if args.contract else programs_dir() / f"{args.source}.yml"
+    done = reprocess_source(load_contract(path))
+    for item in done:
+        print(item.summary())
+    print(f"{len(done)} archived file(s) of {args.source} landed again")
+    return 1 if any(item.result is None for item in done) else 0
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
@@ -182,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("contract")
     p.add_argument("files", nargs="+")
     p.set_defaults(func=_cmd_load)
+
+    p = sub.add_parser("reprocess", help="land a source's archived files again under its current contract")
+    p.add_argument("source")
+    p.add_argument("--contract", help="contract file (default: programs/SOURCE.yml)")
+    p.set_defaults(func=_cmd_reprocess)
 
     p = sub.add_parser("demo", help="run the whole pipeline on the bundled sample submissions")
     p.set_defaults(func=_cmd_demo)
