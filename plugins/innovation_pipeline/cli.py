@@ -32,7 +32,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
             failed += 1
             print(f"INVALID {exc}")
             continue
-        problems = check_contract(contract, Path(args.file) if args.file else None)
+        notes: list[str] = []
+        problems = check_contract(contract, Path(args.file) if args.file else None, notes)
+        for note in notes:
+            print(f"        {path.name}: {note}")
         if problems:
             failed += 1
             print(f"INVALID {path.name}: would fail when loading\n" + "\n".join(f"  {p}" for p in problems))

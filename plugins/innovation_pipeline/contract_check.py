@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from innovation_pipeline.contracts import NUMERIC_TYPES, Contract
+from innovation_pipeline.headers import loose_matches
 from innovation_pipeline.parsing import parse_numeric
 from innovation_pipeline.readers import FileRejected, open_source
 from innovation_pipeline.row_filters import missing_columns, norm_header
@@ -28,8 +29,11 @@ def contract_columns(contract: Contract) -> list[str]:
     return names
 
 
-def check_contract(contract: Contract, sample: Path | None = None) -> list[str]:
-    """Problems a load would meet later; with ``sample``, checked against that file."""
+def check_contract(
+    contract: Contract, sample: Path | None = None, notes: list[str] | None = None
+) -> list[str]:
+    """Problems a load would meet later; with ``sample``, checked against that file. ``notes``
+    receives what a person should see but that does not fail (header cells matched loosely)."""
     problems: list[str] = []
     header: list[str] | None = None
     if sample is not None:
@@ -42,6 +46,11 @@ def check_contract(contract: Contract, sample: Path | None = None) -> list[str]:
         except FileRejected as exc:
             return [*problems, f"{sample.name}: {exc}"]
         header = source.header
+        if notes is not None:
+            notes += [
+                f"note: {n} (matched after folding case and spaces)"
+                for n in loose_matches(contract, source.mapping)
+            ]
         problems += _unknown_markers(contract, source)
     known = header if header is not None else contract_columns(contract)
     where = f"the header of {sample.name}" if sample is not None else "any column this contract reads"

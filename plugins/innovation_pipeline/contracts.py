@@ -45,6 +45,9 @@ class FileLayout(_Strict):
     encoding: Literal["auto", "utf-8", "utf-8-sig", "cp1252", "latin-1"] = "auto"
     sheet: str | int | None = None
     header_row: int | Literal["auto"] = "auto"
+    header_rows: Annotated[int, Field(ge=1, le=5)] = Field(
+        default=1, description="Rows the header spans (a merged group header above the column header)."
+    )
     records_path: str | None = Field(default=None, description="JSON: dotted path to the list of records.")
 
     @field_validator("pattern")

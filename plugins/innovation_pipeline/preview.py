@@ -18,6 +18,7 @@ from psycopg import sql
 from innovation_pipeline import mapping
 from innovation_pipeline.contracts import Contract
 from innovation_pipeline.crosswalk import Crosswalk
+from innovation_pipeline.headers import loose_matches
 from innovation_pipeline.readers import DISTRICT, SCHOOL_YEAR, FileRejected, SourceFile, open_source
 from innovation_pipeline.settings import pseudonym_key
 
@@ -43,6 +44,8 @@ def _layout(contract: Contract, path: Path, lines: list[str]) -> SourceFile | No
         lines.append(f"  {column!r:45} -> {label}")
     if source.unmapped:
         lines.append(f"Ignored:  {', '.join(repr(u) for u in source.unmapped)}")
+    for note in loose_matches(contract, source.mapping):
+        lines.append(f"NOTE      matched only after folding case, spaces and line breaks: {note}")
     return source
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from innovation_pipeline.contracts import Contract
+from innovation_pipeline.headers import join_header_rows
 from innovation_pipeline.row_filters import RowRules as _RowRules
 from innovation_pipeline.row_filters import check_header, pattern_column
 
@@ -301,6 +302,7 @@ def _open_csv(contract: Contract, path: Path, file_name: str, batch_size: int) -
     for delimiter in candidates:
         sample = list(enumerate(csv.reader(io.StringIO(text_head, newline=""), delimiter=delimiter), start=1))
         sample = [(n, list(r)) for n, r in sample[:HEADER_SCAN_ROWS]]
+        sample = join_header_rows(sample, contract.file.header_rows)  # type: ignore[arg-type]
         try:
             header_row, header, columns = _find_header(sample, contract, file_name)
         except FileRejected as exc:
@@ -574,6 +576,7 @@ def _open_excel(contract: Contract, path: Path, file_name: str, batch_size: int)
         sample.append((number, row))
         if number >= HEADER_SCAN_ROWS:
             break
+    sample = join_header_rows(sample, contract.file.header_rows)
     header_row, header, columns = _find_header(sample, contract, file_name)
     stats = ReadStats()
     check_header(contract, header, file_name)
