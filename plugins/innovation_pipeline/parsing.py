@@ -208,10 +208,17 @@ def parse_numeric(
         lower = upper = pl.lit(None, dtype=DECIMAL)
         is_band = pl.lit(False)
 
-    df = df.with_columns(
-        (~blank & (is_marker | is_band)).alias("suppressed"),
+    # Markers and bands are read on the cells that are not numbers only (few, in most columns).
+    df = df.with_row_index("__i")
+    others = df.filter(~pl.col("is_num") & ~blank)
+    marks = others.select(
+        "__i",
+        (is_marker | is_band).alias("suppressed"),
         lower.cast(DECIMAL).alias("lower"),
         upper.cast(DECIMAL).alias("upper"),
+    )
+    df = df.join(marks, on="__i", how="left", maintain_order="left").with_columns(
+        pl.col("suppressed").fill_null(False)
     )
     if is_rate:
         percent = pl.col("has_pct") | pl.lit(scale == "percent")
