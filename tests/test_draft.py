@@ -84,3 +84,18 @@ def test_draft_checks_and_loads_each_real_file(directory, tmp_path, name):
     assert result.rows_received == result.rows_loaded + result.rows_quarantined
     assert result.rows_loaded > 0
     assert result.rows_received == data_rows(sample), text
+
+
+def test_the_draft_command_writes_a_contract_that_check_accepts(tmp_path, capsys):
+    from innovation_pipeline.cli import main
+
+    sample = SHARED_REAL / "co_cde_2022-2023_ChronicAbsenteeism_by_district.xlsx"
+    out = tmp_path / "co_cde_chronic.yml"
+    assert main(["draft", str(sample), "--out", str(out), "--source", "co_cde_chronic"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("# Drafted by")
+    contract = load_contract(out)
+    assert contract.district.column == "District Code" and contract.district.width == 4
+    assert contract.rows.state_total is not None and contract.school_year.source == "column"
+    assert main(["check", str(out), "--file", str(sample)]) == 0
