@@ -200,3 +200,13 @@ def test_bad_rules_are_contract_errors(tmp_path, rule, message):
     data = {**NH_CONTRACT, "rows": {"skip": [rule]}}
     with pytest.raises(ContractError, match=message):
         write_contract(tmp_path, data)
+
+
+def test_numbers_written_in_yaml_compare_as_the_text_a_cell_shows(tmp_path):
+    data = {
+        **NH_CONTRACT,
+        "rows": {"keep": [{"column": "Year", "equals": 2009}, {"column": "FIPS", "in": [21, "08"]}]},
+    }
+    contract = write_contract(tmp_path, data)
+    assert contract.rows.keep[0].equals == "2009"
+    assert contract.rows.keep[1].in_ == ["21", "08"]

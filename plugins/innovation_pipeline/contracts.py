@@ -97,6 +97,16 @@ class RowMatch(_Strict):
     def _valid_regex(cls, value: str | None) -> str | None:
         return None if value is None else _check_regex(value)
 
+    @field_validator("equals", "in_", mode="before")
+    @classmethod
+    def _as_text(cls, value: object) -> object:
+        # YAML reads `equals: 2009` as a number; a cell is compared as the text it shows.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for v in value]
+        return value
+
     @property
     def tests(self) -> dict[str, object]:
         """The tests this condition makes on its column (empty for a compound condition)."""
