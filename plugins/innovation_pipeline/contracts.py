@@ -174,11 +174,17 @@ class SchoolYearRule(_Strict):
     column: str | list[str] | None = None
     min_year: int = 2000
     max_year: int = 2035
+    several: bool = Field(
+        default=False,
+        description="The file holds several school years: each year's rows land as a submission of their own.",
+    )
 
     @model_validator(mode="after")
     def _column_given(self) -> SchoolYearRule:
         if self.source == "column" and not self.column:
             raise ValueError("school_year.column is required when source is column")
+        if self.several and self.source != "column":
+            raise ValueError("school_year.several needs source: column (each row's year)")
         return self
 
 

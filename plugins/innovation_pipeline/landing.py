@@ -216,6 +216,10 @@ def land_file(
     """
     path = Path(path)
     name = safe_file_name(original_name or path.name)
+    if contract.school_year.several and not reprocess:
+        from innovation_pipeline.multi_year import land_years
+
+        return land_years(contract, path, name, received_at, batch_rows)
     sha = file_sha256(path)
     size = path.stat().st_size
     archived = archive_file(path, sha)

@@ -15,7 +15,7 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
-from innovation_pipeline import mapping
+from innovation_pipeline import mapping, multi_year
 from innovation_pipeline.contracts import Contract
 from innovation_pipeline.crosswalk import Crosswalk
 from innovation_pipeline.headers import loose_matches
@@ -101,11 +101,18 @@ def _rolled_back_load(contract: Contract, path: Path, rows: int) -> list[str]:
             # Recorded, like everything here, only until the rollback; the file is not archived.
             landing._record_file(conn, sha, path.stat().st_size, name, path)
             try:
-                result = landing._load(conn, contract, path, name, sha, received_at, landing.BATCH_ROWS)
+                results = [
+                    landing._load(conn, c, path, name, sha, received_at, landing.BATCH_ROWS)
+                    for c in _contracts_per_load(contract, path, name)
+                ]
             except FileRejected as exc:
                 lines.append(f"REJECTED  [{exc.code}] {exc}")
                 return lines
+            result = multi_year.combined(contract, name, sha, results) if len(results) > 1 else results[0]
+            if len(results) > 1:
+                lines.append(f"Several school years: {result.message}")
             sub = result.submission_id
+            subs = [r.submission_id for r in results]
             lines.append(
                 f"A load would record: {result.rows_received} rows received, {result.rows_loaded} loaded,"
                 f" {result.rows_quarantined} quarantined, {result.rows_skipped} skipped"
@@ -127,24 +134,37 @@ def _rolled_back_load(contract: Contract, path: Path, rows: int) -> list[str]:
                 lines.append(f"First {frame.height} rows as they would land:")
                 lines.append(_table(frame.cast({c: pl.Utf8 for c in frame.columns}), rows))
             reasons = conn.execute(
-                "select reason_code, count(*) from audit.quarantine where submission_id = %s"
+                "select reason_code, count(*) from audit.quarantine where submission_id = any(%s)"
                 " group by 1 order by 2 desc, 1",
-                (sub,),
+                (subs,),
             ).fetchall()
             if not reasons:
                 lines.append("Problems: none")
                 return lines
             lines.append("Problems by reason: " + ", ".join(f"{code} {n}" for code, n in reasons))
             for code, message in conn.execute(
-                "select reason_code, message from audit.quarantine where submission_id = %s"
+                "select reason_code, message from audit.quarantine where submission_id = any(%s)"
                 " order by source_row, column_name limit %s",
-                (sub, PROBLEMS_SHOWN),
+                (subs, PROBLEMS_SHOWN),
             ):
                 lines.append(f"  [{code}] {message}")
             total = sum(n for _, n in reasons)
             if total > PROBLEMS_SHOWN:
                 lines.append(f"  ... and {total - PROBLEMS_SHOWN} more")
     return lines
+
+
+def _contracts_per_load(contract: Contract, path: Path, name: str) -> list[Contract]:
+    """What ``load`` lands the file as: once, or once per school year (``school_year.several``)."""
+    if not contract.school_year.several:
+        return [contract]
+    match = contract.matches_file(name)
+    file_year = mapping.filename_school_year(
+        contract, match.groupdict().get("school_year") if match else None
+    )
+    return [
+        multi_year.for_year(contract, texts) for _, texts in multi_year.plan(contract, path, name, file_year)
+    ]
 
 
 def _sample(contract: Contract, path: Path, rows: int, sample: int) -> list[str]:
