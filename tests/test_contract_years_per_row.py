@@ -152,3 +152,48 @@ def test_a_corrected_year_supersedes_only_that_year(url, tmp_path):
     shutil.copy(KY_FILE, copy)
     again = land_file(contract, copy)
     assert again.submission_id == first.submission_id
+
+
+def test_the_file_name_year_is_the_latest_a_row_may_carry(url, tmp_path):
+    """A salary file named for 2023-24 holding three years: a row dated after the file's year,
+    and one whose year cannot be read, are quarantined with the latest year's submission."""
+    data = {
+        **CONTRACT,
+        "source": "zz_salary_years",
+        "state": "CO",
+        "rows": {},
+        "file": {"pattern": r"^salaries_(?P<school_year>\d{4}-\d{2})\.csv$", "format": "csv"},
+        "district": {"scheme": "state_code", "column": "District Code", "width": 4},
+        "school_year": {"source": "column", "column": "Year", "several": True},
+        "fields": [{"name": "salary", "source": "Average Salary", "type": "money"}],
+    }
+    contract = write_contract(tmp_path, data)
+    lines = [
+        ("0010", "2021-22", "$51,234.50"),
+        ("0020", "2021-22", "$48,000"),
+        ("0010", "2022-23", "$52,000.25"),
+        ("0010", "2023-24", "$53,100"),
+        ("0020", "2023-24", "$49,900"),
+        ("0010", "2024-25", "$54,000"),  # later than the file's year
+        ("0020", "next year", "$50,000"),  # not a year
+    ]
+    path = tmp_path / "salaries_2023-24.csv"
+    path.write_text(
+        "District Code,Year,Average Salary\n" + "".join(f'{c},{y},"{s}"\n' for c, y, s in lines),
+        encoding="utf-8",
+    )
+    result = land_file(contract, path)
+    assert (result.rows_received, result.rows_loaded, result.rows_quarantined) == (7, 5, 2)
+    db = psycopg.connect(url, autocommit=True)
+    subs = db.execute(
+        "select school_year, rows_received, rows_loaded, rows_quarantined from audit.submissions"
+        " where source = 'zz_salary_years' order by school_year"
+    ).fetchall()
+    assert subs == [(2022, 2, 2, 0), (2023, 1, 1, 0), (2024, 4, 2, 2)]
+    reasons = db.execute(
+        "select source_row, reason_code from audit.quarantine where source = 'zz_salary_years' order by 1"
+    ).fetchall()
+    assert reasons == [(7, "bad_school_year"), (8, "bad_school_year")]
+    total = db.execute("select sum(salary)::text from raw.zz_salary_years").fetchone()[0]
+    assert total == "254234.75"
+    db.close()

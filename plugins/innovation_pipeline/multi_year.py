@@ -79,7 +79,7 @@ def land_years(
 
     A file that cannot be read, or whose name does not match, goes through the ordinary loader
     whole, which records and raises its rejection."""
-    from innovation_pipeline.landing import LandingResult, file_sha256, land_file
+    from innovation_pipeline.landing import LandingResult, ensure_landing_schema, file_sha256, land_file
     from innovation_pipeline.mapping import filename_school_year
     from innovation_pipeline.warehouse import conninfo
 
@@ -91,6 +91,7 @@ def land_years(
 
     sha = file_sha256(path)
     with psycopg.connect(conninfo(), autocommit=True) as conn:
+        ensure_landing_schema(conn)
         done = conn.execute(
             "select submission_id, school_year, status from audit.submissions"
             " where source = %s and file_sha256 = %s and file_name = %s and status in ('loaded', 'superseded')"
