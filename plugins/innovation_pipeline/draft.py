@@ -462,7 +462,11 @@ class _Draft:
             # The name's digits vary from file to file; the year is the column's.
             stem = re.sub(r"(?:\\d)+", r"\\d+", re.sub(r"\d", r"\\d", re.escape(self.path.stem)))
             self.file = {"pattern": f"^{stem}{re.escape(self.path.suffix)}$", **self.file}
-            return {"source": "column", "column": col.name, "min_year": min(years[0], 2000)}
+            rule = {"source": "column", "column": col.name, "min_year": min(years[0], 2000)}
+            if len(years) > 1:
+                self.notes.append(f"{len(years)} school years in one file: each lands as its own submission")
+                rule["several"] = True
+            return rule
         if in_name:
             self.notes.append(f"school year from the file name ({in_name[1]!r})")
             self.file = {"pattern": in_name[0], **self.file}
