@@ -170,8 +170,11 @@ class DistrictRule(_Strict):
 class SchoolYearRule(_Strict):
     """Where the school year comes from and how it is written."""
 
-    source: Literal["column", "filename"] = "filename"
+    source: Literal["column", "filename", "header"] = "filename"
     column: str | list[str] | None = None
+    year: int | None = Field(
+        default=None, description="source header: set by the loader for each year's columns (wide files)."
+    )
     min_year: int = 2000
     max_year: int = 2035
     several: bool = Field(
@@ -185,6 +188,8 @@ class SchoolYearRule(_Strict):
             raise ValueError("school_year.column is required when source is column")
         if self.several and self.source != "column":
             raise ValueError("school_year.several needs source: column (each row's year)")
+        if self.year is not None and self.source != "header":
+            raise ValueError("school_year.year is only for source: header")
         return self
 
 
@@ -314,6 +319,9 @@ class Contract(_Strict):
             and (self.district.role != "submitter")
         ):
             raise ValueError("file.pattern needs a (?P<submitter>...) group, or district.role: submitter")
+        wide = self.school_year.source == "header" and self.school_year.year is None
+        if wide and not any(f.source_patterns for f in self.fields):
+            raise ValueError("school_year.source header needs fields whose source is a {pattern: ...}")
         if (
             self.school_year.source == "filename"
             and "school_year" not in re.compile(self.file.pattern).groupindex

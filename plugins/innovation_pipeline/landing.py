@@ -216,7 +216,7 @@ def land_file(
     """
     path = Path(path)
     name = safe_file_name(original_name or path.name)
-    if contract.school_year.several and not reprocess:
+    if (contract.school_year.several or contract.school_year.source == "header") and not reprocess:
         from innovation_pipeline.multi_year import land_years
 
         return land_years(contract, path, name, received_at, batch_rows)

@@ -165,6 +165,13 @@ class MappingContext:
                     f"{c.school_year.max_year - 1}-{str(c.school_year.max_year)[-2:]})",
                 )
             self.school_year = parsed["value"]
+        elif c.school_year.source == "header":
+            # A wide file lands once per year column (multi_year.py); this load is for that year.
+            if c.school_year.year is None:
+                raise FileRejected(
+                    "bad_header_year", f"{name}: no school year column was chosen for this load"
+                )
+            self.school_year = c.school_year.year
         self.check_header_years()
         written_submitter = self.key.get("submitter")
         if c.district.role == "submitter" and written_submitter:

@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 
 from innovation_pipeline.contracts import Contract
-from innovation_pipeline.parsing import parse_school_year, school_year_label
+from innovation_pipeline.parsing import header_school_year, parse_school_year, school_year_label
 from innovation_pipeline.readers import SCHOOL_YEAR, FileRejected, open_source
 
 
@@ -37,6 +37,7 @@ def years_in_file(contract: Contract, path: Path, name: str) -> dict[int | None,
 
 
 def _single(contract: Contract) -> Contract:
+    """The contract loading the file whole (to record a rejection the ordinary way)."""
     data = contract.model_dump(by_alias=True, exclude_none=True, mode="json")
     data["school_year"]["several"] = False
     return Contract.model_validate(data)
@@ -77,17 +78,18 @@ def land_years(
 ):  # type: ignore[no-untyped-def]
     """Land each school year of a several-years file as its own submission; one result for all.
 
-    A file that cannot be read, or whose name does not match, goes through the ordinary loader
-    whole, which records and raises its rejection."""
+    A file that cannot be read, whose name does not match, or with no year column goes through
+    the ordinary loader whole (``reprocess``: without dispatching here again), which records and
+    raises its rejection."""
     from innovation_pipeline.landing import LandingResult, ensure_landing_schema, file_sha256, land_file
-    from innovation_pipeline.mapping import filename_school_year
     from innovation_pipeline.warehouse import conninfo
 
     whole = _single(contract)
     match = contract.matches_file(name)
     if match is None:
-        return land_file(whole, path, original_name=name, received_at=received_at, batch_rows=batch_rows)
-    file_year = filename_school_year(contract, match.groupdict().get("school_year"))
+        return land_file(
+            whole, path, original_name=name, received_at=received_at, batch_rows=batch_rows, reprocess=True
+        )
 
     sha = file_sha256(path)
     with psycopg.connect(conninfo(), autocommit=True) as conn:
@@ -101,14 +103,20 @@ def land_years(
     if done:  # a retry of the same delivery: each year landed already
         return combined(contract, name, sha, [], done)
     try:
-        parts = plan(contract, path, name, file_year)
+        parts = contracts_for(contract, path, name)
     except FileRejected:
-        return land_file(whole, path, original_name=name, received_at=received_at, batch_rows=batch_rows)
+        return land_file(
+            whole, path, original_name=name, received_at=received_at, batch_rows=batch_rows, reprocess=True
+        )
+    if not parts:
+        return land_file(
+            whole, path, original_name=name, received_at=received_at, batch_rows=batch_rows, reprocess=True
+        )
     results: list[LandingResult] = []
-    for _year, texts in parts:
+    for part in parts:
         results.append(
             land_file(
-                for_year(contract, texts),
+                part,
                 path,
                 original_name=name,
                 received_at=received_at,
@@ -154,3 +162,52 @@ def combined(contract: Contract, name: str, sha: str, results: list, done: list 
         [s for r in results for s in r.superseded],
         message=f"{len(results)} school years, each its own submission: {years}",
     )
+
+
+# --- wide files: one column per school year ------------------------------------------------------
+
+
+def wide_years(contract: Contract, path: Path, name: str) -> dict[int, dict[str, str]]:
+    """School year -> {field: the header cell of that year's column}, from the file's header.
+
+    A column is a year's when a field's pattern matches it; a year missing for some field
+    leaves that field blank in that year's rows."""
+    rule = contract.school_year
+    header = open_source(contract, path, name).header
+    years: dict[int, dict[str, str]] = {}
+    for spec in contract.fields:
+        for pattern in spec.source_patterns:
+            for cell in header:
+                written = pattern.year_text(" ".join(str(cell).split()))
+                year = header_school_year(written, rule.min_year, rule.max_year) if written else None
+                if year is not None:
+                    years.setdefault(year, {}).setdefault(spec.name, str(cell))
+    return dict(sorted(years.items()))
+
+
+def for_wide_year(contract: Contract, year: int, columns: dict[str, str]) -> Contract:
+    """The contract reading one year's columns of a wide file, as a submission for that year."""
+    data = contract.model_dump(by_alias=True, exclude_none=True, mode="json")
+    for spec in data["fields"]:
+        original = contract.field(spec["name"])
+        if not original.source_patterns:
+            continue
+        if spec["name"] in columns:
+            spec["source"] = [columns[spec["name"]]]
+        else:
+            spec["source"], spec["required"] = [f"(no {school_year_label(year)} column)"], False
+    data["school_year"]["year"] = year
+    return Contract.model_validate(data)
+
+
+def contracts_for(contract: Contract, path: Path, name: str) -> list[Contract]:
+    """The loads a file takes: one, one per row year (``several``) or one per year column."""
+    from innovation_pipeline.mapping import filename_school_year
+
+    if contract.school_year.source == "header":
+        return [for_wide_year(contract, y, cols) for y, cols in wide_years(contract, path, name).items()]
+    if not contract.school_year.several:
+        return [contract]
+    match = contract.matches_file(name)
+    file_year = filename_school_year(contract, match.groupdict().get("school_year") if match else None)
+    return [for_year(contract, texts) for _, texts in plan(contract, path, name, file_year)]

@@ -155,16 +155,8 @@ def _rolled_back_load(contract: Contract, path: Path, rows: int) -> list[str]:
 
 
 def _contracts_per_load(contract: Contract, path: Path, name: str) -> list[Contract]:
-    """What ``load`` lands the file as: once, or once per school year (``school_year.several``)."""
-    if not contract.school_year.several:
-        return [contract]
-    match = contract.matches_file(name)
-    file_year = mapping.filename_school_year(
-        contract, match.groupdict().get("school_year") if match else None
-    )
-    return [
-        multi_year.for_year(contract, texts) for _, texts in multi_year.plan(contract, path, name, file_year)
-    ]
+    """What ``load`` lands the file as: once, once per row year or once per year column."""
+    return multi_year.contracts_for(contract, path, name)
 
 
 def _sample(contract: Contract, path: Path, rows: int, sample: int) -> list[str]:
