@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import polars as pl
 import pytest
@@ -66,7 +67,7 @@ def test_counts_and_suppression_markers(raw, value, marker, lower, upper, error)
         ("85", 0.85, None, None, None),
         ("100%", 1.0, None, None, None),
         ("80-84", None, 0.80, 0.84, None),
-        ("GE50", None, 0.50, None, None),
+        ("GE50", None, 0.50, 1, None),
         ("<5%", None, 0.0, 0.05, None),
         ("150%", None, None, None, "out_of_range"),
     ],
@@ -75,14 +76,14 @@ def test_rates_as_fractions(raw, value, lower, upper, error):
     got = parse_value(raw, RATE, SUPPRESSION)
     assert got["error"] == error
     if error is None:
-        assert got["value"] == pytest.approx(value) if value is not None else got["value"] is None
-        assert got["lower"] == pytest.approx(lower) if lower is not None else got["lower"] is None
-        assert got["upper"] == pytest.approx(upper) if upper is not None else got["upper"] is None
+        # Exact decimals: 0.85, not a float near it.
+        for key, want in (("value", value), ("lower", lower), ("upper", upper)):
+            assert got[key] == (None if want is None else Decimal(str(want)))
 
 
 def test_rate_format_fraction_keeps_values_as_written():
     spec = FieldSpec(name="r", source="R", type="rate", format="fraction")
-    assert parse_value("0.427", spec)["value"] == pytest.approx(0.427)
+    assert parse_value("0.427", spec)["value"] == Decimal("0.427")
     assert parse_value("42.7", spec)["error"] == "out_of_range"
 
 

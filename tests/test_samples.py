@@ -31,6 +31,7 @@ REFERENCE = ROOT / "programs" / "reference"
 ROW_REASONS = {
     "missing_value",
     "not_a_number",
+    "unknown_marker",
     "not_whole_number",
     "out_of_range",
     "not_allowed_value",

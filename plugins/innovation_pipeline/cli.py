@@ -1,6 +1,8 @@
 """``innovation-pipeline``: the command line a data engineer uses to try contracts and run things.
 
-innovation-pipeline check programs/ky_local_labs.yml
+innovation-pipeline check programs/ky_local_labs.yml [--file SAMPLE]
+innovation-pipeline draft SAMPLE_FILE --out programs/new_source.yml
+innovation-pipeline reprocess ky_local_labs
 innovation-pipeline preview programs/ky_local_labs.yml KY_LLL_001_2023-24.csv
 innovation-pipeline load programs/ky_local_labs.yml KY_LLL_001_2023-24.csv
 innovation-pipeline demo | airflow standalone | warehouse start|stop|url | samples OUT
@@ -19,6 +21,8 @@ from innovation_pipeline.contracts import ContractError, contract_paths, load_co
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from innovation_pipeline.contract_check import check_contract
+
     paths = [Path(p) for p in args.contracts] or contract_paths()
     failed = 0
     for path in paths:
@@ -27,6 +31,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
         except ContractError as exc:
             failed += 1
             print(f"INVALID {exc}")
+            continue
+        notes: list[str] = []
+        problems = check_contract(contract, Path(args.file) if args.file else None, notes)
+        for note in notes:
+            print(f"        {path.name}: {note}")
+        if problems:
+            failed += 1
+            print(f"INVALID {path.name}: would fail when loading\n" + "\n".join(f"  {p}" for p in problems))
             continue
         print(f"ok      {path.name}: {contract.title} ({len(contract.fields)} fields)")
     if not failed:
@@ -66,8 +78,34 @@ def _cmd_preview(args: argparse.Namespace) -> int:
     from innovation_pipeline.preview import preview
 
     contract = load_contract(Path(args.contract))
-    print(preview(contract, Path(args.file), rows=args.rows))
+    print(preview(contract, Path(args.file), rows=args.rows, sample=args.sample))
     return 0
+
+
+def _cmd_draft(args: argparse.Namespace) -> int:
+    from innovation_pipeline.draft import draft_contract
+
+    text = draft_contract(Path(args.file), source=args.source, state=args.state)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(
+            f"wrote {args.out}: edit it, then check it with `innovation-pipeline check {args.out} --file {args.file}`"
+        )
+    else:
+        print(text)
+    return 0
+
+
+def _cmd_reprocess(args: argparse.Namespace) -> int:
+    from innovation_pipeline.contracts import programs_dir
+    from innovation_pipeline.reprocess import reprocess_source
+
+    path = Path(args.contract) if args.contract else programs_dir() / f"{args.source}.yml"
+    done = reprocess_source(load_contract(path))
+    for item in done:
+        print(item.summary())
+    print(f"{len(done)} archived file(s) of {args.source} landed again")
+    return 1 if any(item.result is None for item in done) else 0
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
@@ -167,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate contracts (all of programs/ by default)")
     p.add_argument("contracts", nargs="*")
+    p.add_argument("--file", help="a sample file: check its header, rule columns and markers too")
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser(
@@ -177,16 +216,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_contracts)
 
-    p = sub.add_parser("preview", help="show how a file's first rows map, with every problem found")
+    p = sub.add_parser(
+        "preview", help="load a file and roll back: the counts load would record, every problem"
+    )
     p.add_argument("contract")
     p.add_argument("file")
-    p.add_argument("--rows", type=int, default=10)
+    p.add_argument("--rows", type=int, default=10, help="rows to show as they would land")
+    p.add_argument("--sample", type=int, default=None, help="map only the first N data rows (quick look)")
     p.set_defaults(func=_cmd_preview)
+
+    p = sub.add_parser("draft", help="write a first contract from a sample file")
+    p.add_argument("file")
+    p.add_argument("--out", help="where to write it (default: print it)")
+    p.add_argument("--source", help="source id (default: from the file name)")
+    p.add_argument("--state", help="two-letter state (default: guessed from the file)")
+    p.set_defaults(func=_cmd_draft)
 
     p = sub.add_parser("load", help="land files through a contract, as the DAGs do")
     p.add_argument("contract")
     p.add_argument("files", nargs="+")
     p.set_defaults(func=_cmd_load)
+
+    p = sub.add_parser("reprocess", help="land a source's archived files again under its current contract")
+    p.add_argument("source")
+    p.add_argument("--contract", help="contract file (default: programs/SOURCE.yml)")
+    p.set_defaults(func=_cmd_reprocess)
 
     p = sub.add_parser("demo", help="run the whole pipeline on the bundled sample submissions")
     p.set_defaults(func=_cmd_demo)

@@ -20,10 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from innovation_pipeline.transform_spec import MeasureDefinition, ProgramDetails, Transform, check_rules
 
 IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
-RESERVED_COLUMNS = {"district_id", "school_year", "row_kind"}
+# Columns every raw table has: a field of the same name would collide with them.
+RESERVED_COLUMNS = {"district_id", "school_year", "row_kind", "state", "district_source_value"}
 
 FieldType = Literal["text", "category", "integer", "number", "rate", "money", "date", "boolean", "student_id"]
 NUMERIC_TYPES = {"integer", "number", "rate", "money"}
+# Markers every contract knows; compared without case or spaces ('- -' is '--').
+DEFAULT_MARKERS = ("*", "**", "--", "(-)", "PS", "n/a", "N<10")
 
 
 class ContractError(ValueError):
@@ -44,6 +47,9 @@ class FileLayout(_Strict):
     encoding: Literal["auto", "utf-8", "utf-8-sig", "cp1252", "latin-1"] = "auto"
     sheet: str | int | None = None
     header_row: int | Literal["auto"] = "auto"
+    header_rows: Annotated[int, Field(ge=1, le=5)] = Field(
+        default=1, description="Rows the header spans (a merged group header above the column header)."
+    )
     records_path: str | None = Field(default=None, description="JSON: dotted path to the list of records.")
 
     @field_validator("pattern")
@@ -56,27 +62,102 @@ class FileLayout(_Strict):
         return value
 
 
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from exc
+    return value
+
+
 class RowMatch(_Strict):
-    """A rule on one source column: equals or matches (regex, case-insensitive)."""
+    """A condition on a row: tests on one source column, or ``all``/``any``/``not`` of conditions.
+
+    Tests on one column (all of them must hold): ``equals`` (case-insensitive, trimmed), ``in``
+    (a list of such values), ``matches`` (regex, case-insensitive, searched), ``gt``/``ge``/``lt``/``le``
+    (the cell read as a number: "1,204", "85%" and "$12" are numbers; anything else fails the test)
+    and ``blank`` (true: the cell is empty). Omitting ``column`` tests the row's first non-empty cell.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     column: str | None = Field(default=None, description="Source column; omitted means the first cell.")
     equals: str | None = None
+    in_: list[str] | None = Field(default=None, alias="in")
     matches: str | None = None
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+    blank: bool | None = None
+    all_: list[RowMatch] | None = Field(default=None, alias="all")
+    any_: list[RowMatch] | None = Field(default=None, alias="any")
+    not_: RowMatch | None = Field(default=None, alias="not")
+
+    @field_validator("matches")
+    @classmethod
+    def _valid_regex(cls, value: str | None) -> str | None:
+        return None if value is None else _check_regex(value)
+
+    @field_validator("equals", "in_", mode="before")
+    @classmethod
+    def _as_text(cls, value: object) -> object:
+        # YAML reads `equals: 2009` as a number; a cell is compared as the text it shows.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for v in value]
+        return value
+
+    @property
+    def tests(self) -> dict[str, object]:
+        """The tests this condition makes on its column (empty for a compound condition)."""
+        names = ("equals", "in_", "matches", "gt", "ge", "lt", "le", "blank")
+        return {n.rstrip("_"): getattr(self, n) for n in names if getattr(self, n) is not None}
+
+    @property
+    def parts(self) -> list[RowMatch]:
+        return [*(self.all_ or []), *(self.any_ or []), *([self.not_] if self.not_ else [])]
+
+    def columns(self) -> list[str | None]:
+        """Every column this condition (and the conditions inside it) reads; None is the first cell."""
+        if self.tests:
+            return [self.column]
+        return [c for part in self.parts for c in part.columns()]
 
     @model_validator(mode="after")
-    def _one_test(self) -> RowMatch:
-        if (self.equals is None) == (self.matches is None):
-            raise ValueError("give exactly one of equals or matches")
+    def _one_kind(self) -> RowMatch:
+        compound = [k for k in ("all_", "any_", "not_") if getattr(self, k) is not None]
+        if len(compound) > 1:
+            raise ValueError("give one of all, any or not per condition (nest them to combine)")
+        if compound and (self.tests or self.column is not None):
+            raise ValueError("a condition is either all/any/not of conditions or tests on one column")
+        if not compound and not self.tests:
+            raise ValueError("give a test: equals, in, matches, gt, ge, lt, le or blank (or all/any/not)")
+        if (self.all_ is not None and not self.all_) or (self.any_ is not None and not self.any_):
+            raise ValueError("all and any need at least one condition")
         return self
 
 
 class RowRules(_Strict):
-    """Rows that are not data rows, or are data of another kind."""
+    """Rows that are not data rows, or are data of another kind.
+
+    Every rule applies to every row, state-total rows included: ``stop_at`` ends the data,
+    ``skip`` drops a row that matches any rule, ``keep`` (when given) drops a row that matches none,
+    and ``state_total`` tags what is left as the state-level row.
+    """
 
     skip_blank: bool = True
     skip: list[RowMatch] = Field(default_factory=list, description="Footnotes and notes to skip.")
+    keep: list[RowMatch] = Field(default_factory=list, description="Only rows matching one of these load.")
     stop_at: list[RowMatch] = Field(default_factory=list, description="Rows that end the data.")
     state_total: RowMatch | None = Field(default=None, description="The row carrying state-level figures.")
+
+    def rules(self) -> list[tuple[str, RowMatch]]:
+        """(key, rule) for every rule, for checks that look at all of them."""
+        named = [("stop_at", r) for r in self.stop_at] + [("skip", r) for r in self.skip]
+        named += [("keep", r) for r in self.keep]
+        return named + ([("state_total", self.state_total)] if self.state_total else [])
 
 
 class DistrictRule(_Strict):
@@ -91,30 +172,68 @@ class DistrictRule(_Strict):
 class SchoolYearRule(_Strict):
     """Where the school year comes from and how it is written."""
 
-    source: Literal["column", "filename"] = "filename"
+    source: Literal["column", "filename", "header"] = "filename"
     column: str | list[str] | None = None
+    year: int | None = Field(
+        default=None, description="source header: set by the loader for each year's columns (wide files)."
+    )
     min_year: int = 2000
     max_year: int = 2035
+    several: bool = Field(
+        default=False,
+        description="The file holds several school years: each year's rows land as a submission of their own.",
+    )
 
     @model_validator(mode="after")
     def _column_given(self) -> SchoolYearRule:
         if self.source == "column" and not self.column:
             raise ValueError("school_year.column is required when source is column")
+        if self.several and self.source != "column":
+            raise ValueError("school_year.several needs source: column (each row's year)")
+        if self.year is not None and self.source != "header":
+            raise ValueError("school_year.year is only for source: header")
         return self
 
 
 class Suppression(_Strict):
     """Markers that stand for a suppressed or banded value."""
 
-    markers: list[str] = Field(default_factory=lambda: ["*", "--", "PS", "n/a", "N<10"])
+    markers: list[str] = Field(default_factory=lambda: list(DEFAULT_MARKERS))
     bands: bool = Field(default=True, description="Read '<10', 'n<16', '15 or less', 'GE50', '80-84'.")
+
+
+class SourcePattern(_Strict):
+    """A column name that varies by year: a regex (matched against the whole header cell,
+    case-insensitive) whose group ``school_year`` (or first group) captures the year it names."""
+
+    pattern: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        compiled = re.compile(_check_regex(value), re.IGNORECASE)
+        if compiled.groups < 1:
+            raise ValueError(f"{value!r} needs a group capturing the year, e.g. ALL_RATE_(\\d{{4}})")
+        return value
+
+    def compiled(self) -> re.Pattern[str]:
+        return re.compile(self.pattern, re.IGNORECASE)
+
+    def year_text(self, header: str) -> str | None:
+        """The year as the header writes it ('1314', '2024'), or None if the header does not match."""
+        match = self.compiled().fullmatch(header.strip())
+        if match is None:
+            return None
+        return match.group("school_year") if "school_year" in match.re.groupindex else match.group(1)
 
 
 class FieldSpec(_Strict):
     """One canonical field and where it comes from."""
 
     name: Annotated[str, Field(pattern=IDENTIFIER)]
-    source: str | list[str] = Field(description="Source column name, or its names across years.")
+    source: str | SourcePattern | list[str | SourcePattern] = Field(
+        description="Source column name, its names across years, or {pattern: ...} with the year captured."
+    )
     type: FieldType
     required: bool = True
     description: str | None = None
@@ -129,7 +248,14 @@ class FieldSpec(_Strict):
 
     @property
     def sources(self) -> list[str]:
-        return [self.source] if isinstance(self.source, str) else list(self.source)
+        """The literal column names (patterns are in ``source_patterns``)."""
+        items = self.source if isinstance(self.source, list) else [self.source]
+        return [s for s in items if isinstance(s, str)]
+
+    @property
+    def source_patterns(self) -> list[SourcePattern]:
+        items = self.source if isinstance(self.source, list) else [self.source]
+        return [s for s in items if isinstance(s, SourcePattern)]
 
     @model_validator(mode="after")
     def _consistent(self) -> FieldSpec:
@@ -200,6 +326,9 @@ class Contract(_Strict):
             and (self.district.role != "submitter")
         ):
             raise ValueError("file.pattern needs a (?P<submitter>...) group, or district.role: submitter")
+        wide = self.school_year.source == "header" and self.school_year.year is None
+        if wide and not any(f.source_patterns for f in self.fields):
+            raise ValueError("school_year.source header needs fields whose source is a {pattern: ...}")
         if (
             self.school_year.source == "filename"
             and "school_year" not in re.compile(self.file.pattern).groupindex

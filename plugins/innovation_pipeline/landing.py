@@ -205,14 +205,21 @@ def land_file(
     original_name: str | None = None,
     received_at: dt.datetime | None = None,
     batch_rows: int = BATCH_ROWS,
+    reprocess: bool = False,
 ) -> LandingResult:
     """Archive and load one file through its contract; the single code path DAGs and CLI use.
 
     Returns the result for loaded and duplicate files; records and then raises
-    :class:`FileRejected` for a file that cannot be read as its contract says.
+    :class:`FileRejected` for a file that cannot be read as its contract says. ``reprocess``
+    lands the bytes again as a new version even if they were processed before
+    (:mod:`innovation_pipeline.reprocess`).
     """
     path = Path(path)
     name = safe_file_name(original_name or path.name)
+    if (contract.school_year.several or contract.school_year.source == "header") and not reprocess:
+        from innovation_pipeline.multi_year import land_years
+
+        return land_years(contract, path, name, received_at, batch_rows)
     sha = file_sha256(path)
     size = path.stat().st_size
     archived = archive_file(path, sha)
@@ -232,11 +239,11 @@ def land_file(
                     (f"innovation.file.{contract.source}.{sha}",),
                 )
                 _record_file(conn, sha, size, name, archived)
-                previous = _existing(conn, contract.source, sha, name)
+                previous = None if reprocess else _existing(conn, contract.source, sha, name)
                 if previous is not None:
                     log.info("%s was already processed: %s", name, previous.summary())
                     return previous
-                duplicate = _duplicate_of(conn, contract, sha)
+                duplicate = None if reprocess else _duplicate_of(conn, contract, sha)
                 if duplicate is not None:
                     return _record_duplicate(conn, contract, name, sha, received_at, duplicate)
                 return _load(conn, contract, archived, name, sha, received_at, batch_rows)
@@ -247,9 +254,11 @@ def land_file(
 
 
 def _duplicate_of(conn: psycopg.Connection, contract: Contract, sha: str) -> int | None:
+    # Only the current version makes the same bytes a duplicate: re-sending the bytes of a version
+    # that was since superseded makes them current again (a revert), as a new submission.
     row = conn.execute(
         "select submission_id from audit.submissions where source = %s and file_sha256 = %s"
-        " and status in ('loaded', 'superseded') order by submission_id limit 1",
+        " and status = 'loaded' order by submission_id limit 1",
         (contract.source, sha),
     ).fetchone()
     return row[0] if row else None

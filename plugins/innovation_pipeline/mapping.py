@@ -22,6 +22,9 @@ from innovation_pipeline.crosswalk import Crosswalk
 from innovation_pipeline.parsing import (
     ERROR_MESSAGES,
     Parsed,
+    decide_rate_scale,
+    decimal_text,
+    header_school_year,
     normalize_district_code,
     parse_boolean,
     parse_date,
@@ -121,6 +124,9 @@ class MappingContext:
     school_year: int | None = None
     notes: list[str] = field(default_factory=list)
     unknown_notes: dict[str, str] = field(default_factory=dict)  # unknown district -> explanation
+    # A rate column's scale ('percent' or 'fraction'), decided once per file (format: auto).
+    rate_scales: dict[str, str] = field(default_factory=dict)
+    header_years: dict[str, int] = field(default_factory=dict)  # field -> year its column names
 
     @property
     def lookup_state(self) -> str:
@@ -159,6 +165,14 @@ class MappingContext:
                     f"{c.school_year.max_year - 1}-{str(c.school_year.max_year)[-2:]})",
                 )
             self.school_year = parsed["value"]
+        elif c.school_year.source == "header":
+            # A wide file lands once per year column (multi_year.py); this load is for that year.
+            if c.school_year.year is None:
+                raise FileRejected(
+                    "bad_header_year", f"{name}: no school year column was chosen for this load"
+                )
+            self.school_year = c.school_year.year
+        self.check_header_years()
         written_submitter = self.key.get("submitter")
         if c.district.role == "submitter" and written_submitter:
             ids, _ = self.crosswalk.resolve(
@@ -172,9 +186,48 @@ class MappingContext:
         else:
             self.submitter = written_submitter
 
+    def check_header_years(self) -> None:
+        """A column found by a year pattern (``ALL_RATE_(\\d{4})``) must name the submission's year."""
+        c, name = self.contract, self.source.name
+        for spec in c.fields:
+            column = self.source.mapping.get(spec.name)
+            if column is None or column in spec.sources:
+                continue
+            for pattern in spec.source_patterns:
+                written = pattern.year_text(" ".join(column.split()))
+                if written is None:
+                    continue
+                year = header_school_year(written, c.school_year.min_year, c.school_year.max_year)
+                if year is None:
+                    raise FileRejected(
+                        "bad_header_year",
+                        f"{name}: column {column!r} names {written!r}, which is not a school year",
+                        column=column,
+                    )
+                if self.school_year is not None and year != self.school_year:
+                    raise FileRejected(
+                        "school_year_mismatch",
+                        f"{name}: column {column!r} is for {school_year_label(year)} but the file is for "
+                        f"{school_year_label(self.school_year)}",
+                        column=column,
+                    )
+                self.header_years[spec.name] = year
+                break
 
-def _parse_field(spec: FieldSpec, raw: pl.Series, contract: Contract) -> Parsed:
-    return parse_distinct(lambda values: _parse_values(spec, values, contract), raw)
+    def rate_scale(self, spec: FieldSpec, raw: pl.Series) -> str | None:
+        """The scale of a ``format: auto`` rate column, decided on the first batch with a number."""
+        if spec.type != "rate" or spec.format != "auto":
+            return None
+        if spec.name not in self.rate_scales:
+            decided = decide_rate_scale(raw)
+            if decided is None:
+                return None
+            self.rate_scales[spec.name] = decided
+        return self.rate_scales[spec.name]
+
+
+def _parse_field(spec: FieldSpec, raw: pl.Series, contract: Contract, scale: str | None = None) -> Parsed:
+    return parse_distinct(lambda values: _parse_values(spec, values, contract, scale), raw)
 
 
 def parse_distinct(parse: Callable[[pl.Series], Parsed], raw: pl.Series) -> Parsed:
@@ -197,9 +250,9 @@ def parse_distinct(parse: Callable[[pl.Series], Parsed], raw: pl.Series) -> Pars
     return Parsed(frame)
 
 
-def _parse_values(spec: FieldSpec, raw: pl.Series, contract: Contract) -> Parsed:
+def _parse_values(spec: FieldSpec, raw: pl.Series, contract: Contract, scale: str | None = None) -> Parsed:
     if spec.type in NUMERIC_TYPES:
-        return parse_numeric(raw, spec, contract.suppression)
+        return parse_numeric(raw, spec, contract.suppression, scale)
     if spec.type == "date":
         return parse_date(raw, spec)
     if spec.type == "boolean":
@@ -207,7 +260,7 @@ def _parse_values(spec: FieldSpec, raw: pl.Series, contract: Contract) -> Parsed
     return parse_text(raw, spec)
 
 
-def _detail(spec: FieldSpec | None, code: str) -> str:
+def _detail(spec: FieldSpec | None, code: str, markers: list[str] | None = None) -> str:
     if spec is None:
         return ""
     if code == "out_of_range":
@@ -222,6 +275,9 @@ def _detail(spec: FieldSpec | None, code: str) -> str:
         return f" (allowed: {bounds}{unit})"
     if code == "not_allowed_value" and spec.allowed:
         return f" (allowed: {', '.join(spec.allowed)})"
+    if code == "unknown_marker":
+        known = ", ".join(markers or [])
+        return f" (known markers: {known}; if it is one, add it to suppression.markers)"
     return ""
 
 
@@ -254,7 +310,9 @@ class _Problems:
                 what = message(text, code)
             else:
                 quoted = "the value" if is_student else (f"{display!r}" if display else "the cell")
-                what = f"{quoted} {ERROR_MESSAGES.get(code, code)}{_detail(spec, code)}"
+                what = (
+                    f"{quoted} {ERROR_MESSAGES.get(code, code)}{_detail(spec, code, c.suppression.markers)}"
+                )
             messages.append(f"Row {row}, column '{column}': {what}.")
         n = len(bad_rows)
         self.parts.append(
@@ -342,17 +400,16 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
             keys = pl.Series(pseudonymize(distinct.to_list(), ctx.pseudonym_key), dtype=pl.Utf8)
             out[column_name(spec)] = values.replace_strict(distinct, keys, default=None, return_dtype=pl.Utf8)
             continue
-        parsed = _parse_field(spec, raw, c)
+        parsed = _parse_field(spec, raw, c, ctx.rate_scale(spec, raw))
         problems.add(spec.name, parsed.errors, raw)
         value = parsed.frame["value"]
-        if spec.type == "integer":
-            value = value.round(0).cast(pl.Int64)
-        elif spec.type == "money":
-            value = value.round(2)
-        out[spec.name] = value
+        # Exact decimals go to the table as the text of the number, never through a float.
+        out[spec.name] = value.cast(pl.Int64) if spec.type == "integer" else decimal_text(value)
         if spec.suppressible:
-            for part in ("suppressed", "marker", "lower", "upper"):
-                out[f"{spec.name}__{part}"] = parsed.frame[part]
+            out[f"{spec.name}__suppressed"] = parsed.frame["suppressed"]
+            out[f"{spec.name}__marker"] = parsed.frame["marker"]
+            for part in ("lower", "upper"):
+                out[f"{spec.name}__{part}"] = decimal_text(parsed.frame[part])
 
     bad = problems.frame()
     bad_rows = bad["source_row"].unique() if bad.height else pl.Series([], dtype=pl.Int64)

@@ -19,18 +19,32 @@ import polars as pl
 from innovation_pipeline.contracts import FieldSpec, Suppression
 
 MAX_TEXT_LENGTH = 4000
-_NUM = r"(\d+(?:\.\d+)?)"
+# Numbers are exact decimals (never binary floats) from the text to the numeric column: up to
+# 18 digits before the point and DECIMAL_SCALE after it.
+DECIMAL_PRECISION = 38
+DECIMAL_SCALE = 20
+DECIMAL = pl.Decimal(DECIMAL_PRECISION, DECIMAL_SCALE)
+_NUM = r"(\d+(?:\.\d+)?|\.\d+)"
+_NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 
-# Suppression bands: each regex captures the bound(s) as written.
-_BAND_LESS = rf"(?i)^(?:n\s*)?<\s*(=?)\s*{_NUM}\s*%?$"
-_BAND_OR_LESS = rf"(?i)^{_NUM}\s*%?\s*or\s*(?:less|fewer|below)$"
-_BAND_GE = rf"(?i)^(?:ge\s*|>=\s*|≥\s*|n\s*>=\s*){_NUM}\s*%?$"
-_BAND_GT = rf"(?i)^(?:gt\s*|>\s*){_NUM}\s*%?$"
+# Suppression bands: each regex captures the bound(s) as written (case-insensitive; a leading
+# "n" as in "n<16" is allowed everywhere).
+_N = r"(?i)^(?:n\s*)?"
+_BAND_LE = rf"{_N}(?:<\s*=|=\s*<|≤|le|at\s+most)\s*{_NUM}\s*%?$"
+_BAND_LT = rf"{_N}(?:<|lt|less\s+than|fewer\s+than|under)\s*{_NUM}\s*%?$"
+_BAND_OR_LESS = rf"(?i)^{_NUM}\s*%?\s*or\s*(?:less|fewer|below|under)$"
+_BAND_GE = rf"{_N}(?:>\s*=|=\s*>|≥|ge|at\s+least)\s*{_NUM}\s*%?$"
+_BAND_GT = rf"{_N}(?:>|gt|more\s+than|greater\s+than|over)\s*{_NUM}\s*%?$"
+_BAND_OR_MORE = rf"(?i)^{_NUM}\s*%?\s*(?:or\s*(?:greater|more|above|over|higher)|\+)$"
 _BAND_RANGE = rf"^{_NUM}\s*%?\s*(?:-|–|to)\s*{_NUM}\s*%?$"
 
 ERROR_MESSAGES = {
     "missing_value": "is blank but a value is required",
     "not_a_number": "is not a number",
+    "unknown_marker": "is not a number nor a suppression marker this contract lists",
+    "number_too_large": f"has more than {DECIMAL_PRECISION - DECIMAL_SCALE} digits before the decimal point",
+    "too_many_decimals": f"has more than {DECIMAL_SCALE - 2} decimal places",
+    "money_not_cents": "has more decimal places than cents; it is not rounded",
     "not_whole_number": "is not a whole number",
     "out_of_range": "is outside the allowed range",
     "not_allowed_value": "is not one of the allowed values",
@@ -61,104 +75,190 @@ def _is_blank(t: pl.Expr) -> pl.Expr:
     return t.is_null() | (t == "")
 
 
-def _scale_rate(value: pl.Expr, has_pct: pl.Expr, fmt: str) -> pl.Expr:
-    if fmt == "percent":
-        return value / 100
-    if fmt == "fraction":
-        return pl.when(has_pct).then(value / 100).otherwise(value)
-    return pl.when(has_pct | (value > 1)).then(value / 100).otherwise(value)
+def marker_key(marker: str) -> str:
+    """How markers compare: without case or whitespace ('n/a' is 'N/A', '- -' is '--')."""
+    return "".join(marker.split()).upper()
 
 
-def parse_numeric(raw: pl.Series, spec: FieldSpec, suppression: Suppression) -> Parsed:
+def _number_text(t: pl.Expr) -> pl.Expr:
+    """A cell with thousands separators, spaces and currency removed ('$1,204.50' -> '1204.50')."""
+    return t.str.replace_all(r"[,\s$]", "")
+
+
+def decide_rate_scale(raw: pl.Series) -> str | None:
+    """'percent' or 'fraction' for a rate column written with format auto, from its values.
+
+    Percent when any value is written with % or is above 1, fraction when values are all 0..1,
+    None when the values carry no plain number yet. The loader decides once per column and file
+    (on the first batch with a number), so a '1' in a percent column is 1%, never 100%.
+    """
+    c = pl.DataFrame({"r": raw.cast(pl.Utf8)}).select(_number_text(_clean(pl.col("r"))).alias("c"))["c"]
+    numeric = c.str.strip_suffix("%").str.contains(_NUMBER).fill_null(False)
+    if not numeric.any():
+        return None
+    values = c.filter(numeric)
+    if values.str.ends_with("%").any():
+        return "percent"
+    numbers = values.str.to_decimal(scale=DECIMAL_SCALE)
+    return "percent" if (numbers.fill_null(0) > 1).any() else "fraction"
+
+
+def _decimal(text: pl.Expr) -> pl.Expr:
+    return text.str.to_decimal(scale=DECIMAL_SCALE)
+
+
+def _lit(value: float | int | str) -> pl.Expr:
+    return pl.lit(value, dtype=pl.Utf8).str.to_decimal(scale=DECIMAL_SCALE)
+
+
+def parse_numeric(
+    raw: pl.Series, spec: FieldSpec, suppression: Suppression, rate_scale: str | None = None
+) -> Parsed:
     """Parse numbers as written ("1,204", "85%", "$12,500.00", "0.85") and suppression markers.
 
-    A marker loads as a null value with ``suppressed`` set and, where the marker implies them,
-    ``lower``/``upper`` bounds. Rates come out as fractions 0..1.
+    Values are exact decimals: "84.2%" is 0.842, never 0.8420000000000001. A marker loads as a
+    null value with ``suppressed`` set and, where the marker implies them, ``lower``/``upper``
+    bounds in the field's unit (a rate's bounds are fractions within 0..1). Rates come out as
+    fractions 0..1; ``rate_scale`` ('percent' or 'fraction') is the column's scale when the
+    contract says ``format: auto`` (decided by :func:`decide_rate_scale` when not given).
     """
     df = pl.DataFrame({"raw": raw.cast(pl.Utf8)})
     t = _clean(pl.col("raw"))
     is_rate = spec.type == "rate"
     is_int = spec.type == "integer"
-    markers = [m.strip().upper() for m in suppression.markers] if spec.suppressible else []
+    markers = [marker_key(m) for m in suppression.markers] if spec.suppressible else []
     bands = spec.suppressible and suppression.bands
+    scale = spec.format if spec.format != "auto" else (rate_scale or decide_rate_scale(raw) or "fraction")
 
     df = df.with_columns(t.alias("t"))
-    df = df.with_columns(
-        pl.col("t").str.replace_all(r"[,\s$]", "").alias("c"),
-    ).with_columns(
+    df = df.with_columns(_number_text(pl.col("t")).alias("c")).with_columns(
         pl.col("c").str.ends_with("%").alias("has_pct"),
-        pl.col("c").str.strip_suffix("%").cast(pl.Float64, strict=False).alias("num"),
+        pl.col("c").str.strip_suffix("%").alias("body"),
+    )
+    df = df.with_columns(
+        pl.col("body").str.contains(_NUMBER).fill_null(False).alias("is_num"),
+        # Digits after the point, net of an exponent ('1.5e-3' has 4), and before it.
+        (
+            pl.col("body").str.extract(r"\.(\d*)", 1).str.len_chars().fill_null(0).cast(pl.Int64)
+            - pl.col("body").str.extract(r"[eE]([+-]?\d+)$", 1).cast(pl.Int64, strict=False).fill_null(0)
+        ).alias("decimals"),
+        (
+            pl.col("body").str.extract(r"^[+-]?0*(\d*)", 1).str.len_chars().fill_null(0).cast(pl.Int64)
+            + pl.col("body").str.extract(r"[eE]([+-]?\d+)$", 1).cast(pl.Int64, strict=False).fill_null(0)
+        ).alias("int_digits"),
+    )
+    too_large = pl.col("is_num") & (pl.col("int_digits") > DECIMAL_PRECISION - DECIMAL_SCALE)
+    too_precise = pl.col("is_num") & (pl.col("decimals") > DECIMAL_SCALE - 2)
+    df = df.with_columns(
+        pl.when(pl.col("is_num") & ~too_large & ~too_precise).then(_decimal(pl.col("body"))).alias("num"),
+        too_large.alias("too_large"),
+        too_precise.alias("too_precise"),
     )
     blank = _is_blank(pl.col("t"))
-    is_marker = pl.col("t").str.to_uppercase().is_in(markers) if markers else pl.lit(False)
+    is_marker = (
+        pl.col("t").str.replace_all(r"\s", "").str.to_uppercase().is_in(markers) if markers else pl.lit(False)
+    )
 
-    def bound(pattern: str, group: int) -> pl.Expr:
-        return pl.col("t").str.extract(pattern, group).cast(pl.Float64, strict=False)
+    def bound(pattern: str, group: int = 1) -> pl.Expr:
+        return _decimal(pl.col("t").str.extract(pattern, group))
 
     def as_unit(value: pl.Expr) -> pl.Expr:
-        # A band on a rate is written in percent ("80-84", "<5%"): bring it to a fraction.
+        # A rate's band is in percent when the column is, when written with %, or when above 1.
         if not is_rate:
             return value
-        has_pct = pl.col("t").str.contains("%")
-        return _scale_rate(value, has_pct, spec.format if spec.format != "fraction" else "auto")
+        in_percent = pl.col("t").str.contains("%") | (value > 1)
+        if scale == "percent":
+            in_percent = pl.lit(True)
+        return pl.when(in_percent).then(value / 100).otherwise(value)
 
     if bands:
-        less_n, less_eq = bound(_BAND_LESS, 2), pl.col("t").str.extract(_BAND_LESS, 1) == "="
-        step = 1.0 if is_int else 0.0
+        step = _lit(1 if is_int else 0)
+        zero, top = _lit(0), (_lit(1) if is_rate else pl.lit(None, dtype=DECIMAL))
+        le, lt, or_less = bound(_BAND_LE), bound(_BAND_LT), bound(_BAND_OR_LESS)
+        ge, gt, or_more = bound(_BAND_GE), bound(_BAND_GT), bound(_BAND_OR_MORE)
+        lo, hi = bound(_BAND_RANGE, 1), bound(_BAND_RANGE, 2)
+        below = le.is_not_null() | lt.is_not_null() | or_less.is_not_null()
+        above = ge.is_not_null() | gt.is_not_null() | or_more.is_not_null()
         lower = (
-            pl.when(less_n.is_not_null() | bound(_BAND_OR_LESS, 1).is_not_null())
-            .then(pl.lit(0.0))
-            .when(bound(_BAND_GE, 1).is_not_null())
-            .then(as_unit(bound(_BAND_GE, 1)))
-            .when(bound(_BAND_GT, 1).is_not_null())
-            .then(as_unit(bound(_BAND_GT, 1) + step))
-            .when(bound(_BAND_RANGE, 1).is_not_null())
-            .then(as_unit(bound(_BAND_RANGE, 1)))
+            pl.when(below)
+            .then(zero)
+            .when(ge.is_not_null())
+            .then(as_unit(ge))
+            .when(gt.is_not_null())
+            .then(as_unit(gt + step))
+            .when(or_more.is_not_null())
+            .then(as_unit(or_more))
+            .when(lo.is_not_null())
+            .then(as_unit(lo))
         )
         upper = (
-            pl.when(less_n.is_not_null())
-            .then(as_unit(pl.when(less_eq).then(less_n).otherwise(less_n - step)))
-            .when(bound(_BAND_OR_LESS, 1).is_not_null())
-            .then(as_unit(bound(_BAND_OR_LESS, 1)))
-            .when(bound(_BAND_RANGE, 1).is_not_null())
-            .then(as_unit(bound(_BAND_RANGE, 2)))
+            pl.when(le.is_not_null())
+            .then(as_unit(le))
+            .when(lt.is_not_null())
+            .then(as_unit(lt - step))
+            .when(or_less.is_not_null())
+            .then(as_unit(or_less))
+            .when(above)
+            .then(top)
+            .when(lo.is_not_null())
+            .then(as_unit(hi))
         )
-        is_band = (
-            less_n.is_not_null()
-            | bound(_BAND_OR_LESS, 1).is_not_null()
-            | bound(_BAND_GE, 1).is_not_null()
-            | bound(_BAND_GT, 1).is_not_null()
-            | bound(_BAND_RANGE, 1).is_not_null()
-        )
+        is_band = below | above | lo.is_not_null()
     else:
-        lower = upper = pl.lit(None, dtype=pl.Float64)
+        lower = upper = pl.lit(None, dtype=DECIMAL)
         is_band = pl.lit(False)
 
-    df = df.with_columns(
-        (~blank & (is_marker | is_band)).alias("suppressed"),
-        lower.cast(pl.Float64).alias("lower"),
-        upper.cast(pl.Float64).alias("upper"),
+    # Markers and bands are read on the cells that are not numbers only (few, in most columns).
+    df = df.with_row_index("__i")
+    others = df.filter(~pl.col("is_num") & ~blank)
+    marks = others.select(
+        "__i",
+        (is_marker | is_band).alias("suppressed"),
+        lower.cast(DECIMAL).alias("lower"),
+        upper.cast(DECIMAL).alias("upper"),
     )
-    value = _scale_rate(pl.col("num"), pl.col("has_pct"), spec.format) if is_rate else pl.col("num")
-    df = df.with_columns(
-        pl.when(pl.col("suppressed") | blank).then(None).otherwise(value).alias("value"),
+    df = df.join(marks, on="__i", how="left", maintain_order="left").with_columns(
+        pl.col("suppressed").fill_null(False)
     )
-    lo = spec.min if spec.min is not None else (0.0 if is_rate else None)
-    hi = spec.max if spec.max is not None else (1.0 if is_rate else None)
+    if is_rate:
+        percent = pl.col("has_pct") | pl.lit(scale == "percent")
+        value = pl.when(percent).then(pl.col("num") / 100).otherwise(pl.col("num"))
+    else:
+        value = pl.col("num")
+    df = df.with_columns(
+        pl.when(pl.col("suppressed") | blank).then(None).otherwise(value).cast(DECIMAL).alias("value"),
+    )
+    lo_limit = spec.min if spec.min is not None else (0 if is_rate else None)
+    hi_limit = spec.max if spec.max is not None else (1 if is_rate else None)
     out_of_range = pl.lit(False)
-    if lo is not None:
-        out_of_range = out_of_range | (pl.col("value") < lo)
-    if hi is not None:
-        out_of_range = out_of_range | (pl.col("value") > hi)
-    not_number = ~blank & ~pl.col("suppressed") & pl.col("num").is_null()
+    if lo_limit is not None:
+        out_of_range = out_of_range | (pl.col("value") < _lit(repr(lo_limit)))
+    if hi_limit is not None:
+        out_of_range = out_of_range | (pl.col("value") > _lit(repr(hi_limit)))
+    not_number = ~blank & ~pl.col("suppressed") & ~pl.col("is_num")
+    # A suppressible field expects markers: a short cell with no digits and at most three letters
+    # ('NR', 'n.d.', '†', '.') is a marker it does not know; a word ('twelve') is not a number.
+    unknown_marker = not_number & pl.lit(spec.suppressible) & ~pl.col("t").str.contains(r"\d")
+    unknown_marker = unknown_marker & (pl.col("t").str.len_chars() <= 8)
+    unknown_marker = unknown_marker & (pl.col("t").str.count_matches(r"[^\W\d_]") <= 3)
     not_whole = (pl.col("value") != pl.col("value").floor()) if is_int else pl.lit(False)
+    not_cents = pl.lit(spec.type == "money") & pl.col("is_num") & (pl.col("decimals") > 2)
+    not_cents = not_cents & (pl.col("value") != pl.col("value").round(2))
     error = (
         pl.when(blank & pl.lit(spec.required))
         .then(pl.lit("missing_value"))
+        .when(unknown_marker)
+        .then(pl.lit("unknown_marker"))
         .when(not_number)
         .then(pl.lit("not_a_number"))
+        .when(~blank & ~pl.col("suppressed") & pl.col("too_large"))
+        .then(pl.lit("number_too_large"))
+        .when(~blank & ~pl.col("suppressed") & pl.col("too_precise"))
+        .then(pl.lit("too_many_decimals"))
         .when(not_whole.fill_null(False))
         .then(pl.lit("not_whole_number"))
+        .when(not_cents.fill_null(False))
+        .then(pl.lit("money_not_cents"))
         .when(out_of_range.fill_null(False))
         .then(pl.lit("out_of_range"))
     )
@@ -169,6 +269,13 @@ def parse_numeric(raw: pl.Series, spec: FieldSpec, suppression: Suppression) -> 
     # A value with a problem is not a value: it goes to quarantine, never half-loaded.
     df = df.with_columns(pl.when(pl.col("error").is_null()).then(pl.col("value")).alias("value"))
     return Parsed(df.select("value", "suppressed", "marker", "lower", "upper", "error"))
+
+
+def decimal_text(values: pl.Series) -> pl.Series:
+    """Exact decimals as the text COPY writes to a numeric column: no trailing zeros
+    ('0.84200000000000000000' -> '0.842', '12.00' -> '12')."""
+    text = values.cast(pl.Utf8)
+    return text.str.replace(r"(\.\d*?)0+$", "${1}").str.replace(r"\.$", "")
 
 
 def normalize_category(raw: pl.Expr) -> pl.Expr:
@@ -289,6 +396,25 @@ def parse_school_years(raw: pl.Series, min_year: int = 2000, max_year: int = 203
             "error",
         )
     )
+
+
+def header_school_year(text: str, min_year: int = 2000, max_year: int = 2035) -> int | None:
+    """The school year a column name writes: '2024', '2023-24', 'SY2024', or the compact forms
+    '1314' and '201314' (2013-14, as EDFacts writes it); None if it is not a plausible one."""
+    compact = re.fullmatch(r"(\d{2})(\d{2})|(\d{4})(\d{2})", text.strip())
+    parsed = parse_school_year(text, min_year, max_year)
+    if parsed["error"] is None:
+        return parsed["value"]
+    if compact:
+        first, second = (compact.group(1), compact.group(2)) if compact.group(1) else compact.groups()[2:]
+        if (int(first[-2:]) + 1) % 100 == int(second):
+            end = (
+                int(first) + 1
+                if len(first) == 4
+                else (2000 + int(second) if int(second) < 70 else 1900 + int(second))
+            )
+            return end if min_year <= end <= max_year else None
+    return None
 
 
 def normalize_district_code(raw: pl.Series, scheme: str, width: int | None) -> pl.Series:

@@ -14,7 +14,6 @@ import csv
 import datetime as dt
 import io
 import json
-import re
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,7 +22,10 @@ from pathlib import Path
 
 import polars as pl
 
-from innovation_pipeline.contracts import Contract, RowMatch
+from innovation_pipeline.contracts import Contract
+from innovation_pipeline.headers import join_header_rows
+from innovation_pipeline.row_filters import RowRules as _RowRules
+from innovation_pipeline.row_filters import check_header, pattern_column
 
 HEADER_SCAN_ROWS = 40
 MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
@@ -96,9 +98,11 @@ class SourceFile:
         return self._batches
 
 
-def _targets(contract: Contract) -> dict[str, tuple[list[str], bool]]:
-    """Every column the contract reads: target name -> (source aliases, required)."""
-    targets = {f.name: (f.sources, f.required) for f in contract.fields}
+def _targets(contract: Contract) -> dict[str, tuple[list, bool]]:
+    """Every column the contract reads: target name -> (source aliases or patterns, required)."""
+    targets: dict[str, tuple[list, bool]] = {
+        f.name: ([*f.sources, *f.source_patterns], f.required) for f in contract.fields
+    }
     d = contract.district.column
     targets[DISTRICT] = ([d] if isinstance(d, str) else list(d), True)
     if contract.school_year.source == "column":
@@ -116,13 +120,17 @@ def _map_header(header: list[object], contract: Contract) -> tuple[dict[str, int
     missing: list[str] = []
     for target, (aliases, required) in _targets(contract).items():
         for alias in aliases:
-            idx = positions.get(_norm_header(alias))
+            idx = (
+                positions.get(_norm_header(alias))
+                if isinstance(alias, str)
+                else pattern_column(alias, header)
+            )
             if idx is not None:
                 found[target] = idx
                 break
         else:
             if required:
-                missing.append(" or ".join(repr(a) for a in aliases))
+                missing.append(" or ".join(repr(a if isinstance(a, str) else a.pattern) for a in aliases))
     return found, missing
 
 
@@ -150,49 +158,6 @@ def _find_header(rows: list[tuple[int, list[object]]], contract: Contract, file_
         f"{file_name}: the header (row {number}) lacks required column(s): {', '.join(missing)}",
         row=number,
     )
-
-
-class _RowRules:
-    """Skip, stop and state-total rules compiled against the header."""
-
-    def __init__(self, contract: Contract, header: list[object]):
-        positions = {_norm_header(c): i for i, c in reversed(list(enumerate(header)))}
-        self.skip_blank = contract.rows.skip_blank
-
-        def compile_rule(rule: RowMatch):
-            idx = None if rule.column is None else positions.get(_norm_header(rule.column), -1)
-            if rule.equals is not None:
-                target = rule.equals.strip().lower()
-                return idx, lambda v: v.strip().lower() == target
-            pattern = re.compile(rule.matches or "", re.IGNORECASE)
-            return idx, lambda v: bool(pattern.search(v))
-
-        self.skip = [compile_rule(r) for r in contract.rows.skip]
-        self.stop = [compile_rule(r) for r in contract.rows.stop_at]
-        self.total = compile_rule(contract.rows.state_total) if contract.rows.state_total else None
-
-    @staticmethod
-    def _hit(rule, row: list[object]) -> bool:
-        idx, test = rule
-        if idx is None:
-            cell = next((c for c in row if c not in (None, "")), None)
-        elif idx < 0 or idx >= len(row):
-            return False
-        else:
-            cell = row[idx]
-        return cell is not None and test(str(cell))
-
-    def classify(self, row: list[object]) -> str:
-        """'data', 'state_total', 'blank', 'skip' or 'stop'."""
-        if self.skip_blank and not any(c is not None and str(c).strip() for c in row):
-            return "blank"
-        if any(self._hit(r, row) for r in self.stop):
-            return "stop"
-        if self.total and self._hit(self.total, row):
-            return "state_total"
-        if any(self._hit(r, row) for r in self.skip):
-            return "skip"
-        return "data"
 
 
 def _batched_text(
@@ -251,7 +216,7 @@ def _batched(
 ) -> Iterator[pl.DataFrame]:
     names = list(columns)
     indexes = [columns[n] for n in names]
-    if text_cells and not (rules.skip or rules.stop or rules.total):
+    if text_cells and not rules.active:
         yield from _batched_text(rows, names, indexes, rules.skip_blank, stats, batch_size)  # type: ignore[arg-type]
         return
     buf_rows: list[int] = []
@@ -276,8 +241,8 @@ def _batched(
         if kind == "stop":
             stats.skip("end marker")
             break
-        if kind in ("blank", "skip"):
-            stats.skip("blank row" if kind == "blank" else "note or footnote")
+        if kind in ("blank", "skip", "not_kept"):
+            stats.skip({"blank": "blank row", "skip": "note or footnote"}.get(kind, "not kept by rows.keep"))
             continue
         buf_rows.append(number)
         buf_kind.append("state_total" if kind == "state_total" else "district")
@@ -337,6 +302,7 @@ def _open_csv(contract: Contract, path: Path, file_name: str, batch_size: int) -
     for delimiter in candidates:
         sample = list(enumerate(csv.reader(io.StringIO(text_head, newline=""), delimiter=delimiter), start=1))
         sample = [(n, list(r)) for n, r in sample[:HEADER_SCAN_ROWS]]
+        sample = join_header_rows(sample, contract.file.header_rows)  # type: ignore[arg-type]
         try:
             header_row, header, columns = _find_header(sample, contract, file_name)
         except FileRejected as exc:
@@ -349,6 +315,7 @@ def _open_csv(contract: Contract, path: Path, file_name: str, batch_size: int) -
         raise last_error
 
     stats = ReadStats()
+    check_header(contract, header, file_name)
     rules = _RowRules(contract, header)
 
     def rows(offset: int = 0, first: int = 1, lines: int = 0) -> Iterator[tuple[int, list[object]]]:
@@ -370,7 +337,7 @@ def _open_csv(contract: Contract, path: Path, file_name: str, batch_size: int) -
 
     mapping = {t: str(header[i]) for t, i in columns.items()}
     used = set(columns.values())
-    if FAST_CSV and encoding in ("utf-8", "utf-8-sig") and not (rules.skip or rules.stop or rules.total):
+    if FAST_CSV and encoding in ("utf-8", "utf-8-sig") and not rules.active:
         batches = _fast_csv(
             path, head, header_row, header, columns, delimiter, rules.skip_blank, stats, batch_size, rows
         )
@@ -609,8 +576,10 @@ def _open_excel(contract: Contract, path: Path, file_name: str, batch_size: int)
         sample.append((number, row))
         if number >= HEADER_SCAN_ROWS:
             break
+    sample = join_header_rows(sample, contract.file.header_rows)
     header_row, header, columns = _find_header(sample, contract, file_name)
     stats = ReadStats()
+    check_header(contract, header, file_name)
     rules = _RowRules(contract, header)
     mapping = {t: str(header[i]) for t, i in columns.items()}
     used = set(columns.values())
@@ -662,6 +631,7 @@ def _open_json(contract: Contract, path: Path, file_name: str, batch_size: int) 
             "missing_columns", f"{file_name}: records lack required field(s): {', '.join(missing)}"
         )
     stats = ReadStats()
+    check_header(contract, list(header), file_name)
     rules = _RowRules(contract, list(header))
 
     def rows() -> Iterator[tuple[int, list[object]]]:

@@ -340,7 +340,7 @@ ROW_DEFECTS: tuple[Spoil, ...] = (
         12,
         "discipline_rate",
         "N.A.",
-        "not_a_number",
+        "unknown_marker",
         "'N.A.' is not a suppression marker (fixed in the _v2 resubmission)",
     ),
 )
