@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -182,15 +183,20 @@ def test_dbt_docs_are_one_file_with_our_overview_and_no_tracker(docs_page: Path)
 
 
 def test_dbt_docs_render_from_a_file_in_a_browser(docs_page: Path, chromium: str, tmp_path: Path) -> None:  # noqa: F811
-    dom = _run(
-        chromium,
-        tmp_path / "profile",
-        "--virtual-time-budget=15000",
-        # no network at all: a request to any host fails
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        "--dump-dom",
-        docs_page.as_uri() + "#!/overview",
-    )
+    try:
+        dom = _run(
+            chromium,
+            tmp_path / "profile",
+            "--virtual-time-budget=15000",
+            # no network at all: a request to any host fails
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--dump-dom",
+            docs_page.as_uri() + "#!/overview",
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(
+            "the docs page never finished loading (a page that cannot read its manifest keeps trying)"
+        )
     assert dom.returncode == 0, dom.stderr[-2000:]
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom.stdout))
     # the overview is rendered from the inline manifest (a page that could not read it stays on "(loading)")
