@@ -81,6 +81,8 @@ def test_a_missing_report_says_how_to_build_it(tmp_path, monkeypatch):
     monkeypatch.setenv("PIPELINE_OUTPUT_DIR", str(tmp_path / "empty"))
     response = TestClient(create_app(dependencies=[])).get("/report/index.html")
     assert response.status_code == 404 and "has not been built yet" in response.text
+    docs = TestClient(create_app(dependencies=[])).get("/dbt_docs/index.html")
+    assert docs.status_code == 404 and "dbt docs have not been built yet" in docs.text
 
 
 def test_the_dbt_docs_are_served_to_a_logged_in_user(report_files):

@@ -30,6 +30,11 @@ NOT_BUILT = """<!doctype html><html lang="en"><meta charset="utf-8"><title>Data-
 <h1>The data-quality report has not been built yet</h1>
 <p>It is written by the marts pipeline (<code>build_marts</code>) after every run, and by <code>make demo</code>.
 Run one of them, then reload this page.</p></body></html>"""
+DOCS_NOT_BUILT = """<!doctype html><html lang="en"><meta charset="utf-8"><title>dbt docs</title>
+<body style="font-family: system-ui, sans-serif; margin: 2em">
+<h1>The dbt docs have not been built yet</h1>
+<p>They are written by the marts pipeline (<code>build_marts</code>, its "dbt docs" task) and by
+<code>make demo</code>. Run one of them, then reload this page.</p></body></html>"""
 SECURITY_HEADERS = {
     # Only the Airflow UI (same origin) may frame the report.
     "Content-Security-Policy": "frame-ancestors 'self'",
@@ -80,6 +85,8 @@ def create_app(dependencies: list[object] | None = None) -> FastAPI:
         except HTTPException:
             if folder == "report" and path in ("", "index.html"):
                 return HTMLResponse(NOT_BUILT, status_code=404, headers=SECURITY_HEADERS)
+            if folder == "dbt_docs" and path in ("", "index.html"):
+                return HTMLResponse(DOCS_NOT_BUILT, status_code=404, headers=SECURITY_HEADERS)
             raise
         return FileResponse(target, headers=SECURITY_HEADERS)
 
