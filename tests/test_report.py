@@ -256,9 +256,9 @@ def test_how_to_fix_names_the_file_to_send(db, landed, session_tmp):
     ).fetchone()[0]
     for sid, name in ((rejected, "KY_LLL_008_2024-25.csv"), (landed["defective"], "KY_LLL_005_2024-25.csv")):
         fix = text_of_html(section_of(html, sid))
-        assert f"Send the corrected file as {name}" in fix or f"send the whole file again as {name}" in fix, (
-            fix
-        )
+        assert re.search(
+            rf"How to fix:[^:]*?(Send the corrected file as|send the whole file again as) {name}", fix
+        ), fix
 
 
 def test_a_superseded_file_is_not_asked_to_be_sent_again(db, landed, session_tmp):
