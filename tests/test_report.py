@@ -70,7 +70,15 @@ def landed(warehouse_url, tmp_path_factory):
     again = dup / "KY_LLL_005_2023-24.csv"
     again.write_bytes((folder / "KY_LLL_005_2023-24.csv").read_bytes())
     land_file(contract, again, original_name="KY_LLL_005_2023-24_resent.csv", received_at=on_time)
-    validate_landing(contract, [ids["clean"], ids["defective"]])
+    # Beaver Brook sends a file with a bad row, then the corrected file: the first is superseded.
+    first = [*_clean_rows("016")[:14], "016,7,Resiliency,40,30,20"]
+    ids["superseded"] = land_file(
+        contract, _ky_file(folder, "KY_LLL_016_2024-25_v1.csv", first), received_at=on_time
+    ).submission_id
+    ids["corrected"] = land_file(
+        contract, _ky_file(folder, "KY_LLL_016_2024-25_v2.csv", _clean_rows("016")), received_at=late
+    ).submission_id
+    validate_landing(contract, [ids["clean"], ids["defective"], ids["corrected"]])
     return ids
 
 
@@ -87,6 +95,24 @@ def text_of(path: Path) -> str:
     parser = _Text()
     parser.feed(path.read_text(encoding="utf-8"))
     return re.sub(r"\s+", " ", " ".join(parser.parts))
+
+
+def section_of(html: str, submission_id: int) -> str:
+    """The 'what needs fixing' section of one submission on a school year's page."""
+    found = re.search(
+        rf'<section class="submission" id="submission-{submission_id}".*?</section>', html, re.S
+    )
+    assert found, f"submission {submission_id} has no section"
+    return found.group(0)
+
+
+def download_of(page: Path, submission_id: int) -> Path:
+    """The CSV the submission's section links to."""
+    link = re.search(
+        r'<a href="(downloads/[^"]+)" download>', section_of(page.read_text("utf-8"), submission_id)
+    )
+    assert link, f"submission {submission_id} links no download"
+    return page.parent / link.group(1)
 
 
 def test_defective_submission_fails_row_count_against_last_year(db, landed):
@@ -120,9 +146,9 @@ def test_report_pages_show_submissions_checks_and_quarantine(db, landed, session
     # the formula travels as inert text on the page, and the CSV neutralizes it
     html = page.read_text(encoding="utf-8")
     assert '<a href="http://evil' not in html
-    downloads = list((page.parent / "downloads").glob(f"quarantine_{landed['defective']}.csv"))
-    assert downloads, "no CSV download for the quarantined rows"
-    with downloads[0].open(encoding="utf-8-sig") as fh:
+    download = download_of(page, landed["defective"])
+    assert download.exists(), "no CSV download for the quarantined rows"
+    with download.open(encoding="utf-8-sig") as fh:
         cells = [c for row in csv.reader(fh) for c in row]
     assert not any(c.startswith(("=", "+", "@")) for c in cells)
     assert any(c.startswith("'=HYPERLINK(") for c in cells)
@@ -205,3 +231,129 @@ def test_report_says_when_marts_failed(db, landed, session_tmp, monkeypatch):
     db.execute("update test_marts.comparison set participation_rate = 0.4")
     assert validate_marts()["success"] is True
     assert "comparison tables failed" not in text_of(build_report(session_tmp / "report"))
+
+
+def test_download_is_named_by_district_and_file_and_its_rows_say_both(db, landed, session_tmp):
+    index = build_report(session_tmp / "report")
+    download = download_of(index.parent / "ky_local_labs" / "2025.html", landed["defective"])
+    # the officer's downloads folder tells the files apart by district and file
+    assert "Allen-County" in download.name and "KY_LLL_005_2024-25" in download.name
+    with download.open(encoding="utf-8-sig") as fh:
+        rows = list(csv.DictReader(fh))
+    quarantined = db.execute(
+        "select count(*) from audit.quarantine where submission_id = %s", (landed["defective"],)
+    ).fetchone()[0]
+    assert len(rows) == quarantined > 0
+    assert {r["submitted by"] for r in rows} == {"Allen County (KY-005)"}
+    assert {r["file"] for r in rows} == {"KY_LLL_005_2024-25.csv"}
+
+
+def test_how_to_fix_names_the_file_to_send(db, landed, session_tmp):
+    index = build_report(session_tmp / "report")
+    html = (index.parent / "ky_local_labs" / "2025.html").read_text(encoding="utf-8")
+    rejected = db.execute(
+        "select submission_id from audit.submissions where file_name = 'KY_LLL_008_2024-25.csv'"
+    ).fetchone()[0]
+    for sid, name in ((rejected, "KY_LLL_008_2024-25.csv"), (landed["defective"], "KY_LLL_005_2024-25.csv")):
+        fix = text_of_html(section_of(html, sid))
+        assert re.search(
+            rf"How to fix:[^:]*?(Send the corrected file as|send the whole file again as) {name}", fix
+        ), fix
+
+
+def test_a_superseded_file_is_not_asked_to_be_sent_again(db, landed, session_tmp):
+    index = build_report(session_tmp / "report")
+    html = (index.parent / "ky_local_labs" / "2025.html").read_text(encoding="utf-8")
+    old = text_of_html(section_of(html, landed["superseded"]))
+    assert "Nothing to send again" in old
+    assert "How to fix" not in old and "send the whole file again" not in old
+    # the action list across programs asks for the defective and the rejected file, not the replaced one
+    actions = re.search(r'<table id="action-list">.*?</table>', index.read_text("utf-8"), re.S)
+    assert actions, "the front page has no action list"
+    listed = {int(i) for i in re.findall(r'<tr data-submission="(\d+)">', actions.group(0))}
+    rejected = db.execute(
+        "select submission_id from audit.submissions where file_name = 'KY_LLL_008_2024-25.csv'"
+    ).fetchone()[0]
+    assert {landed["defective"], rejected} <= listed
+    assert not listed & {landed["superseded"], landed["corrected"], landed["clean"]}
+    duplicates = {
+        r[0] for r in db.execute("select submission_id from audit.submissions where status = 'duplicate'")
+    }
+    assert duplicates and not listed & duplicates
+
+
+def test_action_list_rows_say_who_fixes_what_and_link_to_it(db, landed, session_tmp):
+    index = build_report(session_tmp / "report")
+    front = index.read_text("utf-8")
+    row = re.search(rf'<tr data-submission="{landed["defective"]}">(.*?)</tr>', front, re.S).group(1)
+    text = text_of_html(row)
+    assert "Allen County (KY-005)" in text and "2024-25" in text and "Kentucky" in text
+    assert "Far more or far fewer rows than last year" in text and "rows set aside" in text
+    href = re.search(r'href="([^"]+)"', row).group(1)
+    target, fragment = href.split("#")
+    assert f'id="{fragment}"' in (index.parent / target).read_text("utf-8")
+
+
+def test_status_grid_is_a_table_whose_cells_link_to_the_submission(db, landed, session_tmp):
+    index = build_report(session_tmp / "report")
+    for page, prefix in (
+        (index, index.parent),
+        (index.parent / "ky_local_labs" / "2025.html", index.parent / "ky_local_labs"),
+    ):
+        html = page.read_text("utf-8")
+        grid = re.search(r'<table class="status-grid" data-program="ky_local_labs">.*?</table>', html, re.S)
+        assert grid, f"{page.name}: no status table for KY"
+        table = grid.group(0)
+        assert "<caption>" in table
+        assert re.findall(r'<th scope="col"[^>]*>(\d{4}-\d{2})</th>', table) == ["2023-24", "2024-25"]
+        submitters = re.findall(r'<th scope="row">([^<]+)</th>', table)
+        assert "Allen County (KY-005)" in submitters and "Beaver Brook Independent (KY-016)" in submitters
+        links = re.findall(r'<a href="([^"]+)"', table)
+        assert links
+        for href in links:
+            target, fragment = href.split("#")
+            assert f'id="{fragment}"' in (prefix / target).read_text("utf-8"), href
+    # Allen County's 2024-25 cell says, in words, that it needs fixing, and links to its section
+    grid = re.search(
+        r'<table class="status-grid" data-program="ky_local_labs">.*?</table>', index.read_text("utf-8"), re.S
+    )
+    cell = re.search(
+        rf'<a href="ky_local_labs/2025.html#submission-{landed["defective"]}"[^>]*>(.*?)</a>', grid.group(0)
+    )
+    assert cell and "Loaded, with problems to fix" in cell.group(1)
+
+
+def test_wording_is_plain_english(db, landed, session_tmp):
+    index = build_report(session_tmp / "report")
+    texts = [text_of(p) for p in index.parent.rglob("*.html")]
+    for text in texts:
+        assert "agencys" not in text and not re.search(r"\(1 problems\)|\b1 rows\b", text)
+    page = text_of(index.parent / "ky_local_labs" / "2025.html")
+    assert "Districts that sent a file" in page
+
+
+def test_checks_page_lists_every_check_offline(db, landed, session_tmp):
+    index = build_report(session_tmp / "report")
+    assert 'href="checks.html"' in index.read_text("utf-8")
+    html = (index.parent / "checks.html").read_text("utf-8")
+    assert not re.search(r'(src|href)="(https?:)?//', html), "the page loads something from the internet"
+    stored = db.execute(
+        "select count(*) from dq.expectation_results e join dq.validation_runs r using (run_id)"
+        " where r.submission_id = %s",
+        (landed["defective"],),
+    ).fetchone()[0]
+    run = re.search(
+        r'<section class="submission validation-run" id="run-\d+" data-suite="landing.ky_local_labs">'
+        r"(?:(?!</section>).)*KY_LLL_005_2024-25.csv.*?</section>",
+        html,
+        re.S,
+    )
+    assert run, "the defective submission's validation is not on the page"
+    assert run.group(0).count("<tr data-check=") == stored > 0
+    assert 'data-check="row_count" data-success="false"' in run.group(0)
+
+
+def text_of_html(html: str) -> str:
+    parser = _Text()
+    parser.feed(html)
+    return re.sub(r"\s+", " ", " ".join(parser.parts))

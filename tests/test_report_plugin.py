@@ -1,5 +1,6 @@
-"""The report inside Airflow: the plugin registers through its entry point, serves the report only
-to logged-in users, and never serves files outside the report and Data Docs folders."""
+"""The report inside Airflow: the plugin registers through its entry point, serves the report (and
+the analysts' dbt docs) only to logged-in users, and never serves files outside the report, Data
+Docs and dbt docs folders."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ def report_files():
     (report / "ky_local_labs").mkdir(exist_ok=True)
     (report / "ky_local_labs" / "2024.html").write_text("<p>Allen County</p>", encoding="utf-8")
     (settings.output_dir() / "secret.txt").write_text("not for officers", encoding="utf-8")
+    docs = settings.output_dir() / "dbt_docs"
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / "index.html").write_text(
+        "<title>dbt Docs</title><p>cross_state_program_comparison</p>", encoding="utf-8"
+    )
     return report
 
 
@@ -38,6 +44,8 @@ def test_airflow_loads_the_fastapi_app_and_the_nav_link():
     views, _ = plugins_manager._get_ui_plugins()
     view = next(v for v in views if v.get("url_route") == "dq-report")
     assert view["destination"] == "nav" and not view["href"].startswith("/")
+    docs = next(v for v in views if v.get("url_route") == "dbt-docs")
+    assert docs["href"] == "dq-report/dbt_docs/index.html" and docs["destination"] == "nav"
 
 
 def test_the_report_needs_an_airflow_login(report_files):
@@ -73,3 +81,19 @@ def test_a_missing_report_says_how_to_build_it(tmp_path, monkeypatch):
     monkeypatch.setenv("PIPELINE_OUTPUT_DIR", str(tmp_path / "empty"))
     response = TestClient(create_app(dependencies=[])).get("/report/index.html")
     assert response.status_code == 404 and "has not been built yet" in response.text
+    docs = TestClient(create_app(dependencies=[])).get("/dbt_docs/index.html")
+    assert docs.status_code == 404 and "dbt docs have not been built yet" in docs.text
+
+
+def test_the_dbt_docs_are_served_to_a_logged_in_user(report_files):
+    from innovation_pipeline.dq.airflow_plugin import create_app
+
+    assert TestClient(create_app()).get("/dbt_docs/index.html").status_code == 401
+    client = TestClient(create_app(dependencies=[]))
+    page = client.get("/dbt_docs/index.html")
+    assert page.status_code == 200 and "cross_state_program_comparison" in page.text
+    assert client.get("/dbt_docs/").status_code == 200
+    for bad in ("/dbt_docs/../secret.txt", "/dbt_docs/%2e%2e/secret.txt", "/dbt_docs/nope.html"):
+        response = client.get(bad)
+        assert response.status_code == 404, bad
+        assert "not for officers" not in response.text

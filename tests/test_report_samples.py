@@ -98,10 +98,13 @@ def test_every_injected_defect_is_on_its_programs_page(db, sample_run):
         if not section or f'data-reason="{defect["reason_code"]}"' not in section.group(0):
             problems.append(f"{name} row {defect['source_row']}: {defect['reason_code']} not shown")
             continue
-        download = report.parent / program / "downloads" / f"quarantine_{sid}.csv"
-        with download.open(encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
-        if not any(r[0] == str(defect["source_row"]) for r in rows[1:]):
+        link = re.search(r'<a href="(downloads/[^"]+)" download>', section.group(0))
+        if not link:
+            problems.append(f"{name}: no download of the set-aside rows")
+            continue
+        with (report.parent / program / link.group(1)).open(encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+        if not any(r["row in file"] == str(defect["source_row"]) and r["file"] == name for r in rows):
             problems.append(f"{name} row {defect['source_row']}: not in the download")
     assert not problems, "\n".join(problems)
 

@@ -167,6 +167,7 @@ Rules, in order (the reason is published in suppression_reason):
             when suppression_reason = 'suppressed_at_source' then value_upper
             when suppression_reason = 'below_threshold' and value_type = 'count' then threshold - 1
         end as value_upper,
+        value_type,
         threshold as suppression_threshold
 {%- endmacro %}
 

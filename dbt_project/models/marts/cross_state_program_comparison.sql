@@ -426,18 +426,24 @@ select
     cast(compared.measure_id as text) as measure_id,
     cast(definitions.measure_group as text) as measure_group,
     cast(definitions.unit as text) as unit,
-    cast(compared.participating_value as numeric(24, 8)) as participating_value,
-    cast(compared.participating_count as numeric(24, 8)) as participating_count,
+    cast({{ published_number('compared.participating_value', 'definitions.value_type') }} as numeric)
+        as participating_value,
+    cast(compared.participating_count as bigint) as participating_count,
     cast(compared.participating_districts_reporting as integer) as participating_districts_reporting,
     cast(compared.participating_is_suppressed as boolean) as participating_is_suppressed,
     cast(compared.participating_suppression_reason as text) as participating_suppression_reason,
-    cast(compared.non_participating_value as numeric(24, 8)) as non_participating_value,
-    cast(compared.non_participating_count as numeric(24, 8)) as non_participating_count,
+    cast({{ published_number('compared.non_participating_value', 'definitions.value_type') }} as numeric)
+        as non_participating_value,
+    cast(compared.non_participating_count as bigint) as non_participating_count,
     cast(compared.non_participating_districts_reporting as integer) as non_participating_districts_reporting,
     cast(compared.non_participating_is_suppressed as boolean) as non_participating_is_suppressed,
     cast(compared.non_participating_suppression_reason as text) as non_participating_suppression_reason,
-    cast(compared.participating_value - compared.non_participating_value as numeric(24, 8))
-        as participating_minus_non_participating,
+    -- the difference of the two published (rounded) values, so it agrees with them exactly
+    cast(
+        {{ published_number('compared.participating_value', 'definitions.value_type') }}
+        - {{ published_number('compared.non_participating_value', 'definitions.value_type') }}
+        as numeric
+    ) as participating_minus_non_participating,
     cast(compared.suppression_threshold as integer) as suppression_threshold,
     cast({{ current_high_water_mark() }} as bigint) as built_through_submission_id
 from compared

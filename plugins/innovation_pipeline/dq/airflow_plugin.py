@@ -2,8 +2,9 @@
 
 Registered through the ``airflow.plugins`` entry point in ``pyproject.toml`` (the ``plugins/``
 folder scan ignores the package, see ``plugins/.airflowignore``). A FastAPI app mounted at
-``/dq-report`` serves ``output_dir()/report`` and ``output_dir()/data_docs``; an external view puts
-"Data-quality report" in the Airflow navigation, shown inside the UI.
+``/dq-report`` serves ``output_dir()/report``, ``output_dir()/data_docs`` and ``output_dir()/dbt_docs``;
+external views put "Data-quality report" and "dbt docs (marts)" in the Airflow navigation, shown
+inside the UI.
 
 Plugin endpoints are not protected by Airflow on their own: every request here needs a logged-in
 Airflow user (the UI's session cookie or a bearer token) allowed to see the website.
@@ -21,13 +22,19 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from innovation_pipeline import settings
 
 URL_PREFIX = "/dq-report"
-# The folders of output_dir() this app may serve: the report, and Data Docs it links to (../data_docs/).
-SERVED = ("report", "data_docs")
+# The folders of output_dir() this app may serve: the report, Data Docs it links to (../data_docs/),
+# and the analysts' dbt docs (one offline page, orchestration/dbt_docs.py).
+SERVED = ("report", "data_docs", "dbt_docs")
 NOT_BUILT = """<!doctype html><html lang="en"><meta charset="utf-8"><title>Data-quality report</title>
 <body style="font-family: system-ui, sans-serif; margin: 2em">
 <h1>The data-quality report has not been built yet</h1>
 <p>It is written by the marts pipeline (<code>build_marts</code>) after every run, and by <code>make demo</code>.
 Run one of them, then reload this page.</p></body></html>"""
+DOCS_NOT_BUILT = """<!doctype html><html lang="en"><meta charset="utf-8"><title>dbt docs</title>
+<body style="font-family: system-ui, sans-serif; margin: 2em">
+<h1>The dbt docs have not been built yet</h1>
+<p>They are written by the marts pipeline (<code>build_marts</code>, its "dbt docs" task) and by
+<code>make demo</code>. Run one of them, then reload this page.</p></body></html>"""
 SECURITY_HEADERS = {
     # Only the Airflow UI (same origin) may frame the report.
     "Content-Security-Policy": "frame-ancestors 'self'",
@@ -78,6 +85,8 @@ def create_app(dependencies: list[object] | None = None) -> FastAPI:
         except HTTPException:
             if folder == "report" and path in ("", "index.html"):
                 return HTMLResponse(NOT_BUILT, status_code=404, headers=SECURITY_HEADERS)
+            if folder == "dbt_docs" and path in ("", "index.html"):
+                return HTMLResponse(DOCS_NOT_BUILT, status_code=404, headers=SECURITY_HEADERS)
             raise
         return FileResponse(target, headers=SECURITY_HEADERS)
 
@@ -100,5 +109,12 @@ class DataQualityReportPlugin(AirflowPlugin):
             "category": "browse",
             # With url_route the page opens inside the Airflow UI (an iframe) at /plugin/dq-report.
             "url_route": "dq-report",
-        }
+        },
+        {
+            "name": "dbt docs (marts)",
+            "href": URL_PREFIX.lstrip("/") + "/dbt_docs/index.html",
+            "destination": "nav",
+            "category": "browse",
+            "url_route": "dbt-docs",
+        },
     ]

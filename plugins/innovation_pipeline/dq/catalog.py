@@ -137,8 +137,14 @@ def rejection_code(message: str | None, status: str | None = None, code: str | N
     return code if code in catalog()["rejections"] else "unknown"
 
 
-def explain_rejection(message: str | None, status: str | None = None, code: str | None = None) -> Explanation:
-    """The catalog entry for a rejected (or duplicate) file, from its reason code or message."""
+def explain_rejection(
+    message: str | None, status: str | None = None, code: str | None = None, file_format: str | None = None
+) -> Explanation:
+    """The catalog entry for a rejected (or duplicate) file, from its reason code or message.
+
+    An entry may word its fix per file format (``by_format``): a JSON file has records, not a header.
+    """
     code = rejection_code(message, status, code)
     entry = catalog()["rejections"][code]
+    entry = {**entry, **(entry.get("by_format") or {}).get(file_format or "", {})}
     return Explanation(code, entry["title"], "", entry["why"], entry["fix"], message or "")

@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from innovation_pipeline import settings, warehouse
 from innovation_pipeline.contracts import load_contracts
-from innovation_pipeline.dq import masking
+from innovation_pipeline.dq import file_names, masking
 from innovation_pipeline.dq.report_data import Program, ReportData, Submission
 from innovation_pipeline.dq.runner import data_docs_dir
 
@@ -43,6 +43,18 @@ def page_name(year: int | None) -> str:
     return f"{year}.html" if year is not None else "unknown-year.html"
 
 
+def plural(count: Any, word: str, words: str | None = None) -> str:
+    """'1 problem', '3 problems', '1,204 rows' (``words`` for an irregular plural)."""
+    n = int(count or 0)
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of a submitter or file name: 'Allen County (KY-005)' -> 'Allen-County-KY-005'."""
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in text)
+    return "-".join(part for part in cleaned.split("-") if part)[:80] or "file"
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("innovation_pipeline.dq", "templates"),
@@ -54,6 +66,7 @@ def _environment() -> Environment:
     env.filters["when"] = lambda v: v.strftime("%Y-%m-%d %H:%M") if isinstance(v, dt.datetime) else (v or "")
     env.filters["day"] = lambda v: v.isoformat() if isinstance(v, dt.date) else (v or "")
     env.filters["num"] = lambda v: f"{int(v):,}" if isinstance(v, int | float) else ("0" if v is None else v)
+    env.filters["plural"] = plural
     return env
 
 
@@ -64,8 +77,17 @@ def _active(subs: list[Submission]) -> Submission | None:
     return max(pool, key=lambda s: (s.row["received_at"], s.id)) if pool else None
 
 
-def status_grid(subs: list[Submission]) -> dict[str, Any]:
-    """Submitter x school year cells, each coloured by its active submission."""
+def anchor(sub: Submission) -> str:
+    """Where a submission is on its school year's page: its 'what needs fixing' section, else its row."""
+    has_section = sub.has_problems and sub.row["status"] != "duplicate"
+    return f"submission-{sub.id}" if has_section else f"row-{sub.id}"
+
+
+def status_grid(subs: list[Submission], program: str = "") -> dict[str, Any]:
+    """Submitter x school year cells, each coloured by its active submission and linking to it.
+
+    ``href`` is relative to the program's folder; the front page prefixes the program folder.
+    """
     years = sorted({s.row["school_year"] for s in subs if s.row["school_year"] is not None})
     cells: dict[tuple[str, int], list[Submission]] = defaultdict(list)
     for s in subs:
@@ -84,10 +106,11 @@ def status_grid(subs: list[Submission]) -> dict[str, Any]:
                     "status": status,
                     "label": GRID_LABELS[status],
                     "late": bool(active and active.row.get("is_late")),
+                    "href": f"{page_name(year)}#{anchor(active)}" if active else None,
                 }
             )
         rows.append({"submitter": name, "cells": row})
-    return {"years": years, "rows": rows, "labels": GRID_LABELS}
+    return {"years": years, "rows": rows, "labels": GRID_LABELS, "program": program}
 
 
 def _counts(subs: list[Submission]) -> dict[str, int]:
@@ -113,18 +136,36 @@ def _counts(subs: list[Submission]) -> dict[str, int]:
     }
 
 
-def write_quarantine_csv(data: ReportData, sub: Submission, folder: Path) -> str:
-    """All quarantined rows of a submission as CSV, masked, with formula text neutralized."""
+def download_name(sub: Submission, taken: set[str]) -> str:
+    """'<submitter>_<file>_set-aside-rows.csv', unique in its folder (a resent file of the same name
+    gets its submission number)."""
+    stem = Path(sub.row.get("file_name") or "file").stem
+    name = f"{slug(sub.submitter_name)}_{slug(stem)}_set-aside-rows.csv"
+    if name in taken:
+        name = f"{slug(sub.submitter_name)}_{slug(stem)}_{sub.id}_set-aside-rows.csv"
+    taken.add(name)
+    return name
+
+
+def write_quarantine_csv(data: ReportData, sub: Submission, folder: Path, name: str) -> str:
+    """All quarantined rows of a submission as CSV, masked, with formula text neutralized.
+
+    Every row names the submitter and the file, so rows from several downloads can be pasted
+    together and still say where they came from.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"quarantine_{sub.id}.csv"
     with (folder / name).open("w", newline="", encoding="utf-8-sig") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["row in file", "sheet", "column", "problem", "message", "value as sent"])
+        writer.writerow(
+            ["submitted by", "file", "row in file", "sheet", "column", "problem", "message", "value as sent"]
+        )
         for r in data.quarantine_rows(sub.id):
             writer.writerow(
                 [
                     masking.neutralize_formula(v)
                     for v in (
+                        sub.submitter_name,
+                        sub.row.get("file_name"),
                         r["source_row"],
                         r["sheet"],
                         r["column_name"],
@@ -135,6 +176,69 @@ def write_quarantine_csv(data: ReportData, sub: Submission, folder: Path) -> str
                 ]
             )
     return name
+
+
+def submitter_code(sub: Submission) -> str | None:
+    """The submitter as the file name writes it: 'KY-005' -> '005' (the loader stores district ids)."""
+    submitter = sub.row.get("submitter")
+    state = sub.row.get("state")
+    if submitter and state and str(submitter).startswith(f"{state}-"):
+        return str(submitter)[len(state) + 1 :]
+    return str(submitter) if submitter else None
+
+
+def annotate(program: Program, subs: list[Submission], fallback_year: int | None) -> None:
+    """Mark the files a later one replaced, and the name a corrected file should have."""
+    groups: dict[tuple[str, int | None], list[Submission]] = defaultdict(list)
+    for s in subs:
+        groups[(s.submitter_name, s.row["school_year"])].append(s)
+    for group in groups.values():
+        active = _active(group)
+        for s in group:
+            later = (
+                active is not None and active is not s and active.row["received_at"] >= s.row["received_at"]
+            )
+            s.replaced = s.row["status"] == "superseded" or (s.row["status"] == "rejected" and later)
+    for s in subs:
+        contract = program.sources.get(s.row["source"])
+        if contract is None:
+            continue
+        s.expected_file_name = file_names.expected_name(
+            contract.file.pattern,
+            s.row.get("file_name"),
+            submitter_code(s),
+            s.row["school_year"] or fallback_year,
+        )
+
+
+def action_items(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One list across programs of who must fix what: every submission that counts (not replaced by a
+    later file, not a duplicate) with a problem, with what to fix and the name to send it under."""
+    items = []
+    for summary in summaries:
+        program: Program = summary["program"]
+        for s in summary["subs"]:
+            if not s.has_problems or s.replaced or s.row["status"] == "duplicate":
+                continue
+            what = []
+            if s.rejection:
+                what.append(f"File not accepted: {s.rejection.title[0].lower()}{s.rejection.title[1:]}")
+            if s.row.get("rows_quarantined"):
+                what.append(f"{plural(s.row['rows_quarantined'], 'row')} set aside")
+            what += [c["explained"].title for c in s.failed_checks]
+            items.append(
+                {
+                    "program": program,
+                    "year": s.row["school_year"],
+                    "submitter": s.submitter_name,
+                    "file_name": s.row.get("file_name"),
+                    "send_as": s.expected_file_name,
+                    "what": what,
+                    "href": f"{program.program}/{page_name(s.row['school_year'])}#submission-{s.id}",
+                    "submission_id": s.id,
+                }
+            )
+    return sorted(items, key=lambda i: (i["program"].title, i["year"] or 0, i["submitter"]))
 
 
 def build_report(out_dir: Path | None = None) -> Path:
@@ -153,7 +257,9 @@ def build_report(out_dir: Path | None = None) -> Path:
         for program in data.programs:
             subs = data.submissions(program.program)
             summaries.append(_write_program(env, data, program, subs, out, marts, generated_at))
+        data_runs = data.all_runs()
     marts_failed = [m for m in marts if not m["success"]]
+    checks_page = write_checks_page(env, data_runs, out, generated_at)
     index = out / "index.html"
     index.write_text(
         env.get_template("index.html").render(
@@ -164,6 +270,8 @@ def build_report(out_dir: Path | None = None) -> Path:
             generated_at=generated_at,
             root="",
             data_docs=os.path.relpath(docs_index, out) if docs_index.exists() else None,
+            checks_page=checks_page.name,
+            actions=action_items(summaries),
             has_audit=data.has_audit,
         ),
         encoding="utf-8",
@@ -188,13 +296,16 @@ def _write_program(
     for s in subs:
         by_year[s.row["school_year"]].append(s)
     years = sorted(by_year, key=lambda y: (y is None, y or 0))
-    grid = status_grid(subs)
+    known_years = [y for y in years if y is not None]
+    annotate(program, subs, max(known_years) if known_years else None)
+    grid = status_grid(subs, program.program)
     pages = []
+    taken: set[str] = set()
     for year in years:
         year_subs = by_year[year]
         for s in year_subs:
             if s.quarantine_total:
-                s.csv_name = write_quarantine_csv(data, s, folder / "downloads")
+                s.csv_name = write_quarantine_csv(data, s, folder / "downloads", download_name(s, taken))
         pages.append(
             {"year": year, "href": f"{program.program}/{page_name(year)}", "counts": _counts(year_subs)}
         )
@@ -212,4 +323,20 @@ def _write_program(
             ),
             encoding="utf-8",
         )
-    return {"program": program, "pages": pages, "counts": _counts(subs), "grid": grid}
+    return {"program": program, "pages": pages, "counts": _counts(subs), "grid": grid, "subs": subs}
+
+
+def write_checks_page(
+    env: Environment, runs: list[dict[str, Any]], out: Path, generated_at: dt.datetime
+) -> Path:
+    """Every check of the latest validation runs on one self-contained page (``checks.html``).
+
+    Great Expectations' Data Docs load their styles and scripts from public CDNs and show a blank
+    page offline; this page carries the same results with nothing to download.
+    """
+    page = out / "checks.html"
+    page.write_text(
+        env.get_template("checks.html").render(runs=runs, generated_at=generated_at, root=""),
+        encoding="utf-8",
+    )
+    return page

@@ -24,6 +24,18 @@ class Program:
     sources: dict[str, Contract]
     submitter_word: str
 
+    @property
+    def submitter_plural(self) -> str:
+        """'Districts', 'State agencies', 'District / Provider' -> 'Districts / Providers'."""
+        return " / ".join(plural_word(w) for w in self.submitter_word.split(" / "))
+
+
+def plural_word(word: str) -> str:
+    """The plural of a submitter word (English, for the few words the report uses)."""
+    if word.endswith("y") and word[-2:-1] not in "aeiou":
+        return word[:-1] + "ies"
+    return word if word.endswith("s") else word + "s"
+
 
 @dataclass
 class Submission:
@@ -38,6 +50,11 @@ class Submission:
     quarantine_total: int = 0
     rejection: catalog.Explanation | None = None
     csv_name: str | None = None
+    # Set by the report: the name a corrected file should have, and whether a later file of the
+    # same submitter and school year replaced this one (then nothing needs to be sent again).
+    expected_file_name: str | None = None
+    replaced: bool = False
+    file_format: str | None = None
 
     @property
     def id(self) -> int:
@@ -145,9 +162,11 @@ class ReportData:
         self._attach_validation(subs)
         self._attach_quarantine(subs)
         for s in subs:
+            contract = self.contracts.get(s.row["source"])
+            s.file_format = contract.file.format if contract else None
             if s.row["status"] in {"rejected", "duplicate"}:
                 s.rejection = catalog.explain_rejection(
-                    s.row.get("message"), s.row["status"], s.row.get("reason_code")
+                    s.row.get("message"), s.row["status"], s.row.get("reason_code"), s.file_format
                 )
         return subs
 
@@ -255,6 +274,44 @@ class ReportData:
             )
             for r in run["failed"]:
                 r["explained"] = _explain(r)
+        return runs
+
+    def all_runs(self) -> list[dict[str, Any]]:
+        """The latest run of every mart suite and of every loaded submission's landing suite, with
+        every expectation result (the offline page of validation results)."""
+        if not self.has_dq:
+            return []
+        if self.has_audit:
+            runs = self._all(
+                """
+                select * from (
+                    select distinct on (r.kind, r.suite_name, r.submission_id)
+                           r.*, s.file_name, s.status as submission_status
+                    from dq.validation_runs r
+                    left join audit.submissions s on s.submission_id = r.submission_id
+                    order by r.kind, r.suite_name, r.submission_id, r.run_at desc, r.run_id desc
+                ) latest
+                where kind = 'mart' or submission_status = 'loaded'
+                order by kind desc, suite_name, file_name
+                """
+            )
+        else:
+            runs = self._all(
+                """
+                select distinct on (suite_name) *, null as file_name from dq.validation_runs
+                where kind = 'mart' order by suite_name, run_at desc, run_id desc
+                """
+            )
+        results: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        if runs:
+            for r in self._all(
+                "select * from dq.expectation_results where run_id = any(%s) order by result_id",
+                ([run["run_id"] for run in runs],),
+            ):
+                r["explained"] = _explain(r)
+                results[r["run_id"]].append(r)
+        for run in runs:
+            run["results"] = results[run["run_id"]]
         return runs
 
     def task_failures(self, limit: int = 50) -> list[dict[str, Any]]:

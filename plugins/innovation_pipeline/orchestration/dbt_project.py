@@ -161,11 +161,7 @@ def ensure_manifest() -> Path:
 
 
 def publish_docs(project_dir: str, **_: Any) -> None:
-    """Cosmos callback of the docs task: copy the generated dbt docs to the output folder."""
-    out = settings.output_dir() / "dbt_docs"
-    out.mkdir(parents=True, exist_ok=True)
-    for name in ("index.html", "manifest.json", "catalog.json"):
-        src = Path(project_dir) / "target" / name
-        if src.exists():
-            shutil.copy2(src, out / name)
-    log.info("dbt docs copied to %s", out)
+    """Cosmos callback of the docs task: write the docs to the output folder as one offline page."""
+    from innovation_pipeline.orchestration import dbt_docs
+
+    dbt_docs.publish(Path(project_dir) / "target", settings.output_dir() / "dbt_docs")
