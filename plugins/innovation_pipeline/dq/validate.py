@@ -153,9 +153,11 @@ def expected_coverage(conn: Any, contracts: dict[str, Contract] | None = None) -
     """:func:`coverage_of` the submissions loaded with at least one row in the marts' snapshot
     (staging's view of ``audit.submissions`` reads as of the build being validated)."""
     contracts = contracts if contracts is not None else load_contracts()
+    # Before dbt has built staging there is no snapshot view: read what has been recorded.
+    (view,) = conn.execute("select to_regclass('staging.stg_audit__submissions') is not null").fetchone()
+    table = "staging.stg_audit__submissions" if view else "audit.submissions"
     rows = conn.execute(
-        "select distinct source, submitter from staging.stg_audit__submissions"
-        " where status = 'loaded' and rows_loaded > 0"
+        f"select distinct source, submitter from {table} where status = 'loaded' and rows_loaded > 0"  # noqa: S608
     ).fetchall()
     return coverage_of(contracts, {(source, submitter) for source, submitter in rows})
 
