@@ -62,6 +62,13 @@ def test_a_hand_edit_of_a_generated_file_is_caught(tmp_path: Path) -> None:
     result = sync(project, PROGRAMS, check_only=True)
     assert result.written == [model]
     assert [p.name for p in result.removed] == ["stg_gone__rows.sql"]
+    (project / "models" / "docs" / "generated" / "gone.md").write_text(
+        "{% docs gone %}{% enddocs %}\n", encoding="utf-8"
+    )
+    assert [p.name for p in sync(project, PROGRAMS, check_only=True).removed] == [
+        "stg_gone__rows.sql",
+        "gone.md",
+    ]
     sync(project, PROGRAMS)
     assert not sync(project, PROGRAMS, check_only=True).changed
 

@@ -33,7 +33,12 @@ from pathlib import Path
 import yaml
 
 from innovation_pipeline.contracts import Contract, FieldSpec, load_contracts
-from innovation_pipeline.transform_spec import MeasureRule, measure_catalog, program_details
+from innovation_pipeline.transform_spec import (
+    MeasureDefinition,
+    MeasureRule,
+    measure_catalog,
+    program_details,
+)
 
 GENERATED = "generated"
 _STAGING = Path("models/staging") / GENERATED
@@ -44,8 +49,15 @@ _SEEDS = Path("seeds")
 #: Seeds this module owns; any other seed (suppression thresholds, reason codes) is written by hand.
 GENERATED_SEEDS = ("programs.csv", "program_sources.csv", "measures.csv")
 _NUMERIC = {"integer", "number", "rate", "money"}
-_SQL_TYPES = {"text": "text", "category": "text", "date": "date", "boolean": "boolean"}
-_GROUP_KEYS = ("state", "district_id", "row_kind", "school_year")
+#: Field type -> the type contract_staging casts it to (a student id stays its pseudonym).
+_SQL_TYPES = {
+    "text": "text",
+    "category": "text",
+    "date": "date",
+    "boolean": "boolean",
+    "student_id": "student_id",
+    **{t: "numeric" for t in _NUMERIC},
+}
 
 
 def _banner(contract_file: str) -> str:
@@ -99,16 +111,7 @@ def _jinja(value: object) -> str:
 def _staging_fields(contract: Contract) -> list[dict[str, object]]:
     """The contract's fields as contract_staging reads them: name, SQL type, suppressible."""
     return [
-        {
-            "name": f.name,
-            "type": "student_id"
-            if f.type == "student_id"
-            else "numeric"
-            if f.type in _NUMERIC
-            else _SQL_TYPES[f.type],
-            "suppressible": f.suppressible,
-        }
-        for f in contract.fields
+        {"name": f.name, "type": _SQL_TYPES[f.type], "suppressible": f.suppressible} for f in contract.fields
     ]
 
 
@@ -382,9 +385,8 @@ def _csv(header: list[str], rows: Iterable[Iterable[object]]) -> str:
     return out.getvalue()
 
 
-def seed_files(folder: Path, contracts: dict[str, Contract]) -> dict[str, str]:
+def seed_files(contracts: dict[str, Contract], catalog: list[MeasureDefinition]) -> dict[str, str]:
     programs = program_details(contracts)
-    catalog = measure_catalog(folder, contracts)
     submitter_kinds = {}
     for c in contracts.values():
         submitter_kinds.setdefault(c.program, c.submitter)
@@ -451,7 +453,7 @@ def seed_files(folder: Path, contracts: dict[str, Contract]) -> dict[str, str]:
     }
 
 
-def measure_docs(folder: Path, contracts: dict[str, Contract]) -> str:
+def measure_docs(contracts: dict[str, Contract], catalog: list[MeasureDefinition]) -> str:
     """The ``measure_catalog`` docs block: every measure, what it means and which sources report it."""
     reported: dict[str, list[str]] = {}
     for c in contracts.values():
@@ -468,7 +470,7 @@ def measure_docs(folder: Path, contracts: dict[str, Contract]) -> str:
         "| measure | unit | higher is better | suppression | reported by | definition |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for m in measure_catalog(folder, contracts):
+    for m in catalog:
         better = {True: "yes", False: "no", None: ""}[m.higher_is_better]
         sources = ", ".join(reported.get(m.id, [])) or "derived in the marts"
         lines.append(
@@ -485,6 +487,7 @@ def _yaml(data: dict[str, object], banner: str) -> str:
 def generated_files(programs: Path) -> dict[Path, str]:
     """Every generated file (relative to the dbt project) and its content, from the contracts."""
     contracts = load_contracts(programs)
+    catalog = measure_catalog(programs, contracts)
     files: dict[Path, str] = {}
     yaml_banner = (
         "# Generated from programs/*.yml by `innovation-pipeline contracts sync`: edit the contracts.\n"
@@ -505,8 +508,8 @@ def generated_files(programs: Path) -> dict[Path, str]:
                 {"version": 2, "models": [measures_yaml(contract)]}, banner
             )
     files[_MACROS / "contract_registry.sql"] = registry_macro(contracts)
-    files[_DOCS / "measure_catalog.md"] = measure_docs(programs, contracts)
-    for name, content in seed_files(programs, contracts).items():
+    files[_DOCS / "measure_catalog.md"] = measure_docs(contracts, catalog)
+    for name, content in seed_files(contracts, catalog).items():
         files[_SEEDS / name] = content
     return files
 
@@ -525,7 +528,7 @@ def _owned(project: Path) -> list[Path]:
     """Files now in the generated folders and seeds, which a sync may rewrite or remove."""
     found = [
         p
-        for folder in (_STAGING, _INTERMEDIATE, _MACROS)
+        for folder in (_STAGING, _INTERMEDIATE, _MACROS, _DOCS)
         for p in (project / folder).glob("*")
         if p.is_file()
     ]
