@@ -7,8 +7,10 @@ district across years (a seeded base) with year-to-year drift, so trends look li
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from innovation_pipeline.contracts import Contract
@@ -58,9 +60,18 @@ class Layout:
 
 
 def _contract(source: str) -> Contract:
-    from innovation_pipeline.contracts import load_contract, programs_dir
+    from innovation_pipeline.contracts import programs_dir
 
-    return load_contract(programs_dir() / f"{source}.yml")
+    path = programs_dir() / f"{source}.yml"
+    return _load_contract(path, path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_contract(path: Path, _mtime_ns: int) -> Contract:
+    # Every district-year layout asks for its source's headers: read each contract once (per version).
+    from innovation_pipeline.contracts import load_contract
+
+    return load_contract(path)
 
 
 def headers(
