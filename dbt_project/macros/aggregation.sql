@@ -12,10 +12,6 @@
     {{ agg_bounded('max', field, alias) }}
 {%- endmacro %}
 
-{% macro agg_min(field, alias=none) -%}
-    {{ agg_bounded('min', field, alias) }}
-{%- endmacro %}
-
 {#- sum, max or min of a suppressible field: the bounds of a suppressed aggregate are the same
     aggregate over each row's bounds (a known value bounds itself). -#}
 {% macro agg_bounded(fn, field, alias=none) -%}

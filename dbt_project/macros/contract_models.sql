@@ -61,12 +61,9 @@ select * from renamed
         {{ agg_ratio(rule.numerator, rule.denominator, rule.measure,
                      numerator_suppressible=rule.numerator_suppressible,
                      denominator_suppressible=rule.denominator_suppressible) }}
-    {%- elif rule.suppressible and rule.aggregate == 'sum' -%}
-        {{ agg_sum(rule.field, alias=rule.measure) }}
-    {%- elif rule.suppressible and rule.aggregate == 'max' -%}
-        {{ agg_max(rule.field, alias=rule.measure) }}
-    {%- elif rule.suppressible and rule.aggregate == 'min' -%}
-        {{ agg_min(rule.field, alias=rule.measure) }}
+    {%- elif rule.suppressible -%}
+        {#- sum, max or min: the bounds travel with the aggregate -#}
+        {{ agg_bounded(rule.aggregate, rule.field, alias=rule.measure) }}
     {%- else -%}
         {{ agg_plain(rule.aggregate ~ '(' ~ rule.field ~ ')', rule.measure) }}
     {%- endif -%}
