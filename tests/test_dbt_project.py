@@ -51,7 +51,7 @@ class Warehouse:
             return conn.execute(query, params).fetchall()
 
 
-def run_dbt(work: Path, *args: str) -> DbtRun:
+def run_dbt(work: Path, *args: str, project: Path = DBT_PROJECT) -> DbtRun:
     """Run the dbt beside this Python with the warehouse's environment; outputs stay in ``work``."""
     from innovation_pipeline.warehouse import export_environment
 
@@ -60,9 +60,9 @@ def run_dbt(work: Path, *args: str) -> DbtRun:
         str(Path(sys.executable).with_name("dbt")),
         *args,
         "--project-dir",
-        str(DBT_PROJECT),
+        str(project),
         "--profiles-dir",
-        str(DBT_PROJECT),
+        str(project),
         "--target-path",
         str(work / "target"),
         "--log-path",
@@ -259,27 +259,8 @@ def test_generated_models_equal_the_hand_written_ones_they_replaced(
         (legacy / f"legacy_{name}.sql").write_text(
             "{{ config(materialized='view', schema='legacy') }}\n" + body, encoding="utf-8"
         )
-    from innovation_pipeline.warehouse import export_environment
-
-    env = {**os.environ, **export_environment(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    done = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("dbt")),
-            "run",
-            "--select",
-            "path:models/legacy",
-            "--project-dir",
-            str(copy),
-            "--profiles-dir",
-            str(copy),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-4000:]
+    done = run_dbt(session_tmp / "legacy_dbt", "run", "--select", "path:models/legacy", project=copy)
+    assert done.returncode == 0, done.output[-4000:]
     for name in names:
         legacy_rows = warehouse.rows(f"select * from legacy.legacy_{name}")
         generated_rows = warehouse.rows(f"select * from intermediate.{name}")
