@@ -309,3 +309,52 @@ def test_a_rerun_changes_nothing(first_run: dict[str, Run], dags: dict[str, Any]
         assert run.states("publish") == {"": "skipped"}, dag_id
         assert run.states("validate") == {"": "success"}, dag_id
     assert _warehouse_state(conn) == before
+
+
+def test_a_reprocess_run_relands_the_archive(
+    first_run: dict[str, Run], dags: dict[str, Any], conn: Any
+) -> None:
+    """A run triggered with ``{"reprocess": true}`` lands every current file of the source again.
+
+    Each becomes a new version superseding the old with the same counts (the contract did not
+    change), the inbox is not listed, and the raw Asset is updated so the marts rebuild.
+    """
+    from innovation_pipeline.demo import state_name
+
+    source = "co_local_accountability"
+    query = (
+        "select submission_id, file_name, rows_received, rows_loaded, rows_quarantined"
+        " from audit.submissions where source = %s and status = 'loaded' order by file_name"
+    )
+    before = conn.execute(query, (source,)).fetchall()
+    assert len(before) >= 3
+
+    dag_run = dags[f"ingest_{source}"].test(run_conf={"reprocess": True})
+    tasks = {ti.task_id: state_name(ti.state) for ti in dag_run.get_task_instances()}
+    assert state_name(dag_run.state) == "success", tasks
+    assert tasks["reprocess"] == "success"
+    assert tasks["publish"] == "success"
+    assert tasks.get("land", "skipped") == "skipped"
+
+    after = conn.execute(query, (source,)).fetchall()
+    assert [r[1:] for r in after] == [r[1:] for r in before]
+    assert not {r[0] for r in after} & {r[0] for r in before}
+    superseded = dict(
+        conn.execute(
+            "select submission_id, superseded_by from audit.submissions where submission_id = any(%s)",
+            ([r[0] for r in before],),
+        ).fetchall()
+    )
+    new_by_name = {r[1]: r[0] for r in after}
+    assert superseded == {r[0]: new_by_name[r[1]] for r in before}
+    # The old versions' rows stay as history beside the new ones.
+    kept = conn.execute(
+        "select count(distinct _submission_id) from raw.co_local_accountability where _submission_id = any(%s)",
+        ([r[0] for r in before],),
+    ).fetchone()[0]
+    assert kept == len(before)
+
+    # An ordinary run afterwards finds nothing new: the reprocessed files are not in the inbox again.
+    rerun = _run(dags[f"ingest_{source}"])
+    assert rerun.states("reprocess") == {"": "skipped"}
+    assert rerun.states("publish") == {"": "skipped"}

@@ -52,6 +52,15 @@ Rerunning is safe: the same bytes are never loaded twice, and a corrected file s
 earlier one of the same submitter and school year. To (re)load a past school year, drop its files
 in the inbox and trigger the DAG.
 
+**Reprocess run**: after a change to this contract or to the district directory, trigger the DAG
+with the parameter *Reprocess the archive* ticked (`{{"reprocess": true}}`). Instead of the inbox,
+the task **Reprocess archived files** lands every archived file of this source again, in the order
+they were received: the current version of each submission and every file that was rejected and
+never loaded. Each becomes a new version that supersedes the old one, whose rows and quarantine
+stay as history; rows quarantined before are replayed under the new rules. Validation, the raw
+Asset and the marts follow as after any run. `innovation-pipeline reprocess {contract.source}` does
+the same from a shell.
+
 ## Fields
 
 | field | type | source column(s) | required | suppressible | description |

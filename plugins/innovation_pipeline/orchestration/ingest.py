@@ -4,7 +4,9 @@ Reading ``programs/*.yml`` is the whole configuration: each contract becomes a D
 ``ingest_<source>`` with the contract's schedule, owner and retries. A run lists the new files in
 the source's inbox, lands each one in its own mapped task (the loader's ``land_file``, so the DAG
 and ``innovation-pipeline load`` share one code path), validates the landed rows with Great
-Expectations and then updates the source's raw Asset, which schedules the marts DAG.
+Expectations and then updates the source's raw Asset, which schedules the marts DAG. A run
+triggered with ``{"reprocess": true}`` re-lands the source's archive under the current contract
+instead (:mod:`innovation_pipeline.reprocess`), through the same validation and Asset.
 
 A rejected file fails only its own mapped task, without retries (the same bytes fail the same way)
 and with the loader's reason in the log and in ``audit.task_failures``. The tasks after the file
@@ -20,7 +22,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, DeadlineAlert, DeadlineReference, TriggerRule, get_current_context, task
+from airflow.sdk import (
+    DAG,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    TriggerRule,
+    get_current_context,
+    task,
+)
 from airflow.sdk.definitions.callback import AsyncCallback
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -167,6 +177,46 @@ def land_one(source: str, file: dict[str, Any], files: list[dict[str, Any]] | No
     return summary
 
 
+def reprocess_archive(source: str) -> list[dict[str, Any]]:
+    """Land every archived file of ``source`` again under its current contract (a reprocess run).
+
+    One task does it in receiving order, as ``innovation-pipeline reprocess`` does: each file
+    becomes a new version superseding the one it replaces. A file still rejected is reported in
+    the log and in the run's outcome; it does not stop the others.
+    """
+    from innovation_pipeline.reprocess import reprocess_source
+
+    done = reprocess_source(source_contract(source))
+    summaries = []
+    for item in done:
+        (log.warning if item.result is None else log.info)("%s", item.summary())
+        result = item.result
+        summaries.append(
+            {
+                "file": item.file_name,
+                "replaces": item.replaced,
+                "status": "rejected" if result is None else result.status,
+                "submission_id": None if result is None else result.submission_id,
+                "rows_received": None if result is None else result.rows_received,
+                "rows_loaded": None if result is None else result.rows_loaded,
+                "rows_quarantined": None if result is None else result.rows_quarantined,
+                "message": item.error if result is None else result.message,
+            }
+        )
+    log.info("%s: %d archived file(s) landed again", source, len(done))
+    return summaries
+
+
+def reprocess_requested(context: Any) -> bool:
+    """Whether this run was triggered as a reprocess run (``{"reprocess": true}``).
+
+    Read from the run's conf, not from ``params``: Airflow merges a conf into the DAG's shared
+    Param objects, so in one process (``dag.test()``) a reprocess run's value leaks into the next.
+    """
+    dag_run = context.get("dag_run")
+    return bool((getattr(dag_run, "conf", None) or {}).get("reprocess"))
+
+
 def _jsonable(value: Any) -> Any:
     # XCom stores JSON; dates and decimals in a validation summary become strings.
     return json.loads(json.dumps(value, default=str))
@@ -186,13 +236,14 @@ def validate_landed(
     done = [r for r in results if r]
     loaded = [r for r in done if r.get("status") == "loaded"]
     ids = sorted(int(r["submission_id"]) for r in loaded)
-    landed_names = {r["file"] for r in done}
+    landed_names = {r["file"] for r in done if r.get("status") != "rejected"}
     outcome: dict[str, Any] = {
         "source": source,
         "submission_ids": ids,
         "files_loaded": [r["file"] for r in loaded],
         "files_duplicate": [r["file"] for r in done if r.get("status") == "duplicate"],
-        "files_failed": [f["name"] for f in files if f["name"] not in landed_names],
+        "files_failed": [f["name"] for f in files if f["name"] not in landed_names]
+        + [r["file"] for r in done if r.get("status") == "rejected"],
         "rows_loaded": sum(int(r.get("rows_loaded") or 0) for r in loaded),
         "rows_quarantined": sum(int(r.get("rows_quarantined") or 0) for r in loaded),
     }
@@ -274,11 +325,32 @@ def build_ingest_dag(contract: Contract) -> DAG:
         tags=tags_for(contract),
         default_args=_default_args(contract),
         deadline=_deadline(source),
+        params={
+            "reprocess": Param(
+                False,
+                type="boolean",
+                title="Reprocess the archive",
+                description=(
+                    "Land every archived file of this source again under the current contract and"
+                    " district directory, each as a new version that supersedes the old (history"
+                    " kept). New inbox files wait for the next ordinary run."
+                ),
+            )
+        },
     ) as dag:
 
         @task(task_display_name="List new files")
         def list_new_files() -> list[dict[str, Any]]:
+            if reprocess_requested(get_current_context()):
+                log.info("%s: a reprocess run lands the archive, not the inbox", source)
+                return []
             return find_new_files(source)
+
+        @task(task_display_name="Reprocess archived files")
+        def reprocess() -> list[dict[str, Any]]:
+            if not reprocess_requested(get_current_context()):
+                raise AirflowSkipException('an ordinary run: trigger with {"reprocess": true} to re-land')
+            return reprocess_archive(source)
 
         @task(
             task_display_name="Land file",
@@ -292,9 +364,11 @@ def build_ingest_dag(contract: Contract) -> DAG:
 
         @task(task_display_name="Validate landed rows (GX)", trigger_rule=TriggerRule.ALL_DONE)
         def validate(
-            files: list[dict[str, Any]] | None, results: list[dict[str, Any] | None]
+            files: list[dict[str, Any]] | None,
+            results: list[dict[str, Any] | None],
+            relanded: list[dict[str, Any]] | None,
         ) -> dict[str, Any]:
-            return validate_landed(source, files, list(results or []))
+            return validate_landed(source, files, list(results or []) + list(relanded or []))
 
         @task(task_display_name="Publish raw asset", outlets=[config.raw_asset(source)])
         def publish(outcome: dict[str, Any]) -> dict[str, Any]:
@@ -314,7 +388,7 @@ def build_ingest_dag(contract: Contract) -> DAG:
 
         files = list_new_files()
         landed = land.partial(files=files).expand(file=files)
-        publish(validate(files, landed))
+        publish(validate(files, landed, reprocess()))
         landed >> due_date()
     return dag
 
