@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PIPELINE_HOME := $(CURDIR)
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: install demo test airflow stop lint lock bench clean
+.PHONY: install browser demo test airflow stop lint lock bench clean
 
 install: $(STAMP)
 
@@ -21,8 +21,14 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(BIN)/innovation-pipeline demo
 
-test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# The report's browser test renders pages in Debian's Chromium: installed once, with apt (as root).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+# Coverage of the package is reported at the end (settings in pyproject.toml).
+test: install browser
+	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 airflow: install
 	$(BIN)/innovation-pipeline airflow standalone
@@ -34,6 +40,7 @@ lint: install
 	$(BIN)/ruff check plugins dags tests benchmarks
 	$(BIN)/ruff format --check plugins dags tests benchmarks
 	$(BIN)/innovation-pipeline sqlfluff lint
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)

@@ -116,3 +116,48 @@ def real_co_file() -> Path:
 @pytest.fixture(scope="session")
 def session_tmp() -> Path:
     return _SESSION_TMP
+
+
+# --- tiers -------------------------------------------------------------------------------------
+# Every test gets one tier marker, so `-m unit` runs in seconds and CI can run the tiers apart:
+# - e2e: whole runs through Airflow (DagRuns, a scheduler, Celery) or a real browser;
+# - integration: a real PostgreSQL, dbt or Airflow parse, by the fixtures the test uses;
+# - unit: pure logic, nothing outside the process.
+# A module may set its tier itself with `pytestmark = pytest.mark.<tier>`.
+TIERS = ("unit", "integration", "e2e")
+E2E_MODULES = {
+    "test_dags_e2e",
+    "test_onboarding_e2e",
+    "test_celery",
+    "test_report_browser",
+    "test_airflow_first_start",
+}
+INTEGRATION_FIXTURES = {"pg_server", "warehouse_url", "isolated_warehouse_url", "db", "real_co_file"}
+INTEGRATION_MODULES = {
+    "test_dag_integrity",
+    "test_compose",
+    "test_docs",
+    "test_dbt_project",
+    "test_report_plugin",
+    "test_warehouse",
+}
+
+
+def tier_of(module: str, fixtures: set[str], marked: set[str]) -> str:
+    """The tier of a test from its module, the fixtures it uses and the markers it already has."""
+    chosen = [t for t in TIERS if t in marked]
+    if chosen:
+        return chosen[-1]
+    if module in E2E_MODULES:
+        return "e2e"
+    if module in INTEGRATION_MODULES or fixtures & INTEGRATION_FIXTURES:
+        return "integration"
+    return "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        marked = {m.name for m in item.iter_markers()}
+        fixtures = set(getattr(item, "fixturenames", ()))
+        item.add_marker(getattr(pytest.mark, tier_of(module, fixtures, marked)))

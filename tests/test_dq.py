@@ -209,3 +209,6 @@ def test_masking_rules():
     assert neutralize_formula('=HYPERLINK("http://x","click")').startswith("'=")
     assert neutralize_formula("@SUM(A1)") == "'@SUM(A1)" and neutralize_formula("plain") == "plain"
     assert neutralize_formula(5) == 5
+    # A plain negative number stays a number; a formula that starts like one does not.
+    assert neutralize_formula("-5") == "-5" and neutralize_formula("-1,204.5") == "-1,204.5"
+    assert neutralize_formula("-1+cmd|' /C calc'!A0").startswith("'-")

@@ -1,17 +1,20 @@
-"""The report rendered by a real headless Chromium (Debian's ``chromium``, installed here if missing).
+"""The report rendered by a real headless Chromium (Debian's ``chromium``; `make browser` installs it).
 
 The page must show a known failing district with its plain-language message once a browser has
 parsed and laid it out; every visible text must meet WCAG 2.1 AA contrast as the browser computes
 the colours; the status grid must read as a table (row and column headers, a status in words,
-a link to the submission). Screenshots are kept in ``test_artifacts/`` for a human to look at.
+a link to the submission). Screenshots are kept outside the checkout, in ``TEST_ARTIFACTS_DIR``
+(default: ``innovation-test-artifacts`` in the system's temporary folder), for a human to look at.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,25 +24,17 @@ from innovation_pipeline.dq import build_report
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test_artifacts"
+ARTIFACTS = Path(
+    os.environ.get("TEST_ARTIFACTS_DIR") or Path(tempfile.gettempdir()) / "innovation-test-artifacts"
+)
 
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """The chromium binary; installed with apt once per session when it is missing (tests run as root)."""
+    """The chromium binary; `make browser` (a step of `make test`) installs it where it is missing."""
     found = shutil.which("chromium")
     if not found:
-        subprocess.run(["apt-get", "update"], check=True, capture_output=True, timeout=600)
-        subprocess.run(
-            ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-            check=True,
-            capture_output=True,
-            timeout=900,
-            env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-        )
-        found = shutil.which("chromium")
-    assert found, "chromium could not be installed"
+        pytest.fail("chromium is not installed: run `make browser` (Debian's chromium package, needs root)")
     return found
 
 
@@ -76,7 +71,7 @@ def test_page_shows_the_failing_district_with_its_message(chromium, landed, sess
     # the status grid rendered as a table with a 'fix' cell for the district's 2024-25 submission
     assert 'class="status-grid"' in html and "Loaded, with problems to fix" in html
 
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for name, target in (("report_ky_local_labs_2024-25.png", page), ("report_index.png", index)):
         shot = ARTIFACTS / name
         shot.unlink(missing_ok=True)

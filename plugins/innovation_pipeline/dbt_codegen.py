@@ -11,6 +11,8 @@ For each contract in ``programs/`` this writes, into the dbt project:
 - ``models/staging/generated/_raw__sources.yml``: the raw tables as dbt sources;
 - ``macros/generated/contract_registry.sql``: the sources, their kind and models, which the union
   models and ``dim_district`` loop over;
+- ``macros/generated/dq_tables.sql``: the ``dq`` tables created on dbt's on-run-start, from
+  ``sql/dq_schema.sql`` (the one copy of that DDL);
 - ``seeds/programs.csv``, ``seeds/program_sources.csv`` and ``seeds/measures.csv``: dim_program and
   dim_measure's content, from ``program_details``, ``transform`` and the measure catalog.
 
@@ -374,6 +376,24 @@ def registry_macro(contracts: dict[str, Contract]) -> str:
 """
 
 
+def dq_tables_macro() -> str:
+    """The on-run-start macro that creates the ``dq`` tables, from the pipeline's own DDL."""
+    from innovation_pipeline.dq.schema import ddl
+
+    lines = ddl().splitlines()
+    while lines and (not lines[0].strip() or lines[0].startswith("--")):
+        lines.pop(0)  # the file's header says where it is used; the macro says where it comes from
+    statements = "\n".join("    " + line if line else "" for line in lines)
+    return f"""{{#- Generated from plugins/innovation_pipeline/sql/dq_schema.sql by `innovation-pipeline contracts
+    sync`: edit that file, not this one. submission_quality reads the dq tables, so on a fresh
+    warehouse where no validation has run yet, on-run-start creates them empty; IF NOT EXISTS leaves
+    tables the data-quality suite made untouched. -#}}
+{{% macro create_dq_tables_if_missing() %}}
+{statements}
+{{% endmacro %}}
+"""
+
+
 def _csv(header: list[str], rows: Iterable[Iterable[object]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -508,6 +528,7 @@ def generated_files(programs: Path) -> dict[Path, str]:
                 {"version": 2, "models": [measures_yaml(contract)]}, banner
             )
     files[_MACROS / "contract_registry.sql"] = registry_macro(contracts)
+    files[_MACROS / "dq_tables.sql"] = dq_tables_macro()
     files[_DOCS / "measure_catalog.md"] = measure_docs(contracts, catalog)
     for name, content in seed_files(contracts, catalog).items():
         files[_SEEDS / name] = content

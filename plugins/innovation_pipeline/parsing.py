@@ -473,6 +473,8 @@ def normalize_category_value(value: str) -> str:
     return pl.select(normalize_category(pl.lit(value, dtype=pl.Utf8))).item()
 
 
-def school_year_label(end_year: int) -> str:
-    """2024 -> '2023-24'."""
+def school_year_label(end_year: int | None) -> str:
+    """2024 -> '2023-24'; None -> 'Unknown school year'."""
+    if end_year is None:
+        return "Unknown school year"
     return f"{end_year - 1}-{str(end_year)[-2:]}"

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Iterable
 
+# What a reader sees in place of a student identifier: quarantine messages, the report, dq examples.
 MASK = "[student identifier withheld]"
 
 
@@ -42,18 +43,3 @@ def _hmac_sha256(key: bytes) -> Callable[[bytes], str]:
         return o.hexdigest()
 
     return hexdigest
-
-
-def neutralize_formula(text: str | None) -> str | None:
-    """Prefix text a spreadsheet would run as a formula (=, +, -, @, tab, CR) with a quote."""
-    if text and text[0] in "=+-@\t\r" and not _is_plain_number(text):
-        return "'" + text
-    return text
-
-
-def _is_plain_number(text: str) -> bool:
-    try:
-        float(text.replace(",", ""))
-    except ValueError:
-        return False
-    return True

@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from innovation_pipeline.contracts import Contract
+from innovation_pipeline.privacy import MASK
 
-MASK = "(hidden: student identifier)"
+__all__ = ["MASK", "any_sensitive", "is_sensitive", "mask_row", "mask_value", "neutralize_formula"]
 _STUDENT_NAME = re.compile(r"(^|_)(student|stu|pupil|learner)_?(id|number|no|sasid|ssid)$")
 # A spreadsheet treats a cell starting with these as a formula (CSV/formula injection, OWASP).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
@@ -57,7 +58,18 @@ def any_sensitive(columns: Iterable[str | None], contract: Contract | None = Non
 
 
 def neutralize_formula(value: Any) -> Any:
-    """Prefix text a spreadsheet would evaluate (``=HYPERLINK(...``) with a quote so it stays text."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    """Prefix text a spreadsheet would evaluate (``=HYPERLINK(...``) with a quote so it stays text.
+
+    A plain number (``-5``, ``+3.2``) is left as it is: a spreadsheet reads it as the number.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _is_plain_number(value):
         return "'" + value
     return value
+
+
+def _is_plain_number(text: str) -> bool:
+    try:
+        float(text.replace(",", ""))
+    except ValueError:
+        return False
+    return text.strip() == text and text.lower().lstrip("+-") not in ("inf", "infinity", "nan")

@@ -22,6 +22,7 @@ from innovation_pipeline.contracts import load_contracts
 from innovation_pipeline.dq import file_names, masking
 from innovation_pipeline.dq.report_data import Program, ReportData, Submission
 from innovation_pipeline.dq.runner import data_docs_dir
+from innovation_pipeline.parsing import school_year_label
 
 GRID_LABELS = {
     "ok": "Loaded on time, no problems",
@@ -30,13 +31,6 @@ GRID_LABELS = {
     "rejected": "File not accepted",
     "none": "Nothing received",
 }
-
-
-def school_year_label(year: int | None) -> str:
-    """2024 -> '2023-24'; None -> 'Unknown school year'."""
-    if year is None:
-        return "Unknown school year"
-    return f"{year - 1}-{str(year)[-2:]}"
 
 
 def page_name(year: int | None) -> str:
