@@ -69,7 +69,7 @@ def check_contract(
     return problems
 
 
-def _unknown_markers(contract: Contract, source) -> list[str]:  # type: ignore[no-untyped-def]
+def _unknown_markers(contract: Contract, source) -> list[str]:
     """Values of numeric fields in the sample that a load would quarantine as unknown markers."""
     unknown: dict[str, set[str]] = {}
     unwanted: dict[str, set[str]] = {}

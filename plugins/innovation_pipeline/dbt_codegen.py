@@ -179,7 +179,7 @@ def staging_yaml(contract: Contract) -> dict[str, object]:
         elif field.suppressible:
             description += "; null when suppressed at source (see the __suppressed, __marker, __lower and __upper columns)"
         column["description"] = description
-        tests: list[object] = []
+        tests: list[dict[str, object]] = []
         if field.type == "rate":
             tests = _range_test(0, 1)
         elif field.type in _NUMERIC:
@@ -407,7 +407,7 @@ def _csv(header: list[str], rows: Iterable[Iterable[object]]) -> str:
 
 def seed_files(contracts: dict[str, Contract], catalog: list[MeasureDefinition]) -> dict[str, str]:
     programs = program_details(contracts)
-    submitter_kinds = {}
+    submitter_kinds: dict[str, str] = {}
     for c in contracts.values():
         submitter_kinds.setdefault(c.program, c.submitter)
     return {

@@ -146,12 +146,12 @@ def _read_json(path: Path) -> tuple[Sheet, str | None]:
     for rec in data:
         if isinstance(rec, dict):
             header.extend(k for k in rec if k not in header)
-    rows = [(0, list(header))]
+    rows: list[tuple[int, list[str | None]]] = [(0, list[str | None](header))]
     rows += [
         (n, [_cell_text(rec.get(k)) if isinstance(rec, dict) else None for k in header])
         for n, rec in enumerate(data, start=1)
     ]
-    return Sheet(None, rows), records_path  # type: ignore[arg-type]
+    return Sheet(None, rows), records_path
 
 
 # --- what the cells hold ---------------------------------------------------------------------
@@ -405,13 +405,14 @@ class _Draft:
         if state_rows:
             n, r = state_rows[0]
             ci = next(i for i, c in enumerate(r) if c and _STATE_TOTAL.search(c.strip()))
+            label = (r[ci] or "").strip()
             if ci < len(header) and header[ci]:
-                cond = {"column": header[ci], "equals": r[ci].strip()}
+                cond = {"column": header[ci], "equals": label}
                 no_code = ci != di and (di >= len(r) or not r[di])
                 rules["state_total"] = (
                     {"all": [cond, {"column": header[di], "blank": True}]} if no_code else cond
                 )
-                self.notes.append(f"state total: row {n} ({r[ci].strip()!r})")
+                self.notes.append(f"state total: row {n} ({label!r})")
         totals = [
             (n, r)
             for n, r in no_district
@@ -511,7 +512,10 @@ class _Draft:
         return spec, markers, year_named
 
     def fields(self) -> tuple[list[dict], list[str]]:
-        fields, used, seen, year_named = [], set(), set(), []
+        fields: list[dict] = []
+        used: set[str] = set()
+        seen: set[str] = set()
+        year_named: list[str] = []
         for col in self.cols:
             if col is self.district_col or col is self.year_col:
                 continue

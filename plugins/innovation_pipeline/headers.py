@@ -3,10 +3,12 @@ cells that match a contract's names only once case, spaces and line breaks are f
 
 from __future__ import annotations
 
+from typing import Any
+
 from innovation_pipeline.contracts import Contract
 
 
-def join_header_rows(rows: list[tuple[int, list[object]]], span: int) -> list[tuple[int, list[object]]]:
+def join_header_rows(rows: list[tuple[int, list[Any]]], span: int) -> list[tuple[int, list[Any]]]:
     """Rows as the header finder should see them when the header spans ``span`` rows.
 
     Each row becomes its own cells prefixed by the ``span - 1`` rows above it, a merged group

@@ -75,7 +75,7 @@ def land_years(
     name: str,
     received_at: dt.datetime | None,
     batch_rows: int,
-):  # type: ignore[no-untyped-def]
+):
     """Land each school year of a several-years file as its own submission; one result for all.
 
     A file that cannot be read, whose name does not match, or with no year column goes through
@@ -127,7 +127,7 @@ def land_years(
     return combined(contract, name, sha, results, [])
 
 
-def combined(contract: Contract, name: str, sha: str, results: list, done: list | None = None):  # type: ignore[no-untyped-def]
+def combined(contract: Contract, name: str, sha: str, results: list, done: list | None = None):
     from innovation_pipeline.landing import LandingResult
 
     if not results and done:

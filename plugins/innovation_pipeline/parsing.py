@@ -179,7 +179,7 @@ def parse_numeric(
         lo, hi = bound(_BAND_RANGE, 1), bound(_BAND_RANGE, 2)
         below = le.is_not_null() | lt.is_not_null() | or_less.is_not_null()
         above = ge.is_not_null() | gt.is_not_null() | or_more.is_not_null()
-        lower = (
+        lower: pl.Expr = (
             pl.when(below)
             .then(zero)
             .when(ge.is_not_null())
@@ -191,7 +191,7 @@ def parse_numeric(
             .when(lo.is_not_null())
             .then(as_unit(lo))
         )
-        upper = (
+        upper: pl.Expr = (
             pl.when(le.is_not_null())
             .then(as_unit(le))
             .when(lt.is_not_null())

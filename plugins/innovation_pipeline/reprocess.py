@@ -10,6 +10,7 @@ that now loads becomes current as it would have then.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ class Reprocessed:
         return f"{self.result.summary()}; replaces submission {self.replaced}"
 
 
-def files_to_reprocess(contract: Contract) -> list[tuple[int, str, Path, object]]:
+def files_to_reprocess(contract: Contract) -> list[tuple[int, str, Path, dt.datetime]]:
     """(submission id, file name, archived path, received at) of each file to land again."""
     with connect(autocommit=True) as conn:
         ensure_landing_schema(conn)
@@ -60,7 +61,7 @@ def reprocess_source(contract: Contract) -> list[Reprocessed]:
         try:
             result = land_file(
                 contract, archived, original_name=name, received_at=received_at, reprocess=True
-            )  # type: ignore[arg-type]
+            )
         except FileRejected as exc:
             done.append(Reprocessed(name, sub_id, None, str(exc)))
             continue

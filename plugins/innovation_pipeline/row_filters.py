@@ -61,7 +61,7 @@ def _cell_test(rule: RowMatch) -> Callable[[str | None], bool]:
         if op in tests:
             bound = Decimal(str(tests[op]))
 
-            def numeric(v: str | None, bound: Decimal = bound, compare=compare) -> bool:  # type: ignore[no-untyped-def]
+            def numeric(v: str | None, bound: Decimal = bound, compare=compare) -> bool:
                 number = None if v is None else as_number(v)
                 return number is not None and bool(compare(number, bound))
 

@@ -177,9 +177,9 @@ def check_rules(contract: Contract) -> list[str]:
         if rule.measure in seen:
             problems.append(f"{where}: measure given twice")
         seen.add(rule.measure)
-        for name in rule.inputs:
-            if name not in fields:
-                problems.append(f"{where}: {name!r} is not a field of this contract")
+        for input_name in rule.inputs:
+            if input_name not in fields:
+                problems.append(f"{where}: {input_name!r} is not a field of this contract")
         for name in (rule.field, rule.weight, rule.numerator, rule.denominator):
             spec = fields.get(name or "")
             if spec is None or rule.aggregate in _COUNTING:

