@@ -144,8 +144,18 @@ _ROOTS = (
 ).split()
 
 
+# Stems that begin a real district's name in one of the seven states (CCD 2024-25 and the
+# history): never used, so no sample name is a real one ("Silver Grove", "Wolf Point").
+_REAL_STEMS = set(
+    "Bear River|Blue Creek|Boulder Valley|Clear Creek|Deer Creek|East Valley|Golden Ridge|Golden Valley|"
+    "Granite Falls|Green Mountain|Green River|Maple Valley|Mill Falls|North River|North Valley|Oak Harbor|"
+    "Pine Creek|Pine Grove|Pleasant Valley|Sand Springs|Silver Grove|South Bend|South Valley|Spring Creek|"
+    "Sun River|West Point|West River|West Valley|White River|Willow Creek|Wolf Creek|Wolf Point".split("|")
+)
+
+
 def _stems(rng: random.Random, count: int) -> list[str]:
-    stems = [f"{p} {r}" for p in _PREFIXES for r in _ROOTS]
+    stems = [f"{p} {r}" for p in _PREFIXES for r in _ROOTS if f"{p} {r}" not in _REAL_STEMS]
     return rng.sample(stems, count)
 
 
@@ -207,10 +217,10 @@ def _read(path: Path) -> list[District]:
                 r["is_synthetic"] == "true",
             )
             for r in csv.DictReader(handle)
-            # Colorado's samples name its districts, not its BOCES (service agencies), nor
-            # districts that closed before the sample years.
+            # Colorado's samples name its districts by CDE's four-digit codes: not its BOCES
+            # (service agencies), nor the administrative units CCD numbers with five digits.
             if not path.name.startswith("districts")
-            or (r["lea_type"] != "service_agency" and not r["valid_to"])
+            or (r["lea_type"] != "service_agency" and not r["valid_to"] and len(r["state_code"]) == 4)
         ]
 
 
@@ -247,7 +257,9 @@ def build(folder: Path | None = None) -> tuple[int, int]:
         for d in districts:
             charter = d.state == "UT" and not d.name.endswith("School District")
             kind = "charter" if charter else "regular"
-            writer.writerow([d.district_id, d.state, d.state_code, d.nces_lea_id, "", d.name, kind, "", "", "true"])
+            writer.writerow(
+                [d.district_id, d.state, d.state_code, d.nces_lea_id, "", d.name, kind, "", "", "true"]
+            )
     with (folder / SAMPLE_ALIASES).open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(ALIAS_COLUMNS)
