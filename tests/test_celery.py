@@ -386,4 +386,4 @@ def test_ingest_and_marts_run_on_the_celery_worker(
     different = [t for t in celery_marts if celery_marts[t] != local_marts[t]]
     assert not different, {t: (celery_marts[t][:5], local_marts[t][:5]) for t in different}
     ky = [r for r in celery_marts["fct_program_participation"] if r[:2] == ("ky_local_labs", "KY")]
-    assert {r[2] for r in ky} == {"KY-005", "KY-207"}, ky[:5]
+    assert {r[2] for r in ky} == {"KY-851", "KY-207"}, ky[:5]

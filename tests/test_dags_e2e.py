@@ -220,7 +220,7 @@ def test_marts_hold_the_loaded_submissions_only(first_run: dict[str, Run], conn:
 
     ky = conn.execute(
         "select distinct school_year from marts.fct_program_participation"
-        " where program_id = 'ky_local_labs' and district_id = 'KY-005' order by 1"
+        " where program_id = 'ky_local_labs' and district_id = 'KY-851' order by 1"
     ).fetchall()
     assert [r[0] for r in ky] == [2022, 2023, 2024]
     # Every mart row traces back to a submission that is loaded now: nothing from a rejected,
@@ -256,12 +256,12 @@ def test_due_dates_flag_what_is_missing(first_run: dict[str, Run], conn: Any) ->
     ky = load_contract(project_root() / "programs" / "ky_local_labs.yml")
     due_2024 = check_due(ky, dt.date(2024, 8, 1), conn)
     assert (due_2024.school_year, due_2024.due_date) == (2024, dt.date(2024, 7, 15))
-    assert "KY-005" in due_2024.submitters and not due_2024.overdue
+    assert "KY-851" in due_2024.submitters and not due_2024.overdue
     # The samples arrive long after their due dates, so the loader marked them late.
-    assert "KY-005" in due_2024.late_submitters
-    # A year later nothing has come for 2025 yet: overdue, and district KY-005 is named.
+    assert "KY-851" in due_2024.late_submitters
+    # A year later nothing has come for 2025 yet: overdue, and district KY-851 is named.
     due_2025 = check_due(ky, dt.date(2025, 8, 1), conn)
-    assert due_2025.overdue and due_2025.submitters == [] and "KY-005" in due_2025.missing_submitters
+    assert due_2025.overdue and due_2025.submitters == [] and "KY-851" in due_2025.missing_submitters
 
 
 def test_outputs_are_written(first_run: dict[str, Run]) -> None:
