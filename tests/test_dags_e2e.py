@@ -24,13 +24,13 @@ MARTS_DAG = "build_marts"
 #: Sample files on top of the first three of every source: a duplicate delivery, two rejected
 #: files, and a state outcome file with its corrected resubmission (all outcome files are staged).
 EXTRA_FILES = {
-    "KY_LLL_005_2023-2024_resent.csv",  # same bytes as KY_LLL_005_2023-2024.csv: duplicate
-    "KY_LLL_263_2022.csv",  # zero bytes: rejected (empty_file)
-    "KY_LLL_481_2024.csv",  # the Proficient column is missing: rejected (missing_columns)
+    "KY_LLL_851_2023-24_resent.csv",  # same bytes as KY_LLL_851_2023-24.csv: duplicate
+    "KY_LLL_822_2022.csv",  # zero bytes: rejected (empty_file)
+    "KY_LLL_920_2024.csv",  # the Proficient column is missing: rejected (missing_columns)
     "WA_state_outcomes_2022-2023.csv",
     "WA_state_outcomes_2022-2023_v2.csv",  # supersedes the file above
 }
-REJECTED = {"KY_LLL_263_2022.csv": "empty_file", "KY_LLL_481_2024.csv": "missing_columns"}
+REJECTED = {"KY_LLL_822_2022.csv": "empty_file", "KY_LLL_920_2024.csv": "missing_columns"}
 _ENV_KEYS = (
     "WAREHOUSE_URL",
     "PIPELINE_DATA_DIR",
@@ -201,7 +201,7 @@ def test_duplicates_and_resubmissions(first_run: dict[str, Run], conn: Any) -> N
             "select file_name, status from audit.submissions where file_name = any(%s)",
             (
                 [
-                    "KY_LLL_005_2023-2024_resent.csv",
+                    "KY_LLL_851_2023-24_resent.csv",
                     "WA_state_outcomes_2022-2023.csv",
                     "WA_state_outcomes_2022-2023_v2.csv",
                 ],
@@ -209,7 +209,7 @@ def test_duplicates_and_resubmissions(first_run: dict[str, Run], conn: Any) -> N
         ).fetchall()
     )
     assert statuses == {
-        "KY_LLL_005_2023-2024_resent.csv": "duplicate",
+        "KY_LLL_851_2023-24_resent.csv": "duplicate",
         "WA_state_outcomes_2022-2023.csv": "superseded",
         "WA_state_outcomes_2022-2023_v2.csv": "loaded",
     }

@@ -70,7 +70,7 @@ def landed(warehouse_url, tmp_path_factory):
     again = dup / "KY_LLL_005_2023-24.csv"
     again.write_bytes((folder / "KY_LLL_005_2023-24.csv").read_bytes())
     land_file(contract, again, original_name="KY_LLL_005_2023-24_resent.csv", received_at=on_time)
-    # Beaver Brook sends a file with a bad row, then the corrected file: the first is superseded.
+    # Barbourville sends a file with a bad row, then the corrected file: the first is superseded.
     first = [*_clean_rows("016")[:14], "016,7,Resiliency,40,30,20"]
     ids["superseded"] = land_file(
         contract, _ky_file(folder, "KY_LLL_016_2024-25_v1.csv", first), received_at=on_time
@@ -134,7 +134,7 @@ def test_report_pages_show_submissions_checks_and_quarantine(db, landed, session
     assert "Kentucky Local Laboratories of Learning" in front
     page = index.parent / "ky_local_labs" / "2025.html"
     text = text_of(page)
-    assert "Limestone Falls County (KY-851)" in text
+    assert "Allen County (KY-005)" in text
     assert "late" in text
     assert "Far more or far fewer rows than last year" in text
     assert "This submission has 6 rows; between 7 and 30 were expected" in text
@@ -244,7 +244,7 @@ def test_download_is_named_by_district_and_file_and_its_rows_say_both(db, landed
         "select count(*) from audit.quarantine where submission_id = %s", (landed["defective"],)
     ).fetchone()[0]
     assert len(rows) == quarantined > 0
-    assert {r["submitted by"] for r in rows} == {"Limestone Falls County (KY-851)"}
+    assert {r["submitted by"] for r in rows} == {"Allen County (KY-005)"}
     assert {r["file"] for r in rows} == {"KY_LLL_005_2024-25.csv"}
 
 
@@ -287,7 +287,7 @@ def test_action_list_rows_say_who_fixes_what_and_link_to_it(db, landed, session_
     front = index.read_text("utf-8")
     row = re.search(rf'<tr data-submission="{landed["defective"]}">(.*?)</tr>', front, re.S).group(1)
     text = text_of_html(row)
-    assert "Limestone Falls County (KY-851)" in text and "2024-25" in text and "Kentucky" in text
+    assert "Allen County (KY-005)" in text and "2024-25" in text and "Kentucky" in text
     assert "Far more or far fewer rows than last year" in text and "rows set aside" in text
     href = re.search(r'href="([^"]+)"', row).group(1)
     target, fragment = href.split("#")
@@ -307,7 +307,7 @@ def test_status_grid_is_a_table_whose_cells_link_to_the_submission(db, landed, s
         assert "<caption>" in table
         assert re.findall(r'<th scope="col"[^>]*>(\d{4}-\d{2})</th>', table) == ["2023-24", "2024-25"]
         submitters = re.findall(r'<th scope="row">([^<]+)</th>', table)
-        assert "Limestone Falls County (KY-851)" in submitters and "Beaver Brook Independent (KY-016)" in submitters
+        assert "Allen County (KY-005)" in submitters and "Barbourville Independent (KY-016)" in submitters
         links = re.findall(r'<a href="([^"]+)"', table)
         assert links
         for href in links:

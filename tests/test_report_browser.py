@@ -68,7 +68,7 @@ def test_page_shows_the_failing_district_with_its_message(chromium, landed, sess
     html = dom.stdout
     # the failing district, its failed check in plain words, and a quarantine reason
     section = html[html.index('id="submission-') :]
-    assert "Limestone Falls County (KY-851)" in section
+    assert "Allen County (KY-005)" in section
     assert "This submission has 6 rows; between 7 and 30 were expected" in section
     assert "A value is not one of the allowed choices" in section
     # the formula stayed text: the browser built no link from it
@@ -201,6 +201,6 @@ def test_status_grid_reads_as_a_table_with_links_to_each_submission(chromium, re
             assert cell["href"], cell
             target, fragment = cell["href"].split("#")
             assert f'id="{fragment}"' in (page.parent / target).read_text(encoding="utf-8"), cell
-        allen = next(c for c in cells if c["row"] == "Limestone Falls County (KY-851)" and c["column"] == "2024-25")
+        allen = next(c for c in cells if c["row"] == "Allen County (KY-005)" and c["column"] == "2024-25")
         assert allen["status"] == "problems" and "Loaded, with problems to fix" in allen["name"]
         assert "late" in allen["name"]

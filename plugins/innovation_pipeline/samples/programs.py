@@ -506,7 +506,9 @@ _PATHWAYS = ("CTE", "STEM", "IB", "AP", "PCBL")
 def ut_pcbl_grants(ctx: Context, district: District, year: int) -> Layout:
     """A district's PCBL grant report: a cover sheet, then the report under two title rows."""
     base, drift = ctx.rng("ut", district.district_id), ctx.rng("ut", district.district_id, year)
-    pathways = _PATHWAYS if district.name.startswith("Canyon Arch") else ["PCBL", *base.sample(_PATHWAYS[:4], 2)]
+    pathways = (
+        _PATHWAYS if district.name.startswith("Canyon Arch") else ["PCBL", *base.sample(_PATHWAYS[:4], 2)]
+    )
     spelling = drift.choice(ctx.spellings(district))
     rows = []
     for pathway in pathways:
