@@ -16,12 +16,16 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 from psycopg import Connection
 
 from innovation_pipeline.parsing import normalize_district_code, normalize_name, school_year_label
 from innovation_pipeline.warehouse import project_root
+
+if TYPE_CHECKING:
+    from innovation_pipeline.contracts import Contract
 
 STATE_FIPS = {"CO": "08", "KY": "21", "MT": "30", "NH": "33", "ND": "38", "UT": "49", "WA": "53"}
 DIRECTORY_FILES = ("districts.csv", "sample_districts.csv")
@@ -370,3 +374,31 @@ class Crosswalk:
         hint = self.suggest(value, state)
         suffix = f"; closest known: {'; '.join(hint)}" if hint else ""
         return f"district name {value!r} is not in the {state} district directory{suffix}"
+
+
+def provider_key(written: str) -> str:
+    """A provider as the file name writes it, folded: ``NH-Academy-of-Science`` and
+    ``nh_academy_of_science`` are one submitter, ``nh-academy-of-science``."""
+    return re.sub(r"[^a-z0-9]+", "-", normalize_name(written)).strip("-")
+
+
+def canonical_submitter(
+    crosswalk: Crosswalk,
+    contract: Contract,
+    written: str | None,
+    school_year: int | None,
+) -> tuple[str | None, str | None]:
+    """(submitter, its district) as ``audit.submissions`` records them, for loaded and rejected
+    files alike: a district by its canonical id (``KY-263``, never ``263``), a state by its code,
+    a provider folded (``provider_key``)."""
+    c = contract
+    if c.district.role == "submitter":
+        if not written:
+            return None, None
+        ids, _ = crosswalk.resolve(
+            pl.Series([written]), c.district.scheme, c.state, c.district.width, years=school_year
+        )
+        return ids[0], ids[0]
+    if c.submitter == "state":
+        return (written or c.state).upper(), None
+    return (provider_key(written) if written else None), None

@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 
 from innovation_pipeline.contracts import NUMERIC_TYPES, Contract, FieldSpec
-from innovation_pipeline.crosswalk import Crosswalk
+from innovation_pipeline.crosswalk import Crosswalk, canonical_submitter
 from innovation_pipeline.parsing import (
     ERROR_MESSAGES,
     Parsed,
@@ -175,22 +175,9 @@ class MappingContext:
                 )
             self.school_year = c.school_year.year
         self.check_header_years()
-        written_submitter = self.key.get("submitter")
-        if c.district.role == "submitter" and written_submitter:
-            ids, _ = self.crosswalk.resolve(
-                pl.Series([written_submitter]),
-                c.district.scheme,
-                c.state,
-                c.district.width,
-                years=self.school_year,
-            )
-            self.submitter_district = ids[0]
-        if c.district.role == "submitter":
-            self.submitter = self.submitter_district
-        elif c.submitter == "state":
-            self.submitter = (written_submitter or c.state).upper()
-        else:
-            self.submitter = written_submitter
+        self.submitter, self.submitter_district = canonical_submitter(
+            self.crosswalk, c, self.key.get("submitter"), self.school_year
+        )
 
     def check_header_years(self) -> None:
         """A column found by a year pattern (``ALL_RATE_(\\d{4})``) must name the submission's year."""
