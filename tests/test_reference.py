@@ -353,3 +353,45 @@ def test_a_closed_district_in_a_later_year_is_quarantined_naming_its_years(url: 
         "Russell County" in got["quarantined"]["Russell"]
         and "Russell Independent" in got["quarantined"]["Russell"]
     )
+
+
+# --- submitters -------------------------------------------------------------------------------------
+
+
+def test_a_rejected_district_file_records_the_canonical_district(url: str, tmp_path: Path) -> None:
+    from innovation_pipeline.landing import FileRejected
+
+    with (REFERENCE / "districts.csv").open(encoding="utf-8", newline="") as fh:
+        district = next(r for r in csv.DictReader(fh) if r["state"] == "KY" and r["state_code"] == "275")
+    contract = load_contract(ROOT / "programs" / "ky_local_labs.yml")
+    empty = tmp_path / "KY_LLL_275_2023-24.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(FileRejected):
+        land_file(contract, empty)
+    with psycopg.connect(url) as conn:
+        (submitter,) = conn.execute(
+            "select submitter from audit.submissions where source = 'ky_local_labs' and file_name = %s",
+            (empty.name,),
+        ).fetchone()
+    assert submitter == district["district_id"] == "KY-275"  # not "275"
+
+
+def test_a_provider_written_in_another_case_is_the_same_submitter(url: str, tmp_path: Path) -> None:
+    from innovation_pipeline.samples import generate
+
+    generate(tmp_path / "samples")
+    inbox = tmp_path / "samples" / "inbox" / "nh_learn_everywhere"
+    sample = inbox / "NH_LE_nh-academy-of-science_SY2024.json"
+    contract = load_contract(ROOT / "programs" / "nh_learn_everywhere.yml")
+    first = _copy(sample, tmp_path, "NH_LE_NH-Academy-of-Science_2023-24.json")
+    second = tmp_path / "NH_LE_nh-ACADEMY-of-science_2023-24.json"
+    second.write_bytes(sample.read_bytes() + b"\n")  # a corrected resubmission: other bytes
+    one, two = land_file(contract, first), land_file(contract, second)
+    assert one.status == two.status == "loaded"
+    assert two.superseded == [one.submission_id]  # the same submitter and year: no double count
+    with psycopg.connect(url) as conn:
+        submitters = conn.execute(
+            "select distinct submitter from audit.submissions where submission_id in (%s, %s)",
+            (one.submission_id, two.submission_id),
+        ).fetchall()
+    assert submitters == [("nh-academy-of-science",)]
