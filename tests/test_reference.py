@@ -109,6 +109,86 @@ def test_no_sample_district_shares_a_code_id_or_name_with_a_real_one() -> None:
     assert not shared, sorted(shared)
 
 
+def directory_crosswalk():  # type: ignore[no-untyped-def]
+    """The crosswalk over the committed directories, as the loader builds it from ``ref``."""
+    from innovation_pipeline.crosswalk import Crosswalk
+
+    def year(text: str) -> int | None:
+        return int(text) if text else None
+
+    rows = [
+        (
+            *(r["district_id"], r["state"], r["state_code"], r["nces_lea_id"], r["name"], r["st_leaid"]),
+            *(year(r["valid_from"]), year(r["valid_to"]), r["is_synthetic"] == "true"),
+        )
+        for name in ("districts.csv", "sample_districts.csv")
+        for r in read(name)
+    ]
+    aliases = [
+        (r["district_id"], r["alias"])
+        for n in ("district_aliases.csv", "sample_district_aliases.csv")
+        for r in read(n)
+    ]
+    return Crosswalk.from_rows(rows, aliases)
+
+
+def _ccd(state: str, name_contains: str) -> dict[str, str]:
+    (row,) = [r for r in ccd_rows() if r["ST"] == state and name_contains.lower() in r["LEA_NAME"].lower()]
+    return row
+
+
+@pytest.mark.parametrize(
+    ("state", "scheme", "written", "ccd_name"),
+    [
+        ("KY", "name", "Adair Co.", "Adair County"),
+        ("KY", "name", "ADAIR ", "Adair County"),
+        ("KY", "name", "FT THOMAS", "Fort Thomas Independent"),
+        ("CO", "name", "Jefferson County R-1", "Jefferson County School District No. R-1"),
+        ("KY", "state_code", "176", "Fort Thomas Independent"),
+        ("KY", "state_code", "019176000", "Fort Thomas Independent"),  # KY's 9-digit code
+        ("KY", "st_leaid", "KY-019176000", "Fort Thomas Independent"),
+        ("KY", "nces_lea_id", "2102040", "Fort Thomas Independent"),
+        ("NH", "state_code", "9", "Allenstown"),  # NH DOE does not pad: 9 is NH-009
+        ("UT", "state_code", "01", "Alpine District"),  # Utah's two-character codes
+        ("WA", "state_code", "17001", "Seattle School District No. 1"),  # WA CCDDD
+        ("ND", "state_code", "09001", "FARGO 1"),  # ND CCDDD
+        ("MT", "state_code", "98", "Great Falls Elem"),  # an unpadded MT number (MT-0098)
+    ],
+)
+def test_every_scheme_real_files_use_resolves(state: str, scheme: str, written: str, ccd_name: str) -> None:
+    import polars as pl
+
+    from innovation_pipeline.parsing import normalize_district_code
+
+    cw = directory_crosswalk()
+    expected = _ccd(state, ccd_name)
+    key = normalize_district_code(pl.Series([written]), scheme, 7 if scheme == "nces_lea_id" else None)[0]
+    match = cw.lookup(key, scheme, state, 2025)
+    assert match.district_id is not None, cw.explain_unknown(written, scheme, state, 2025)
+    assert cw.entries[match.district_id].name == expected["LEA_NAME"]
+
+
+def test_an_ambiguous_or_unknown_name_is_never_guessed_and_names_candidates() -> None:
+    cw = directory_crosswalk()
+    for written in ("Russell", "RUSSELL "):
+        assert cw.lookup(written, "name", "KY", 2024).reason == "ambiguous"
+        message = cw.explain_unknown(written, "name", "KY", 2024)
+        assert "Russell County (KY-" in message and "Russell Independent (KY-" in message
+    assert cw.lookup("Raceland Ind.", "name", "KY", 2024).district_id is None
+    assert "Raceland-Worthington Independent" in cw.explain_unknown("Raceland Ind.", "name", "KY", 2024)
+
+
+def test_closed_districts_resolve_for_their_years_only() -> None:
+    cw = directory_crosswalk()
+    for name in CLOSED_KY:
+        assert cw.lookup(f"{name} Ind.", "name", "KY", 2005).district_id is not None, name
+        assert cw.lookup(f"{name} Ind.", "name", "KY", 2024).reason == "not_then", name
+    # CCD 2024-25 lists Pullman Community Montessori as closed: it existed in 2023-24, not in 2024-25.
+    pullman = _ccd("WA", "Pullman Community Montessori")["STATE_LEA_CODE"]
+    assert cw.lookup(pullman, "state_code", "WA", 2024).district_id == f"WA-{pullman}"
+    assert cw.lookup(pullman, "state_code", "WA", 2025).reason == "not_then"
+
+
 # --- the six real files -----------------------------------------------------------------------------
 
 

@@ -323,8 +323,14 @@ class Crosswalk:
         if by_norm is None:
             pool = [e for e in self.entries.values() if state == "US" or e.state == state]
             by_norm = self._folded[state] = {name_keys(e.name)[0]: e.district_id for e in pool}
-        close = difflib.get_close_matches(name_keys(value)[0], list(by_norm), n=limit * 3, cutoff=0.5)
-        return self._same_kind([by_norm[c] for c in close], limit)
+        exact, core = name_keys(value)
+        # Districts whose own name starts with the written one's first word come first
+        # ("Raceland Ind." -> Raceland-Worthington Independent), then the closest spellings.
+        first = core.split()[0] if core else ""
+        starts = [i for n, i in by_norm.items() if first and name_keys(n)[1].split()[:1] == [first]]
+        close = difflib.get_close_matches(exact, list(by_norm), n=limit * 3, cutoff=0.5)
+        ranked = list(dict.fromkeys(sorted(starts) + [by_norm[c] for c in close]))
+        return self._same_kind(ranked, limit)
 
     def _same_kind(self, ids: list[str], limit: int) -> list[str]:
         # A real file is shown real districts, a sample file sample ones: the kind of the closest.
