@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import functools
 import hashlib
 import re
 from collections.abc import Iterable
@@ -211,8 +212,9 @@ class Crosswalk:
     # state -> {folded name: district id}, built on first use by suggest().
     _folded: dict[str, dict[str, str]] = field(default_factory=dict, init=False, repr=False)
 
-    @property
+    @functools.cached_property
     def state_of(self) -> dict[str, str]:
+        """District id -> state (built once: every batch maps its ids to states)."""
         return {i: e.state for i, e in self.entries.items()}
 
     @classmethod
