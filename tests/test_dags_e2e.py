@@ -24,6 +24,10 @@ MARTS_DAG = "build_marts"
 #: Sample files on top of the first three of every source: a duplicate delivery, two rejected
 #: files, and a state outcome file with its corrected resubmission (all outcome files are staged).
 EXTRA_FILES = {
+    # KY-851 (the sample stand-in for Allen County) in every year; its code no longer sorts first.
+    "KY_LLL_851_2021-22.csv",
+    "KY_LLL_851_2022-23.csv",
+    "KY_LLL_851_2023-24.csv",
     "KY_LLL_851_2023-24_resent.csv",  # same bytes as KY_LLL_851_2023-24.csv: duplicate
     "KY_LLL_822_2022.csv",  # zero bytes: rejected (empty_file)
     "KY_LLL_920_2024.csv",  # the Proficient column is missing: rejected (missing_columns)
