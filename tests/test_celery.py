@@ -50,10 +50,10 @@ MARTS_DAG = "build_marts"
 #: A small subset of the samples: two loads of one district, the second delivered again (same
 #: bytes: a duplicate), and a second district.
 FILES = {
-    "KY_LLL_005_2022-2023.csv",
-    "KY_LLL_005_2023-2024.csv",
-    "KY_LLL_005_2023-2024_resent.csv",
-    "KY_LLL_207_SY2024.csv",
+    "KY_LLL_851_2022-23.csv",
+    "KY_LLL_851_2023-24.csv",
+    "KY_LLL_851_2023-24_resent.csv",
+    "KY_LLL_797_SY2024.csv",
 }
 ROOT = Path(__file__).resolve().parents[1]
 #: Tasks the worker runs at once: one per core (see the module docstring).
@@ -386,4 +386,4 @@ def test_ingest_and_marts_run_on_the_celery_worker(
     different = [t for t in celery_marts if celery_marts[t] != local_marts[t]]
     assert not different, {t: (celery_marts[t][:5], local_marts[t][:5]) for t in different}
     ky = [r for r in celery_marts["fct_program_participation"] if r[:2] == ("ky_local_labs", "KY")]
-    assert {r[2] for r in ky} == {"KY-005", "KY-207"}, ky[:5]
+    assert {r[2] for r in ky} == {"KY-851", "KY-797"}, ky[:5]

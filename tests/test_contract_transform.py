@@ -208,7 +208,7 @@ def test_outcome_feeds_keep_state_totals_and_programs_do_not() -> None:
 
 
 def test_coverage_expects_only_what_was_delivered() -> None:
-    delivered = {("ky_local_labs", "KY-005"), ("state_outcomes", "WA")}
+    delivered = {("ky_local_labs", "KY-851"), ("state_outcomes", "WA")}
     assert coverage_of(CONTRACTS, delivered) == {
         "expected_programs": ["ky_local_labs"],
         "expected_states": ["KY"],

@@ -24,13 +24,17 @@ MARTS_DAG = "build_marts"
 #: Sample files on top of the first three of every source: a duplicate delivery, two rejected
 #: files, and a state outcome file with its corrected resubmission (all outcome files are staged).
 EXTRA_FILES = {
-    "KY_LLL_005_2023-2024_resent.csv",  # same bytes as KY_LLL_005_2023-2024.csv: duplicate
-    "KY_LLL_263_2022.csv",  # zero bytes: rejected (empty_file)
-    "KY_LLL_481_2024.csv",  # the Proficient column is missing: rejected (missing_columns)
+    # KY-851 (the sample stand-in for Allen County) in every year; its code no longer sorts first.
+    "KY_LLL_851_2021-22.csv",
+    "KY_LLL_851_2022-23.csv",
+    "KY_LLL_851_2023-24.csv",
+    "KY_LLL_851_2023-24_resent.csv",  # same bytes as KY_LLL_851_2023-24.csv: duplicate
+    "KY_LLL_822_2022.csv",  # zero bytes: rejected (empty_file)
+    "KY_LLL_920_2024.csv",  # the Proficient column is missing: rejected (missing_columns)
     "WA_state_outcomes_2022-2023.csv",
     "WA_state_outcomes_2022-2023_v2.csv",  # supersedes the file above
 }
-REJECTED = {"KY_LLL_263_2022.csv": "empty_file", "KY_LLL_481_2024.csv": "missing_columns"}
+REJECTED = {"KY_LLL_822_2022.csv": "empty_file", "KY_LLL_920_2024.csv": "missing_columns"}
 _ENV_KEYS = (
     "WAREHOUSE_URL",
     "PIPELINE_DATA_DIR",
@@ -201,7 +205,7 @@ def test_duplicates_and_resubmissions(first_run: dict[str, Run], conn: Any) -> N
             "select file_name, status from audit.submissions where file_name = any(%s)",
             (
                 [
-                    "KY_LLL_005_2023-2024_resent.csv",
+                    "KY_LLL_851_2023-24_resent.csv",
                     "WA_state_outcomes_2022-2023.csv",
                     "WA_state_outcomes_2022-2023_v2.csv",
                 ],
@@ -209,7 +213,7 @@ def test_duplicates_and_resubmissions(first_run: dict[str, Run], conn: Any) -> N
         ).fetchall()
     )
     assert statuses == {
-        "KY_LLL_005_2023-2024_resent.csv": "duplicate",
+        "KY_LLL_851_2023-24_resent.csv": "duplicate",
         "WA_state_outcomes_2022-2023.csv": "superseded",
         "WA_state_outcomes_2022-2023_v2.csv": "loaded",
     }
@@ -220,7 +224,7 @@ def test_marts_hold_the_loaded_submissions_only(first_run: dict[str, Run], conn:
 
     ky = conn.execute(
         "select distinct school_year from marts.fct_program_participation"
-        " where program_id = 'ky_local_labs' and district_id = 'KY-005' order by 1"
+        " where program_id = 'ky_local_labs' and district_id = 'KY-851' order by 1"
     ).fetchall()
     assert [r[0] for r in ky] == [2022, 2023, 2024]
     # Every mart row traces back to a submission that is loaded now: nothing from a rejected,
@@ -256,12 +260,12 @@ def test_due_dates_flag_what_is_missing(first_run: dict[str, Run], conn: Any) ->
     ky = load_contract(project_root() / "programs" / "ky_local_labs.yml")
     due_2024 = check_due(ky, dt.date(2024, 8, 1), conn)
     assert (due_2024.school_year, due_2024.due_date) == (2024, dt.date(2024, 7, 15))
-    assert "KY-005" in due_2024.submitters and not due_2024.overdue
+    assert "KY-851" in due_2024.submitters and not due_2024.overdue
     # The samples arrive long after their due dates, so the loader marked them late.
-    assert "KY-005" in due_2024.late_submitters
-    # A year later nothing has come for 2025 yet: overdue, and district KY-005 is named.
+    assert "KY-851" in due_2024.late_submitters
+    # A year later nothing has come for 2025 yet: overdue, and district KY-851 is named.
     due_2025 = check_due(ky, dt.date(2025, 8, 1), conn)
-    assert due_2025.overdue and due_2025.submitters == [] and "KY-005" in due_2025.missing_submitters
+    assert due_2025.overdue and due_2025.submitters == [] and "KY-851" in due_2025.missing_submitters
 
 
 def test_outputs_are_written(first_run: dict[str, Run]) -> None:

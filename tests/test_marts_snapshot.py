@@ -27,8 +27,8 @@ from test_dbt_project import DbtRun, run_dbt
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = "ky_local_labs"
-DISTRICT_FILE = "KY_LLL_207_SY2024.csv"
-SUBMITTER, DISTRICT_CODE, YEAR = "KY-207", "207", 2024
+DISTRICT_FILE = "KY_LLL_797_SY2024.csv"
+SUBMITTER, DISTRICT_CODE, YEAR = "KY-797", "797", 2024
 #: The models the checks read, with everything upstream of them.
 MARTS = "+fct_program_participation +cross_state_program_comparison +submission_quality"
 
@@ -40,7 +40,7 @@ class Ky:
     url: str
     work: Path
     inbox: Path
-    #: expected (students_assessed, students_proficient) per loaded submission id of district 207
+    #: expected (students_assessed, students_proficient) per loaded submission id of district 797
     expected: dict[int, tuple[int, int]]
     baseline: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -122,7 +122,7 @@ def ky(isolated_warehouse_url: str, session_tmp: Path) -> Iterator[Ky]:
 
 
 def marts_state(ky: Ky) -> dict[str, Any]:
-    """What the three marts say about district 207's 2024 Kentucky submission."""
+    """What the three marts say about district 797's 2024 Kentucky submission."""
     facts = ky.rows(
         "select f.measure_id, f.value, f.last_submission_id from marts.fct_program_participation f"
         " join ref.districts d using (district_id)"
@@ -149,13 +149,13 @@ def marts_state(ky: Ky) -> dict[str, Any]:
 
 
 def other_districts(state: dict[str, Any]) -> dict[str, Any]:
-    """Per measure, the comparison mart's participating total minus district 207's value."""
+    """Per measure, the comparison mart's participating total minus district 797's value."""
     district = {measure: value for measure, value, _ in state["facts"]}
     return {measure: total - district[measure] for measure, total in state["comparison"]}
 
 
 def shown_submission(ky: Ky, state: dict[str, Any]) -> int:
-    """The one submission every mart shows for district 207 (fails naming the marts that disagree)."""
+    """The one submission every mart shows for district 797 (fails naming the marts that disagree)."""
     fact_ids = {sub for _, _, sub in state["facts"]}
     effective = state["quality"][0]
     assert fact_ids == {effective}, (
@@ -164,12 +164,12 @@ def shown_submission(ky: Ky, state: dict[str, Any]) -> int:
     )
     values = {measure: value for measure, value, _ in state["facts"]}
     assert (values["students_assessed"], values["students_proficient"]) == ky.expected[effective], (
-        f"district 207's numbers in the marts are not those of submission {effective}'s file"
+        f"district 797's numbers in the marts are not those of submission {effective}'s file"
     )
-    # The comparison mart sums the same district rows: without district 207 it is what the other
+    # The comparison mart sums the same district rows: without district 797 it is what the other
     # districts (which nothing here changes) add up to, build after build.
     assert other_districts(state) == other_districts(ky.baseline), (
-        "cross_state_program_comparison does not add up to the fact mart's district 207"
+        "cross_state_program_comparison does not add up to the fact mart's district 797"
     )
     return effective
 

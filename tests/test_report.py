@@ -70,7 +70,7 @@ def landed(warehouse_url, tmp_path_factory):
     again = dup / "KY_LLL_005_2023-24.csv"
     again.write_bytes((folder / "KY_LLL_005_2023-24.csv").read_bytes())
     land_file(contract, again, original_name="KY_LLL_005_2023-24_resent.csv", received_at=on_time)
-    # Beaver Brook sends a file with a bad row, then the corrected file: the first is superseded.
+    # Barbourville sends a file with a bad row, then the corrected file: the first is superseded.
     first = [*_clean_rows("016")[:14], "016,7,Resiliency,40,30,20"]
     ids["superseded"] = land_file(
         contract, _ky_file(folder, "KY_LLL_016_2024-25_v1.csv", first), received_at=on_time
@@ -307,7 +307,7 @@ def test_status_grid_is_a_table_whose_cells_link_to_the_submission(db, landed, s
         assert "<caption>" in table
         assert re.findall(r'<th scope="col"[^>]*>(\d{4}-\d{2})</th>', table) == ["2023-24", "2024-25"]
         submitters = re.findall(r'<th scope="row">([^<]+)</th>', table)
-        assert "Allen County (KY-005)" in submitters and "Beaver Brook Independent (KY-016)" in submitters
+        assert "Allen County (KY-005)" in submitters and "Barbourville Independent (KY-016)" in submitters
         links = re.findall(r'<a href="([^"]+)"', table)
         assert links
         for href in links:

@@ -5,6 +5,7 @@ innovation-pipeline draft SAMPLE_FILE --out programs/new_source.yml
 innovation-pipeline reprocess ky_local_labs
 innovation-pipeline preview programs/ky_local_labs.yml KY_LLL_001_2023-24.csv
 innovation-pipeline load programs/ky_local_labs.yml KY_LLL_001_2023-24.csv
+innovation-pipeline reference import nces_ccd_lea_directory.csv
 innovation-pipeline demo | airflow standalone | warehouse start|stop|url | samples OUT
 """
 
@@ -199,6 +200,16 @@ def _cmd_sqlfluff(args: argparse.Namespace) -> int:
     return _exec_with_env([str(sqlfluff), *args.rest, str(project / "models"), str(project / "macros")])
 
 
+def _cmd_reference(args: argparse.Namespace) -> int:
+    from innovation_pipeline.crosswalk import reference_dir
+    from innovation_pipeline.reference import import_directory
+
+    folder = Path(args.out) if args.out else reference_dir()
+    districts, aliases = import_directory(Path(args.file), folder)
+    print(f"wrote {districts} districts and {aliases} aliases to {folder}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="innovation-pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -242,6 +253,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source")
     p.add_argument("--contract", help="contract file (default: programs/SOURCE.yml)")
     p.set_defaults(func=_cmd_reprocess)
+
+    p = sub.add_parser("reference", help="rebuild the real district directory from an NCES CCD LEA file")
+    p.add_argument("action", choices=["import"])
+    p.add_argument(
+        "file", help="NCES CCD LEA directory CSV (ST, LEAID, ST_LEAID, LEA_NAME, LEA_TYPE_TEXT...)"
+    )
+    p.add_argument("--out", help="folder to write (default: programs/reference)")
+    p.set_defaults(func=_cmd_reference)
 
     p = sub.add_parser("demo", help="run the whole pipeline on the bundled sample submissions")
     p.set_defaults(func=_cmd_demo)

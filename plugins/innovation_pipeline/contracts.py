@@ -163,7 +163,7 @@ class RowRules(_Strict):
 class DistrictRule(_Strict):
     """How the file names a district and how that maps to the canonical district."""
 
-    scheme: Literal["state_code", "nces_lea_id", "name"]
+    scheme: Literal["state_code", "nces_lea_id", "st_leaid", "name"]
     column: str | list[str] = Field(description="Source column (or aliases across years).")
     width: int | None = Field(default=None, description="state_code: zero-pad to this many digits.")
     role: Literal["subject", "submitter", "resident"] = "subject"

@@ -28,7 +28,7 @@ from psycopg import sql
 
 from innovation_pipeline import mapping
 from innovation_pipeline.contracts import Contract
-from innovation_pipeline.crosswalk import Crosswalk, load_reference
+from innovation_pipeline.crosswalk import Crosswalk, canonical_submitter, load_reference
 from innovation_pipeline.marts_snapshot import hold_load_fence
 from innovation_pipeline.readers import FileRejected, open_source
 from innovation_pipeline.settings import archive_dir, pseudonym_key
@@ -327,6 +327,9 @@ def _record_rejection(
             key = _key_from_name(contract, name)
         except FileRejected:
             pass
+        year = mapping.filename_school_year(contract, key.get("school_year"))
+        # The same canonical submitter as a loaded file's (KY-263, not 263); an unknown one as written.
+        submitter = canonical_submitter(Crosswalk.from_db(conn), contract, key.get("submitter"), year)[0]
         conn.execute(
             """
             insert into audit.submissions (source, program, state, submitter, school_year, file_sha256, file_name,
@@ -337,8 +340,8 @@ def _record_rejection(
                 contract.source,
                 contract.program,
                 contract.state,
-                key.get("submitter"),
-                mapping.filename_school_year(contract, key.get("school_year")),
+                submitter or key.get("submitter"),
+                year,
                 sha,
                 name,
                 received_at,

@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 
 from innovation_pipeline.contracts import NUMERIC_TYPES, Contract, FieldSpec
-from innovation_pipeline.crosswalk import Crosswalk
+from innovation_pipeline.crosswalk import Crosswalk, canonical_submitter
 from innovation_pipeline.parsing import (
     ERROR_MESSAGES,
     Parsed,
@@ -146,7 +146,9 @@ class MappingContext:
         note = self.unknown_notes.get(value)
         if note is None:
             c = self.contract
-            note = self.crosswalk.explain_unknown(value, c.district.scheme, self.lookup_state)
+            note = self.crosswalk.explain_unknown(
+                value, c.district.scheme, self.lookup_state, self.school_year
+            )
             if len(self.unknown_notes) < UNKNOWN_NOTES_CACHED:
                 self.unknown_notes[value] = note
         return note
@@ -173,18 +175,9 @@ class MappingContext:
                 )
             self.school_year = c.school_year.year
         self.check_header_years()
-        written_submitter = self.key.get("submitter")
-        if c.district.role == "submitter" and written_submitter:
-            ids, _ = self.crosswalk.resolve(
-                pl.Series([written_submitter]), c.district.scheme, c.state, c.district.width
-            )
-            self.submitter_district = ids[0]
-        if c.district.role == "submitter":
-            self.submitter = self.submitter_district
-        elif c.submitter == "state":
-            self.submitter = (written_submitter or c.state).upper()
-        else:
-            self.submitter = written_submitter
+        self.submitter, self.submitter_district = canonical_submitter(
+            self.crosswalk, c, self.key.get("submitter"), self.school_year
+        )
 
     def check_header_years(self) -> None:
         """A column found by a year pattern (``ALL_RATE_(\\d{4})``) must name the submission's year."""
@@ -346,9 +339,17 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
     is_total = batch[ROW_KIND] == "state_total"
     out: dict[str, pl.Series] = {}
 
-    # District: resolved through the crosswalk (once per distinct value); a state-total row has none.
+    if c.school_year.source == "column":
+        parsed_year = parse_school_years(batch[SCHOOL_YEAR], c.school_year.min_year, c.school_year.max_year)
+        problems.add(SCHOOL_YEAR, parsed_year.errors, batch[SCHOOL_YEAR])
+        year_values = parsed_year.frame["value"]
+    else:
+        year_values = pl.repeat(ctx.school_year, batch.height, dtype=pl.Int32, eager=True)
+
+    # District: resolved through the crosswalk (once per distinct value and school year, since a
+    # district exists for its years only); a state-total row has none.
     raw_district = batch[DISTRICT]
-    district = _resolve_districts(ctx, raw_district)
+    district = _resolve_districts(ctx, raw_district, year_values)
     ids, states = district["id"], district["state"]
     district_error = pl.select(
         pl.when(pl.lit(is_total))
@@ -378,12 +379,7 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
     out["district_id"] = pl.select(pl.when(pl.lit(is_total)).then(None).otherwise(pl.lit(ids))).to_series()
     out["district_source_value"] = raw_district
 
-    if c.school_year.source == "column":
-        parsed_year = parse_school_years(batch[SCHOOL_YEAR], c.school_year.min_year, c.school_year.max_year)
-        problems.add(SCHOOL_YEAR, parsed_year.errors, batch[SCHOOL_YEAR])
-        out["school_year"] = parsed_year.frame["value"]
-    else:
-        out["school_year"] = pl.repeat(ctx.school_year, batch.height, dtype=pl.Int32, eager=True)
+    out["school_year"] = year_values
 
     for spec in c.fields:
         raw = (
@@ -425,24 +421,25 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
     return good, bad
 
 
-def _resolve_districts(ctx: MappingContext, raw: pl.Series) -> pl.DataFrame:
-    """Per row: the crosswalk's district ``id`` and ``state``, and whether the cell is ``blank``;
-    worked out once per distinct value as written and joined back to the rows."""
+def _resolve_districts(ctx: MappingContext, raw: pl.Series, years: pl.Series) -> pl.DataFrame:
+    """Per row: the crosswalk's district ``id`` and ``state`` in the row's school year, and whether
+    the cell is ``blank``; worked out once per distinct value and year and joined back to the rows."""
     c = ctx.contract
-    distinct = raw.unique()
-    keys = normalize_district_code(distinct, c.district.scheme, c.district.width)
+    rows = pl.DataFrame({"__raw": raw, "__year": years.cast(pl.Int64)})
+    distinct = rows.unique(maintain_order=True)
+    keys = normalize_district_code(distinct["__raw"], c.district.scheme, c.district.width)
     ids, states = ctx.crosswalk.resolve(
-        distinct, c.district.scheme, ctx.lookup_state, c.district.width, keys=keys
+        distinct["__raw"],
+        c.district.scheme,
+        ctx.lookup_state,
+        c.district.width,
+        keys=keys,
+        years=distinct["__year"],
     )
-    resolved = pl.DataFrame(
-        {"__raw": distinct, "id": ids, "state": states, "blank": keys.fill_null("") == ""}
-    )
-    return (
-        raw.alias("__raw")
-        .to_frame()
-        .join(resolved, on="__raw", how="left", maintain_order="left", nulls_equal=True)
-        .drop("__raw")
-    )
+    resolved = distinct.with_columns(id=ids, state=states, blank=keys.fill_null("") == "")
+    return rows.join(
+        resolved, on=["__raw", "__year"], how="left", maintain_order="left", nulls_equal=True
+    ).drop("__raw", "__year")
 
 
 def _quarantine_rows(

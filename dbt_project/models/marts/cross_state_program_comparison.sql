@@ -7,8 +7,8 @@
         pre_hook="{{ delete_partitions_with_new_submissions(['school_year']) }}"
     )
 }}
--- The headline mart: per state, program, school year and measure, the participating districts'
--- figure beside the non-participating districts' of the same state, each with the count behind it
+-- The headline mart: per state, program, school year and measure, the participating regular
+-- districts' figure beside the non-participating regular districts' of the same state, each with the count behind it
 -- and after small-cell suppression. Program measures (participants, funding, credits, proficiency,
 -- participation rate) exist for participating districts only. Aggregates use true district values
 -- and cover the districts that reported a value (districts_reporting); rates are re-weighted
@@ -40,12 +40,23 @@ years_to_rebuild as (
 ),
 {% endif %}
 
+-- Regular school districts only: a charter, a BOCES or a state-run school is not compared with
+-- districts (its figures stay in the fact marts, typed by dim_district.lea_type).
+regular_districts as (
+
+    select district_id from {{ ref('stg_ref__districts') }}
+    where lea_type = 'regular'
+
+),
+
 program_cells as (
 
     select * from {{ ref('int_program_measures__unioned') }}
-    {% if is_incremental() %}
-    where school_year in (select years_to_rebuild.school_year from years_to_rebuild)
-    {% endif %}
+    where
+        district_id in (select regular_districts.district_id from regular_districts)
+        {% if is_incremental() %}
+        and school_year in (select years_to_rebuild.school_year from years_to_rebuild)
+        {% endif %}
 
 ),
 
@@ -54,6 +65,7 @@ outcome_cells as (
     select * from {{ ref('int_district_outcomes__unioned') }}
     where
         row_kind = 'district'
+        and district_id in (select regular_districts.district_id from regular_districts)
         {% if is_incremental() %}
         and school_year in (select years_to_rebuild.school_year from years_to_rebuild)
         {% endif %}

@@ -49,7 +49,12 @@ select
     cast(districts.state as text) as state,
     cast(districts.state_code as text) as state_code,
     cast(districts.nces_lea_id as text) as nces_lea_id,
+    cast(districts.st_leaid as text) as st_leaid,
     cast(districts.district_name as text) as district_name,
+    cast(districts.lea_type as text) as lea_type,
+    cast(districts.lea_type = 'regular' as boolean) as is_regular_district,
+    cast(districts.valid_from_school_year as integer) as valid_from_school_year,
+    cast(districts.valid_to_school_year as integer) as valid_to_school_year,
     cast(variants.name_variants as text) as name_variants,
     cast(districts.is_synthetic as boolean) as is_synthetic
 from districts

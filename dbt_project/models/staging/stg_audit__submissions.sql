@@ -6,6 +6,25 @@ source as (
 
 ),
 
+districts as (
+
+    select district_id from {{ source('ref', 'districts') }}
+
+),
+
+canonical as (
+
+    -- A district submitter by its canonical id: rows recorded before the loader did so hold the
+    -- code as the file name wrote it ('263' beside 'KY-263' for one district).
+    select
+        source.*,
+        coalesce(districts.district_id, source.submitter) as canonical_submitter
+    from source
+    left join districts
+        on source.state || '-' || source.submitter = districts.district_id
+
+),
+
 renamed as (
 
     select
@@ -18,7 +37,7 @@ renamed as (
         source,
         program as program_id,
         state,
-        submitter,
+        canonical_submitter as submitter,
         cast(school_year as integer) as school_year,
         file_sha256,
         file_name,
@@ -34,7 +53,7 @@ renamed as (
         -- dates
         cast(due_date as date) as due_date,
         received_at
-    from source
+    from canonical
     -- submissions recorded after the snapshot wait for the next build
     where submission_id <= {{ as_of_submission_id() }}
 

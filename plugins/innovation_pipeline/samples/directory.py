@@ -1,11 +1,15 @@
-"""The district reference directory: ``programs/reference/districts.csv`` and ``district_aliases.csv``.
+"""The sample district directory: ``programs/reference/sample_districts.csv`` and
+``sample_district_aliases.csv``, the synthetic districts the sample submissions name.
 
-Colorado's rows are the real CDE district codes and names (committed as data, taken once from the
-CDE chronic absenteeism workbook; Colorado has no NCES LEA IDs here because we do not know the real
-ones). The other six states are synthetic at their real district counts, built here
-deterministically so the sample generator and the directory always agree.
+The real directory (``districts.csv``, all seven states from the NCES CCD; see
+``innovation_pipeline.reference``) is kept apart. Colorado's samples name real CDE districts (the
+CDE codes of ``districts.csv``). The other six states' sample districts are synthetic at their real
+district counts, built here deterministically, in a namespace no real file can reach: their codes
+lie in ranges the states do not assign (checked against the real directory by
+``tests/test_reference.py``), their NCES LEA IDs use suffixes 50000 and up, which no LEA of the
+seven states has, and their names are invented.
 
-Rebuild the synthetic part (Colorado rows and aliases in the files are kept as they are)::
+Rebuild it::
 
     python -m innovation_pipeline.samples.directory
 """
@@ -19,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-DISTRICT_COLUMNS = ["district_id", "state", "state_code", "nces_lea_id", "name", "is_synthetic"]
-ALIAS_COLUMNS = ["district_id", "alias"]
+from innovation_pipeline.reference import ALIAS_COLUMNS, DISTRICT_COLUMNS
+
 NAME_SCHEME_STATES = ("NH", "UT")
 
 
@@ -52,13 +56,19 @@ class StateSpec:
     featured: tuple[str, ...] = ()  # districts the domain brief names; always present
 
 
-def _digits(width: int, high: int) -> Callable[[random.Random], str]:
-    return lambda rng: str(rng.randint(1, high)).zfill(width)
+def _digits(
+    width: int, ranges: tuple[tuple[int, int], ...], skip: tuple[int, ...] = ()
+) -> Callable[[random.Random], str]:
+    # ranges: blocks of the state's numbering that its real districts do not use; skip: the few
+    # real codes inside them.
+    pool = [n for low, high in ranges for n in range(low, high + 1) if n not in skip]
+    return lambda rng: str(rng.choice(pool)).zfill(width)
 
 
-def _county_district(counties: int) -> Callable[[random.Random], str]:
-    # ND and WA number districts county first: 2-digit county + 3-digit district.
-    return lambda rng: f"{rng.randint(1, counties):02d}{rng.randint(1, 399):03d}"
+def _county_district(first_county: int) -> Callable[[random.Random], str]:
+    # ND and WA number districts county first: 2-digit county + 3-digit district. Sample counties
+    # start after the state's last real county (ND has 53, WA 39).
+    return lambda rng: f"{rng.randint(first_county, 99):02d}{rng.randint(1, 399):03d}"
 
 
 def _ky_name(stem: str, i: int) -> str:
@@ -88,16 +98,38 @@ def _wa_name(stem: str, i: int) -> str:
     return f"{stem} School District"
 
 
+# Featured: the invented stand-ins for the districts the domain brief names (Jefferson and Allen
+# County KY, Great Falls MT, Concord NH, Northern Cass and West Fargo ND, Juab and Ogden UT, Tumwater
+# and Northshore WA); never a real name, so a real file naming those districts reaches the real ones.
 SYNTHETIC_STATES: dict[str, StateSpec] = {
-    "KY": StateSpec("21", 171, _digits(3, 650), _ky_name, ("Jefferson County", "Allen County")),
-    "MT": StateSpec("30", 400, _digits(4, 1300), _mt_name, ("Great Falls Public Schools",)),
-    "NH": StateSpec("33", 180, _digits(3, 700), _nh_name, ("Concord School District",)),
-    "ND": StateSpec("38", 170, _county_district(53), _nd_name, ("Northern Cass 97", "West Fargo 6")),
+    # KDE numbers of districts end below 700; 777 (Kentucky Tech System) and 880 (Youth ChalleNGe)
+    # are the only real ones above.
+    "KY": StateSpec(
+        "21",
+        171,
+        _digits(3, ((700, 999),), (777, 880)),
+        _ky_name,
+        ("Cardinal Ridge County", "Limestone Falls County"),
+    ),
+    "MT": StateSpec("30", 400, _digits(4, ((2000, 8999),)), _mt_name, ("Copper Falls Public Schools",)),
+    "NH": StateSpec(
+        "33", 180, _digits(3, ((600, 699), (800, 899))), _nh_name, ("Granite Notch School District",)
+    ),
+    "ND": StateSpec("38", 170, _county_district(60), _nd_name, ("Prairie Rose 97", "Wheatland 6")),
+    # Utah's own codes are two characters; sample codes have three digits.
     "UT": StateSpec(
-        "49", 155, _digits(3, 999), _ut_name, ("Juab School District", "Ogden City School District")
+        "49",
+        155,
+        _digits(3, ((100, 999),)),
+        _ut_name,
+        ("Juniper Mesa School District", "Canyon Arch City School District"),
     ),
     "WA": StateSpec(
-        "53", 295, _county_district(39), _wa_name, ("Tumwater School District", "Northshore School District")
+        "53",
+        295,
+        _county_district(40),
+        _wa_name,
+        ("Cedar Sound School District", "Evergreen Shore School District"),
     ),
 }
 
@@ -112,8 +144,18 @@ _ROOTS = (
 ).split()
 
 
+# Stems that begin a real district's name in one of the seven states (CCD 2024-25 and the
+# history): never used, so no sample name is a real one ("Silver Grove", "Wolf Point").
+_REAL_STEMS = set(
+    "Bear River|Blue Creek|Boulder Valley|Clear Creek|Deer Creek|East Valley|Golden Ridge|Golden Valley|"
+    "Granite Falls|Green Mountain|Green River|Maple Valley|Mill Falls|North River|North Valley|Oak Harbor|"
+    "Pine Creek|Pine Grove|Pleasant Valley|Sand Springs|Silver Grove|South Bend|South Valley|Spring Creek|"
+    "Sun River|West Point|West River|West Valley|White River|Willow Creek|Wolf Creek|Wolf Point".split("|")
+)
+
+
 def _stems(rng: random.Random, count: int) -> list[str]:
-    stems = [f"{p} {r}" for p in _PREFIXES for r in _ROOTS]
+    stems = [f"{p} {r}" for p in _PREFIXES for r in _ROOTS if f"{p} {r}" not in _REAL_STEMS]
     return rng.sample(stems, count)
 
 
@@ -126,7 +168,8 @@ def synthetic_state(state: str, spec: StateSpec) -> list[District]:
     codes: set[str] = set()
     while len(codes) < spec.count:
         codes.add(spec.make_code(rng))
-    lea_suffixes = sorted(rng.sample(range(100, 99_999), spec.count))
+    # No LEA of the seven states has an NCES suffix from 30000 to 79999 (CCD 2024-25).
+    lea_suffixes = sorted(rng.sample(range(50_000, 80_000), spec.count))
     # States number districts roughly alphabetically, so codes and LEA IDs ascend with the name.
     return [
         District(f"{state}-{code}", state, code, f"{spec.fips}{suffix:05d}", name, True)
@@ -152,14 +195,8 @@ def name_variants(district: District) -> list[str]:
     ]
 
 
-CO_ALIASES = [
-    ("CO-1140", "Canon City RE-1"),
-    ("CO-1140", "CANON CITY RE-1 "),
-    ("CO-1140", "Cañon City Schools"),
-    ("CO-1140", "Cañon City RE-1"),
-    ("CO-0880", "Denver Public Schools"),
-    ("CO-1420", "Jeffco Public Schools"),
-]
+SAMPLE_DISTRICTS = "sample_districts.csv"
+SAMPLE_ALIASES = "sample_district_aliases.csv"
 
 
 def reference_dir() -> Path:
@@ -168,9 +205,7 @@ def reference_dir() -> Path:
     return project_root() / "programs" / "reference"
 
 
-def read_directory(folder: Path | None = None) -> list[District]:
-    """Every district in ``districts.csv``."""
-    path = (folder or reference_dir()) / "districts.csv"
+def _read(path: Path) -> list[District]:
     with path.open(encoding="utf-8", newline="") as handle:
         return [
             District(
@@ -182,37 +217,50 @@ def read_directory(folder: Path | None = None) -> list[District]:
                 r["is_synthetic"] == "true",
             )
             for r in csv.DictReader(handle)
+            # Colorado's samples name its districts by CDE's four-digit codes: not its BOCES
+            # (service agencies), nor the administrative units CCD numbers with five digits.
+            if not path.name.startswith("districts")
+            or (r["lea_type"] != "service_agency" and not r["valid_to"] and len(r["state_code"]) == 4)
         ]
 
 
+def read_directory(folder: Path | None = None) -> list[District]:
+    """The districts the samples name: Colorado's real ones, the other states' synthetic ones."""
+    folder = folder or reference_dir()
+    real = [d for d in _read(folder / "districts.csv") if d.state == "CO"]
+    return real + _read(folder / SAMPLE_DISTRICTS)
+
+
 def read_aliases(folder: Path | None = None) -> list[tuple[str, str]]:
-    """Every (district_id, alias) pair in ``district_aliases.csv``."""
-    path = (folder or reference_dir()) / "district_aliases.csv"
-    with path.open(encoding="utf-8", newline="") as handle:
-        return [(r["district_id"], r["alias"]) for r in csv.DictReader(handle)]
+    """Every (district_id, alias) pair of the real and the sample directory."""
+    folder = folder or reference_dir()
+    pairs: list[tuple[str, str]] = []
+    for name in ("district_aliases.csv", SAMPLE_ALIASES):
+        with (folder / name).open(encoding="utf-8", newline="") as handle:
+            pairs += [(r["district_id"], r["alias"]) for r in csv.DictReader(handle)]
+    return pairs
 
 
 def build(folder: Path | None = None) -> tuple[int, int]:
-    """Rewrite both CSVs: Colorado rows kept as committed, the six synthetic states rebuilt."""
+    """Rewrite the sample directory (``sample_districts.csv`` and its aliases)."""
     folder = folder or reference_dir()
-    colorado = [d for d in read_directory(folder) if d.state == "CO"]
-    districts = colorado + [
-        d for state, spec in SYNTHETIC_STATES.items() for d in synthetic_state(state, spec)
-    ]
-    aliases = list(CO_ALIASES) + [
+    districts = [d for state, spec in SYNTHETIC_STATES.items() for d in synthetic_state(state, spec)]
+    aliases = [
         (d.district_id, alias)
         for d in districts
         if d.state in NAME_SCHEME_STATES
         for alias in name_variants(d)
     ]
-    with (folder / "districts.csv").open("w", encoding="utf-8", newline="") as handle:
+    with (folder / SAMPLE_DISTRICTS).open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(DISTRICT_COLUMNS)
         for d in districts:
+            charter = d.state == "UT" and not d.name.endswith("School District")
+            kind = "charter" if charter else "regular"
             writer.writerow(
-                [d.district_id, d.state, d.state_code, d.nces_lea_id, d.name, str(d.is_synthetic).lower()]
+                [d.district_id, d.state, d.state_code, d.nces_lea_id, "", d.name, kind, "", "", "true"]
             )
-    with (folder / "district_aliases.csv").open("w", encoding="utf-8", newline="") as handle:
+    with (folder / SAMPLE_ALIASES).open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(ALIAS_COLUMNS)
         writer.writerows(aliases)

@@ -106,13 +106,13 @@ PROGRAMS: tuple[Program, ...] = (
     ),
     Program(
         "ky_local_labs",
-        _each(lambda ctx: _participants(ctx, "KY", ("Jefferson County", "Allen County"), 8)),
+        _each(lambda ctx: _participants(ctx, "KY", ("Cardinal Ridge County", "Limestone Falls County"), 8)),
         layouts.ky_local_labs,
         lambda d: (d.district_id, d.state_code),
     ),
     Program(
         "mt_transformational_learning",
-        _compiled(lambda ctx: _participants(ctx, "MT", ("Great Falls Public Schools",), 40)),
+        _compiled(lambda ctx: _participants(ctx, "MT", ("Copper Falls Public Schools",), 40)),
         layouts.mt_transformational_learning,
         lambda _: ("MT", None),
     ),
@@ -124,7 +124,7 @@ PROGRAMS: tuple[Program, ...] = (
     ),
     Program(
         "nd_innovative_education",
-        _compiled(lambda ctx: _participants(ctx, "ND", ("Northern Cass 97", "West Fargo 6"), 15)),
+        _compiled(lambda ctx: _participants(ctx, "ND", ("Prairie Rose 97", "Wheatland 6"), 15)),
         layouts.nd_innovative_education,
         lambda _: ("ND", None),
     ),
@@ -132,7 +132,11 @@ PROGRAMS: tuple[Program, ...] = (
         "ut_pcbl_grants",
         _each(
             lambda ctx: _participants(
-                ctx, "UT", ("Juab School District", "Ogden City School District"), 6, _school_district
+                ctx,
+                "UT",
+                ("Juniper Mesa School District", "Canyon Arch City School District"),
+                6,
+                _school_district,
             )
         ),
         layouts.ut_pcbl_grants,
@@ -142,7 +146,7 @@ PROGRAMS: tuple[Program, ...] = (
         "wa_mastery_learning",
         _compiled(
             lambda ctx: _participants(
-                ctx, "WA", ("Tumwater School District", "Northshore School District"), 30
+                ctx, "WA", ("Cedar Sound School District", "Evergreen Shore School District"), 30
             )
         ),
         layouts.wa_mastery_learning,

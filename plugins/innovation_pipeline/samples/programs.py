@@ -461,7 +461,7 @@ def nd_innovative_education(ctx: Context, districts: list[District], year: int) 
     rows = []
     for district in districts:
         base, drift = ctx.rng("nd", district.district_id), ctx.rng("nd", district.district_id, year)
-        many = district.name in ("Northern Cass 97", "West Fargo 6")
+        many = district.name in ("Prairie Rose 97", "Wheatland 6")
         rules = _WAIVER_RULES if many else base.sample(_WAIVER_RULES, base.choice((1, 1, 2)))
         served_total = base.choice((45, 120, 380, 900, 2600))
         for rule in rules:
@@ -506,7 +506,9 @@ _PATHWAYS = ("CTE", "STEM", "IB", "AP", "PCBL")
 def ut_pcbl_grants(ctx: Context, district: District, year: int) -> Layout:
     """A district's PCBL grant report: a cover sheet, then the report under two title rows."""
     base, drift = ctx.rng("ut", district.district_id), ctx.rng("ut", district.district_id, year)
-    pathways = _PATHWAYS if district.name.startswith("Ogden") else ["PCBL", *base.sample(_PATHWAYS[:4], 2)]
+    pathways = (
+        _PATHWAYS if district.name.startswith("Canyon Arch") else ["PCBL", *base.sample(_PATHWAYS[:4], 2)]
+    )
     spelling = drift.choice(ctx.spellings(district))
     rows = []
     for pathway in pathways:

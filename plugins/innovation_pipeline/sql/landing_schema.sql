@@ -63,6 +63,12 @@ create table if not exists ref.districts (
     name text not null,
     is_synthetic boolean not null default false
 );
+-- The real directory's CCD id, LEA type and the school years (ending years, inclusive) a district
+-- existed in: a closed district resolves for its years only.
+alter table ref.districts add column if not exists st_leaid text;
+alter table ref.districts add column if not exists lea_type text;
+alter table ref.districts add column if not exists valid_from smallint;
+alter table ref.districts add column if not exists valid_to smallint;
 create index if not exists districts_state_code on ref.districts (state, state_code);
 create index if not exists districts_nces on ref.districts (nces_lea_id);
 
