@@ -191,6 +191,12 @@ def _cmd_airflow(args: argparse.Namespace) -> int:
     return _exec_with_env([str(airflow), *args.rest])
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from innovation_pipeline.orchestration.local_airflow import run
+
+    return run(args.port)
+
+
 def _cmd_sqlfluff(args: argparse.Namespace) -> int:
     from innovation_pipeline.settings import dbt_project_dir
 
@@ -259,6 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state-role", dest="state_roles", action="append", default=[], metavar="ST")
     p.add_argument("--base", default="pipeline_analyst", choices=["pipeline_analyst", "pipeline_officer"])
     p.set_defaults(func=_cmd_access)
+
+    p = sub.add_parser(
+        "serve", help="run Airflow (API server, scheduler, DAG processor, triggerer) until Ctrl-C"
+    )
+    p.add_argument(
+        "--port", type=int, default=None, help="port of the UI (default 8080, or AIRFLOW__API__PORT)"
+    )
+    p.set_defaults(func=_cmd_serve)
 
     for name, func, text in (
         ("airflow", _cmd_airflow, "run an airflow command with the project's settings"),

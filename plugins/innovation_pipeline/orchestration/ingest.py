@@ -265,6 +265,8 @@ def build_ingest_dag(contract: Contract) -> DAG:
     source = contract.source
     with DAG(
         dag_id=config.ingest_dag_id(source),
+        # The UI lists DAGs by the contract's title; the id stays what URLs and the CLI use.
+        dag_display_name=contract.title,
         description=f"Land {contract.title} submissions into raw.{source}",
         doc_md=docs.ingest_doc(contract),
         schedule=contract.schedule,
@@ -326,6 +328,7 @@ def build_broken_dag(source: str, error: str) -> DAG:
     """
     with DAG(
         dag_id=config.ingest_dag_id(source),
+        dag_display_name=f"{source}: invalid contract",
         description=f"Contract programs/{source}.yml is invalid",
         doc_md=f"# Invalid contract `programs/{source}.yml`\n\n```\n{error}\n```\n",
         schedule=None,
