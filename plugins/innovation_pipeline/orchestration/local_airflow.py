@@ -255,6 +255,8 @@ def run(port: int | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    # Explicitly: a process started in the background inherits SIGINT ignored.
+    signal.signal(signal.SIGINT, on_signal)
     began = time.monotonic()
     try:
         print(f"[airflow] migrating the metadata database (component logs in {home / 'logs'})", flush=True)
