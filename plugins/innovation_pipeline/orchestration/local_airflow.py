@@ -86,7 +86,11 @@ def local_environment(home: Path, port: int) -> dict[str, str]:
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__API_AUTH__JWT_SECRET": _stable_secret(home, "jwt_secret"),
         "AIRFLOW__API__SECRET_KEY": _stable_secret(home, "api_secret_key"),
-        # A task whose heartbeat is late on a busy machine is not killed after 5 minutes.
+        # On a first start every DAG's first run starts at once, and on two busy cores the API
+        # server took over 5 s (the default) to answer a task's start call: the task failed while
+        # still queued and was retried (list_new_files, in the first-start test). Tasks wait longer
+        # for the API, and a task whose heartbeat is late is not killed after 5 minutes.
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "1800",
         # A new or edited contract shows up within a minute, not five.
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "60",
@@ -243,7 +247,8 @@ def run(port: int | None = None) -> int:
     home = Path(base["AIRFLOW_HOME"])
     (home / "logs").mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **base, **local_environment(home, port)}
-    os.environ.update({k: v for k, v in env.items() if k.startswith(("WAREHOUSE", "PIPELINE", "DBT"))})
+    # The dbt manifest below is made with the same settings (cache folder, warehouse) as the tasks.
+    os.environ.update(base)
     env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = metadata_url()
     # Components and tasks spawn `airflow` and `dbt` by name: the venv's, activated or not.
     env["PATH"] = os.pathsep.join([str(Path(airflow_binary()).parent), env.get("PATH", "")])
