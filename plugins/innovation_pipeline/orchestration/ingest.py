@@ -238,6 +238,11 @@ def _default_args(contract: Contract) -> dict[str, Any]:
         "retries": contract.retries,
         "retry_delay": config.retry_delay(),
         "on_failure_callback": callbacks.failure_callbacks(),
+        # Landing files goes before rebuilding marts: with few task slots (a first start, every
+        # inbox full), the marts tasks' default downstream weights (up to ~55) would otherwise
+        # starve the file tasks, and each marts run would start before the next file landed.
+        "priority_weight": config.INGEST_PRIORITY,
+        "weight_rule": "absolute",
     }
 
 
