@@ -147,16 +147,27 @@ def test_a_first_start_lands_the_inboxes_and_builds_the_marts_by_itself(
             assert sorted((s, n) for s, n, st in loaded if st == "loaded") == sorted(
                 (p.parent.name, p.name) for p in files
             ), loaded
-            top = _query(wh.url(), "select max(submission_id) from audit.submissions")[0][0]
-            built = _query(
-                wh.url(), "select max(built_through_submission_id) from marts.fct_program_participation"
+            # Every landed submission is in the marts: each program file's in the participation
+            # mart, each outcome file's in the outcomes mart (as the rows' latest submission).
+            contracts = load_contracts()
+            landed = _query(
+                wh.url(), "select source, submission_id from audit.submissions where status = 'loaded'"
             )
-            assert built[0][0] is not None and built[0][0] >= top, "the marts do not reflect the landed files"
+            in_marts = {
+                kind: {
+                    r[0] for r in _query(wh.url(), f"select distinct last_submission_id from marts.{table}")
+                }
+                for kind, table in (
+                    ("program", "fct_program_participation"),
+                    ("outcomes", "fct_district_outcomes"),
+                )
+            }
+            missing = [(src, sid) for src, sid in landed if sid not in in_marts[contracts[src].kind]]
+            assert not missing, f"landed but not in the marts: {missing}"
             programs = {
                 r[0]
                 for r in _query(wh.url(), "select distinct program_id from marts.fct_program_participation")
             }
-            contracts = load_contracts()
             dropped = [contracts[p.parent.name] for p in files]
             assert programs == {c.program for c in dropped if c.kind == "program"}
             # Nothing needed a manual step or a second try (list_new_files used to be retried).
