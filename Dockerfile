@@ -7,9 +7,9 @@ USER airflow
 WORKDIR /opt/airflow/src
 
 # Dependencies first, so that editing a DAG or a model does not reinstall the stack.
-COPY --chown=airflow:0 pyproject.toml constraints.txt README.md ./
+COPY --chown=airflow:0 pyproject.toml setup.cfg constraints.txt README.md ./
 COPY --chown=airflow:0 plugins ./plugins
-RUN pip install --no-cache-dir -c constraints.txt . \
+RUN mkdir -p build && pip install --no-cache-dir -c constraints.txt . \
  && rm -rf build
 
 # The project folders are baked in so the image runs on its own; compose bind-mounts over them.

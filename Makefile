@@ -12,8 +12,11 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 install: $(STAMP)
 
 # Installs exactly the versions in constraints.txt (a resolved lock), so installs a month apart match.
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml setup.cfg constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# setup.cfg builds the package metadata in build/: in plugins/ (on Airflow's sys.path) it would
+	@# register the report plugin a second time. Older clones have it there: remove it.
+	@mkdir -p build && rm -rf plugins/*.egg-info
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
@@ -31,7 +34,7 @@ test: install browser
 	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 airflow: install
-	$(BIN)/innovation-pipeline airflow standalone
+	$(BIN)/innovation-pipeline serve
 
 stop:
 	@if [ -x $(BIN)/innovation-pipeline ]; then $(BIN)/innovation-pipeline warehouse stop; fi

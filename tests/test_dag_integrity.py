@@ -92,6 +92,12 @@ def test_ingest_dags_follow_their_contracts(dagbag) -> None:  # type: ignore[no-
         assert [a.uri for a in dag.get_task("publish").outlets] == [f"warehouse://raw/{source}"]
         assert record_task_failure in dag.get_task("list_new_files").on_failure_callback
         assert contract.title in dag.doc_md
+        # Files land before marts tasks take the free slots (see the first-start test).
+        # A marts task weighs at most the sum of all marts tasks' weights (rule: downstream).
+        marts_bound = sum(t.priority_weight for t in dagbag.dags["build_marts"].tasks)
+        assert all(str(t.weight_rule) == "absolute" and t.priority_weight > marts_bound for t in dag.tasks)
+        # The UI lists the DAG by the program's name, as the contract spells it.
+        assert dag.dag_display_name == contract.title
 
 
 def test_marts_dag_runs_dbt_then_gx_on_any_raw_asset(dagbag) -> None:  # type: ignore[no-untyped-def]

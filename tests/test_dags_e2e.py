@@ -249,9 +249,10 @@ def test_marts_hold_the_loaded_submissions_only(first_run: dict[str, Run], conn:
     assert co >= 150
 
 
-def test_due_dates_flag_what_is_missing(first_run: dict[str, Run], conn: Any) -> None:
+def test_due_dates_flag_what_is_missing(first_run: dict[str, Run], conn: Any, pipeline: Path) -> None:
     """The due-date check the ingest DAGs run, against what actually landed."""
     import datetime as dt
+    import json
 
     from innovation_pipeline.contracts import load_contract
     from innovation_pipeline.orchestration.due import check_due
@@ -261,8 +262,19 @@ def test_due_dates_flag_what_is_missing(first_run: dict[str, Run], conn: Any) ->
     due_2024 = check_due(ky, dt.date(2024, 8, 1), conn)
     assert (due_2024.school_year, due_2024.due_date) == (2024, dt.date(2024, 7, 15))
     assert "KY-851" in due_2024.submitters and not due_2024.overdue
-    # The samples arrive long after their due dates, so the loader marked them late.
-    assert "KY-851" in due_2024.late_submitters
+    # The staged files keep the samples' arrival times: late exactly where the manifest says so.
+    manifest = json.loads((pipeline / "samples" / "manifest.json").read_text(encoding="utf-8"))
+    late = {
+        e["submitter"]
+        for e in manifest["files"]
+        if e["source"] == "ky_local_labs"
+        and e["school_year"] == 2024
+        and e["expected_status"] in ("loaded", "superseded")
+        and e["expected_late"]
+        and _subset(pipeline / "samples" / e["path"])
+    }
+    assert set(due_2024.late_submitters) == late
+    assert set(due_2024.submitters) - late, "every KY submission of 2024 was late"
     # A year later nothing has come for 2025 yet: overdue, and district KY-851 is named.
     due_2025 = check_due(ky, dt.date(2025, 8, 1), conn)
     assert due_2025.overdue and due_2025.submitters == [] and "KY-851" in due_2025.missing_submitters

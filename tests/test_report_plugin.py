@@ -4,6 +4,7 @@ Docs and dbt docs folders."""
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import entry_points
 
 import pytest
@@ -97,3 +98,34 @@ def test_the_dbt_docs_are_served_to_a_logged_in_user(report_files):
         response = client.get(bad)
         assert response.status_code == 404, bad
         assert "not for officers" not in response.text
+
+
+def test_airflow_registers_the_plugin_once_without_import_errors():
+    """What the UI's "Plugin Import Error" banner shows: Airflow's own plugin loading, in a fresh
+    process with the project's plugins folder on sys.path (where a second copy of the package's
+    metadata, e.g. an egg-info built there, registers the plugin twice)."""
+    import json
+    import subprocess
+    import sys
+
+    from innovation_pipeline.warehouse import project_root
+
+    probe = (
+        "import json\n"
+        "from airflow import plugins_manager as pm\n"
+        "plugins, errors = pm._get_plugins()\n"
+        "print(json.dumps({'names': [p.name for p in plugins], 'errors': errors}))\n"
+    )
+    env = {
+        **os.environ,
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(project_root() / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loaded["errors"] == {}
+    assert loaded["names"].count("innovation_dq_report") == 1
+    assert not list((project_root() / "plugins").glob("*.egg-info")), "package metadata in plugins/"

@@ -6,7 +6,7 @@ innovation-pipeline reprocess ky_local_labs
 innovation-pipeline preview programs/ky_local_labs.yml KY_LLL_001_2023-24.csv
 innovation-pipeline load programs/ky_local_labs.yml KY_LLL_001_2023-24.csv
 innovation-pipeline reference import nces_ccd_lea_directory.csv
-innovation-pipeline demo | airflow standalone | warehouse start|stop|url | samples OUT
+innovation-pipeline demo | serve | airflow ARGS | dbt ARGS | warehouse start|stop|url | samples OUT
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from innovation_pipeline.contracts import ContractError, contract_paths, load_co
 def _cmd_check(args: argparse.Namespace) -> int:
     from innovation_pipeline.contract_check import check_contract
 
-    paths = [Path(p) for p in args.contracts] or contract_paths()
+    paths = [_require_file(p) for p in args.contracts] or contract_paths()
+    if args.file:
+        _require_file(args.file)
     failed = 0
     for path in paths:
         try:
@@ -79,15 +81,15 @@ def _cmd_contracts(args: argparse.Namespace) -> int:
 def _cmd_preview(args: argparse.Namespace) -> int:
     from innovation_pipeline.preview import preview
 
-    contract = load_contract(Path(args.contract))
-    print(preview(contract, Path(args.file), rows=args.rows, sample=args.sample))
+    contract = load_contract(_require_file(args.contract))
+    print(preview(contract, _require_file(args.file), rows=args.rows, sample=args.sample))
     return 0
 
 
 def _cmd_draft(args: argparse.Namespace) -> int:
     from innovation_pipeline.draft import draft_contract
 
-    text = draft_contract(Path(args.file), source=args.source, state=args.state)
+    text = draft_contract(_require_file(args.file), source=args.source, state=args.state)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
         print(
@@ -113,17 +115,39 @@ def _cmd_reprocess(args: argparse.Namespace) -> int:
 def _cmd_load(args: argparse.Namespace) -> int:
     from innovation_pipeline.landing import FileRejected, land_file
 
-    contract = load_contract(Path(args.contract))
+    contract = load_contract(_require_file(args.contract))
+    files = [_require_file(f) for f in args.files]
     status = 0
-    for file in args.files:
+    for file in files:
+        before = _last_submission_id()
         try:
-            result = land_file(contract, Path(file))
+            result = land_file(contract, file)
         except FileRejected as exc:
             print(f"REJECTED {exc}")
             status = 1
             continue
-        print(result.summary())
+        if result.submission_id is not None and result.submission_id <= before:
+            # The loader hands back the earlier outcome of this very delivery: a no-op.
+            print(
+                f"{file.name}: nothing changed: this file was already landed"
+                f" (submission {result.submission_id}, {result.status})"
+            )
+        elif result.status == "duplicate":
+            print(f"{file.name}: nothing changed: {result.message}")
+        else:
+            print(result.summary())
     return status
+
+
+def _last_submission_id() -> int:
+    """The newest submission id so far (0 before the first load)."""
+    from innovation_pipeline.warehouse import connect
+
+    with connect() as conn:
+        if conn.execute("select to_regclass('audit.submissions')").fetchone()[0] is None:  # type: ignore[index]
+            return 0
+        row = conn.execute("select coalesce(max(submission_id), 0) from audit.submissions").fetchone()
+    return int(row[0]) if row else 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -155,12 +179,16 @@ def _cmd_warehouse(args: argparse.Namespace) -> int:
         return 0
     parts = warehouse.connection_parts()
     if args.action == "url":
-        print(parts.redacted())
+        # For tools (psql "$(innovation-pipeline warehouse url)"): the whole URL, password included.
+        # What is shown to people (warehouse start, the demo) masks it.
+        print(parts.url())
     elif args.action == "env":
         for key, value in warehouse.export_environment().items():
             print(f"export {key}={value!r}")
     else:
-        print(f"warehouse ready: {parts.redacted()}")
+        with warehouse.connect(connect_timeout=30) as conn:
+            version = conn.execute("show server_version").fetchone()
+        print(f"warehouse ready (PostgreSQL {version[0] if version else '?'}): {parts.redacted()}")
     return 0
 
 
@@ -179,10 +207,10 @@ def _cmd_access(args: argparse.Namespace) -> int:
     return 0
 
 
-def _exec_with_env(argv: list[str]) -> int:
+def _exec_with_env(argv: list[str], extra: dict[str, str] | None = None) -> int:
     from innovation_pipeline.settings import airflow_environment
 
-    env = {**os.environ, **airflow_environment()}
+    env = {**os.environ, **airflow_environment(), **(extra or {})}
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     return subprocess.call(argv, env=env)
 
@@ -190,6 +218,34 @@ def _exec_with_env(argv: list[str]) -> int:
 def _cmd_airflow(args: argparse.Namespace) -> int:
     airflow = Path(sys.executable).with_name("airflow")
     return _exec_with_env([str(airflow), *args.rest])
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from innovation_pipeline.orchestration.local_airflow import run
+
+    return run(args.port)
+
+
+def _cmd_dbt(args: argparse.Namespace) -> int:
+    from innovation_pipeline.dbt_codegen import sync_project
+    from innovation_pipeline.orchestration.dbt_project import dbt_executable
+    from innovation_pipeline.settings import dbt_project_dir
+
+    sync_project()  # the models generated from the contracts, as before every marts build
+    project = str(dbt_project_dir())
+    # dbt reads its project and profiles folders from these, wherever it is run from.
+    extra = {
+        "DBT_PROJECT_DIR": project,
+        "DBT_PROFILES_DIR": project,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    return _exec_with_env([dbt_executable(), *args.rest], extra)
+
+
+def _state_code(value: str) -> str:
+    if len(value) != 2 or not value.isalpha():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a two-letter state code (such as CO)")
+    return value.upper()
 
 
 def _cmd_sqlfluff(args: argparse.Namespace) -> int:
@@ -212,11 +268,11 @@ def _cmd_reference(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="innovation-pipeline", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens; show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("check", help="validate contracts (all of programs/ by default)")
-    p.add_argument("contracts", nargs="*")
+    p.add_argument("contracts", nargs="*", help="contract files (default: every one in programs/)")
     p.add_argument("--file", help="a sample file: check its header, rule columns and markers too")
     p.set_defaults(func=_cmd_check)
 
@@ -231,31 +287,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "preview", help="load a file and roll back: the counts load would record, every problem"
     )
-    p.add_argument("contract")
-    p.add_argument("file")
+    p.add_argument("contract", help="the contract file, e.g. programs/ky_local_labs.yml")
+    p.add_argument("file", help="the submission file to try")
     p.add_argument("--rows", type=int, default=10, help="rows to show as they would land")
     p.add_argument("--sample", type=int, default=None, help="map only the first N data rows (quick look)")
     p.set_defaults(func=_cmd_preview)
 
     p = sub.add_parser("draft", help="write a first contract from a sample file")
-    p.add_argument("file")
+    p.add_argument("file", help="a sample submission file (CSV, Excel or JSON)")
     p.add_argument("--out", help="where to write it (default: print it)")
     p.add_argument("--source", help="source id (default: from the file name)")
     p.add_argument("--state", help="two-letter state (default: guessed from the file)")
     p.set_defaults(func=_cmd_draft)
 
     p = sub.add_parser("load", help="land files through a contract, as the DAGs do")
-    p.add_argument("contract")
-    p.add_argument("files", nargs="+")
+    p.add_argument("contract", help="the contract file, e.g. programs/ky_local_labs.yml")
+    p.add_argument("files", nargs="+", help="submission files, landed in the order given")
     p.set_defaults(func=_cmd_load)
 
     p = sub.add_parser("reprocess", help="land a source's archived files again under its current contract")
-    p.add_argument("source")
+    p.add_argument("source", help="the source id, e.g. ky_local_labs")
     p.add_argument("--contract", help="contract file (default: programs/SOURCE.yml)")
     p.set_defaults(func=_cmd_reprocess)
 
     p = sub.add_parser("reference", help="rebuild the real district directory from an NCES CCD LEA file")
-    p.add_argument("action", choices=["import"])
+    p.add_argument("action", choices=["import"], help="import: write the directory from FILE")
     p.add_argument(
         "file", help="NCES CCD LEA directory CSV (ST, LEAID, ST_LEAID, LEA_NAME, LEA_TYPE_TEXT...)"
     )
@@ -266,27 +322,90 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("samples", help="write the deterministic sample submissions")
-    p.add_argument("out")
-    p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("out", help="folder to write them to")
+    p.add_argument("--seed", type=int, default=2024, help="random seed (default 2024; same seed, same bytes)")
     p.set_defaults(func=_cmd_samples)
 
     p = sub.add_parser("warehouse", help="start, stop or locate the warehouse")
-    p.add_argument("action", choices=["start", "stop", "url", "env", "prepare"])
+    p.add_argument(
+        "action",
+        choices=["start", "stop", "url", "env", "prepare"],
+        help="start: start it and connect; stop: stop the embedded server; url: the connection URL"
+        " (password included, for psql); env: shell exports of its settings; prepare: tables and roles",
+    )
     p.set_defaults(func=_cmd_warehouse)
 
     p = sub.add_parser("access", help="create roles, grants and row-level security (idempotent)")
-    p.add_argument("--state-role", dest="state_roles", action="append", default=[], metavar="ST")
-    p.add_argument("--base", default="pipeline_analyst", choices=["pipeline_analyst", "pipeline_officer"])
+    p.add_argument(
+        "--state-role",
+        dest="state_roles",
+        action="append",
+        default=[],
+        metavar="ST",
+        type=_state_code,
+        help="also create a role that sees only this state's rows (repeatable), e.g. CO",
+    )
+    p.add_argument(
+        "--base",
+        default="pipeline_analyst",
+        choices=["pipeline_analyst", "pipeline_officer"],
+        help="the role the state-scoped roles are members of (default pipeline_analyst)",
+    )
     p.set_defaults(func=_cmd_access)
+
+    p = sub.add_parser(
+        "serve", help="run Airflow (API server, scheduler, DAG processor, triggerer) until Ctrl-C"
+    )
+    p.add_argument(
+        "--port", type=int, default=None, help="port of the UI (default 8080, or AIRFLOW__API__PORT)"
+    )
+    p.set_defaults(func=_cmd_serve)
 
     for name, func, text in (
         ("airflow", _cmd_airflow, "run an airflow command with the project's settings"),
+        ("dbt", _cmd_dbt, "run a dbt command on the project, with its profile and the warehouse's settings"),
         ("sqlfluff", _cmd_sqlfluff, "run sqlfluff on the dbt project"),
     ):
         p = sub.add_parser(name, help=text)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.add_argument("rest", nargs=argparse.REMAINDER, help=f"the arguments of the {name} command")
         p.set_defaults(func=func)
     return parser
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for, said in one line (no traceback)."""
+
+
+def _require_file(path: str) -> Path:
+    """The path of an input file, or a one-line error naming it when it is not there."""
+    file = Path(path)
+    if not file.exists():
+        raise UsageError(f"no such file: {path}")
+    if not file.is_file():
+        raise UsageError(f"not a file: {path}")
+    return file
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an error a user can fix: which file, which setting, what went wrong."""
+    import psycopg
+
+    if isinstance(exc, UsageError | ContractError):
+        return str(exc)
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {exc.filename or exc}"
+    if isinstance(exc, FileNotFoundError):
+        return f"no such file or folder: {exc.filename or exc}"
+    if isinstance(exc, IsADirectoryError | NotADirectoryError):
+        return f"not a file: {exc.filename or exc}"
+    if isinstance(exc, psycopg.OperationalError):
+        from innovation_pipeline.warehouse import parse_url
+
+        url = os.environ.get("WAREHOUSE_URL")
+        where = parse_url(url).redacted() if url else "the embedded warehouse"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"cannot reach the warehouse ({where}): {first}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,7 +413,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.verbose:
+            raise
+        print(f"innovation-pipeline {args.command}: {describe_error(exc)}", file=sys.stderr)
+        if not isinstance(exc, UsageError | ContractError | OSError):
+            print("(run with -v for the full traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

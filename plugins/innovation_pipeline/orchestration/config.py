@@ -18,6 +18,9 @@ START_DATE = dt.datetime(2024, 7, 1, tzinfo=dt.UTC)
 #: The DAG that rebuilds the cross-state marts whenever any raw table changes.
 MARTS_DAG_ID = "build_marts"
 
+#: Priority of every ingest task over the marts tasks (whose weights are their downstream counts).
+INGEST_PRIORITY = 1000
+
 #: The Asset the marts DAG updates once the marts are built and validated.
 MARTS_ASSET_URI = "warehouse://marts"
 

@@ -289,6 +289,11 @@ def _default_args(contract: Contract) -> dict[str, Any]:
         "retries": contract.retries,
         "retry_delay": config.retry_delay(),
         "on_failure_callback": callbacks.failure_callbacks(),
+        # Landing files goes before rebuilding marts: with few task slots (a first start, every
+        # inbox full), the marts tasks' default downstream weights (up to ~55) would otherwise
+        # starve the file tasks, and each marts run would start before the next file landed.
+        "priority_weight": config.INGEST_PRIORITY,
+        "weight_rule": "absolute",
     }
 
 
@@ -316,6 +321,8 @@ def build_ingest_dag(contract: Contract) -> DAG:
     source = contract.source
     with DAG(
         dag_id=config.ingest_dag_id(source),
+        # The UI lists DAGs by the contract's title; the id stays what URLs and the CLI use.
+        dag_display_name=contract.title,
         description=f"Land {contract.title} submissions into raw.{source}",
         doc_md=docs.ingest_doc(contract),
         schedule=contract.schedule,
@@ -400,6 +407,7 @@ def build_broken_dag(source: str, error: str) -> DAG:
     """
     with DAG(
         dag_id=config.ingest_dag_id(source),
+        dag_display_name=f"{source}: invalid contract",
         description=f"Contract programs/{source}.yml is invalid",
         doc_md=f"# Invalid contract `programs/{source}.yml`\n\n```\n{error}\n```\n",
         schedule=None,

@@ -133,6 +133,7 @@ def build_marts_dag(sources: list[str] | None = None) -> DAG:
     schedule = AssetAny(*(config.raw_asset(s) for s in sources)) if sources else None
     with DAG(
         dag_id=config.MARTS_DAG_ID,
+        dag_display_name="Build the cross-state marts",
         description="Rebuild and validate the cross-state marts when raw data changes",
         doc_md=docs.marts_doc(sources, f"a manifest made by `dbt parse` ({manifest.parent.name})"),
         schedule=schedule,
