@@ -42,6 +42,8 @@ BATCH_ROWS = 50_000
 STREAM_QUEUE = 2
 STREAM_CHUNK = 1 << 20
 QUARANTINE_IN_MEMORY = 100_000
+# Characters of an unexpected error's text kept in a rejection message.
+MESSAGE_DETAIL_LIMIT = 300
 
 
 @dataclass
@@ -251,6 +253,30 @@ def land_file(
             _record_rejection(conn, contract, name, sha, size, archived, received_at, exc)
             log.error("%s rejected: %s", name, exc)
             raise
+        except psycopg.OperationalError:
+            # The server or the connection went away: the load may succeed when retried.
+            raise
+        except Exception as exc:
+            # Whatever the bytes hold, the file ends as a recorded submission: a retry of the same
+            # bytes would fail the same way, and an unrecorded file is listed as new on every run.
+            rejected = unexpected_rejection(name, exc)
+            log.exception("%s rejected after an unexpected error", name)
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.rollback()
+            _record_rejection(conn, contract, name, sha, size, archived, received_at, rejected)
+            raise rejected from exc
+
+
+def unexpected_rejection(name: str, exc: BaseException) -> FileRejected:
+    """A readable rejection for an error the loader did not foresee (the detail capped)."""
+    detail = " ".join(str(exc).split())
+    if len(detail) > MESSAGE_DETAIL_LIMIT:
+        detail = detail[:MESSAGE_DETAIL_LIMIT] + "..."
+    return FileRejected(
+        "load_failed",
+        f"{name}: the file could not be loaded ({type(exc).__name__}: {detail or 'no detail'}); "
+        "nothing from it was stored. Check the file against the contract, or send it to the data team.",
+    )
 
 
 def _duplicate_of(conn: psycopg.Connection, contract: Contract, sha: str) -> int | None:

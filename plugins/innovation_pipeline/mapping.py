@@ -60,6 +60,7 @@ QUARANTINE_SCHEMA = {
 }
 QUARANTINE_COLUMNS = list(QUARANTINE_SCHEMA)
 RAW_VALUE_LIMIT = 500
+MESSAGE_VALUE_LIMIT = 100
 # Keys a KeyTracker remembers (20 bytes each) before leaving duplicates to the database.
 MAX_TRACKED_KEYS = 3_000_000
 UNKNOWN_NOTES_CACHED = 10_000
@@ -306,10 +307,16 @@ class _Problems:
             text = None if value is None else str(value)
             display = MASK if (is_student and text) else (text[:RAW_VALUE_LIMIT] if text else None)
             shown.append(display)
+            # A message quotes at most MESSAGE_VALUE_LIMIT characters of the value (raw_value keeps more).
+            short = (
+                text
+                if text is None or len(text) <= MESSAGE_VALUE_LIMIT
+                else text[:MESSAGE_VALUE_LIMIT] + "..."
+            )
             if message is not None:
-                what = message(text, code)
+                what = message(short, code)
             else:
-                quoted = "the value" if is_student else (f"{display!r}" if display else "the cell")
+                quoted = "the value" if is_student else (f"{short!r}" if display else "the cell")
                 what = (
                     f"{quoted} {ERROR_MESSAGES.get(code, code)}{_detail(spec, code, c.suppression.markers)}"
                 )
@@ -364,11 +371,13 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
     def district_message(value: str | None, code: str) -> str:
         if code == "unknown_district":
             return ctx.explain_unknown_district(value or "")
+        if code == "invalid_character":
+            return f"the district {ERROR_MESSAGES[code]}"
         if code == "district_mismatch":
             return f"district {value!r} is not the submitting district {ctx.submitter_district}"
         return f"the district is blank {ERROR_MESSAGES['missing_value'].split(' but ')[1]}"
 
-    problems.add(DISTRICT, district_error, raw_district, district_message)
+    problems.add(DISTRICT, _invalid_characters(district_error, raw_district), raw_district, district_message)
     total_state = ctx.submitter if c.state == "US" else c.state
     out["state"] = pl.select(
         pl.when(pl.lit(is_total))
@@ -376,7 +385,8 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
         .otherwise(pl.lit(states) if c.state == "US" else pl.lit(c.state))
     ).to_series()
     out["district_id"] = pl.select(pl.when(pl.lit(is_total)).then(None).otherwise(pl.lit(ids))).to_series()
-    out["district_source_value"] = raw_district
+    # As written, less NUL bytes (PostgreSQL text cannot hold them).
+    out["district_source_value"] = raw_district.str.replace_all("\x00", "", literal=True)
 
     if c.school_year.source == "column":
         parsed_year = parse_school_years(batch[SCHOOL_YEAR], c.school_year.min_year, c.school_year.max_year)
@@ -401,7 +411,7 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
             out[column_name(spec)] = values.replace_strict(distinct, keys, default=None, return_dtype=pl.Utf8)
             continue
         parsed = _parse_field(spec, raw, c, ctx.rate_scale(spec, raw))
-        problems.add(spec.name, parsed.errors, raw)
+        problems.add(spec.name, _invalid_characters(parsed.errors, raw), raw)
         value = parsed.frame["value"]
         # Exact decimals go to the table as the text of the number, never through a float.
         out[spec.name] = value.cast(pl.Int64) if spec.type == "integer" else decimal_text(value)
@@ -423,6 +433,19 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
         )
     )
     return good, bad
+
+
+def _invalid_characters(errors: pl.Series, raw: pl.Series) -> pl.Series:
+    """``errors``, with ``invalid_character`` for cells holding U+FFFD: the reader's stand-in for
+    a lone surrogate (JSON '\\ud800'), or what a broken encoding left upstream."""
+    bad = raw.str.contains("\ufffd", literal=True).fill_null(False)
+    if not bad.any():
+        return errors
+    return pl.select(
+        pl.when(pl.lit(errors).is_null() & pl.lit(bad))
+        .then(pl.lit("invalid_character"))
+        .otherwise(pl.lit(errors))
+    ).to_series()
 
 
 def _resolve_districts(ctx: MappingContext, raw: pl.Series) -> pl.DataFrame:

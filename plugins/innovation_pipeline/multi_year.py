@@ -20,7 +20,7 @@ import psycopg
 
 from innovation_pipeline.contracts import Contract
 from innovation_pipeline.parsing import header_school_year, parse_school_year, school_year_label
-from innovation_pipeline.readers import SCHOOL_YEAR, FileRejected, open_source
+from innovation_pipeline.readers import SCHOOL_YEAR, open_source
 
 
 def years_in_file(contract: Contract, path: Path, name: str) -> dict[int | None, set[str | None]]:
@@ -104,7 +104,7 @@ def land_years(
         return combined(contract, name, sha, [], done)
     try:
         parts = contracts_for(contract, path, name)
-    except FileRejected:
+    except Exception:  # the ordinary loader records why (its safety net included)
         return land_file(
             whole, path, original_name=name, received_at=received_at, batch_rows=batch_rows, reprocess=True
         )
