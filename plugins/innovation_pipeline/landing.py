@@ -222,6 +222,8 @@ def land_file(
         from innovation_pipeline.multi_year import land_years
 
         return land_years(contract, path, name, received_at, batch_rows)
+    # A missing key is the deployment's problem, not the file's: refuse before anything is recorded.
+    key = pseudonym_key()
     sha = file_sha256(path)
     size = path.stat().st_size
     archived = archive_file(path, sha)
@@ -248,7 +250,7 @@ def land_file(
                 duplicate = None if reprocess else _duplicate_of(conn, contract, sha)
                 if duplicate is not None:
                     return _record_duplicate(conn, contract, name, sha, received_at, duplicate)
-                return _load(conn, contract, archived, name, sha, received_at, batch_rows)
+                return _load(conn, contract, archived, name, sha, received_at, batch_rows, key)
         except FileRejected as exc:
             _record_rejection(conn, contract, name, sha, size, archived, received_at, exc)
             log.error("%s rejected: %s", name, exc)
@@ -386,6 +388,7 @@ def _load(
     sha: str,
     received_at: dt.datetime,
     batch_rows: int,
+    pseudonym: bytes,
 ) -> LandingResult:
     key = _key_from_name(contract, name)
     source = open_source(contract, path, name, batch_size=batch_rows)
@@ -395,7 +398,7 @@ def _load(
         source=source,
         crosswalk=crosswalk,
         key=key,
-        pseudonym_key=pseudonym_key(),
+        pseudonym_key=pseudonym,
     )
     context.resolve_filename_parts()
     sub_id = conn.execute(

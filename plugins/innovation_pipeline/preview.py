@@ -9,6 +9,7 @@ quick look at a very large file; its counts say so.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from pathlib import Path
 
 import polars as pl
@@ -20,7 +21,7 @@ from innovation_pipeline.contracts import Contract
 from innovation_pipeline.crosswalk import Crosswalk
 from innovation_pipeline.headers import loose_matches
 from innovation_pipeline.readers import DISTRICT, SCHOOL_YEAR, FileRejected, SourceFile, open_source
-from innovation_pipeline.settings import pseudonym_key
+from innovation_pipeline.settings import SettingsError, pseudonym_key
 
 PROBLEMS_SHOWN = 40
 
@@ -171,7 +172,12 @@ def _sample(contract: Contract, path: Path, rows: int, sample: int) -> list[str]
     with connect(autocommit=True) as conn:
         ensure_landing_schema(conn)
         crosswalk = Crosswalk.from_db(conn)
-    ctx = mapping.MappingContext(contract, source, crosswalk, key, pseudonym_key())
+    # A preview stores nothing: without the deployment's key, any key will do for its pseudonyms.
+    try:
+        hmac_key = pseudonym_key()
+    except SettingsError:
+        hmac_key = secrets.token_bytes(32)
+    ctx = mapping.MappingContext(contract, source, crosswalk, key, hmac_key)
     try:
         ctx.resolve_filename_parts()
     except FileRejected as exc:
