@@ -543,6 +543,10 @@ def post_load_checks(
             )
 
     if c.school_year.source == "column":
+        # The year the file stands for: its load's (one year of a several-years file), else the
+        # one its name gives (a file named for 2016-17 whose rows say 2023-24 must not replace
+        # the real 2023-24 submission), else the year most rows carry.
+        named = filename_school_year(c, ctx.key.get("school_year"))
         row = conn.execute(
             sql.SQL(
                 "select school_year from {} where _submission_id = %s group by school_year"
@@ -550,7 +554,7 @@ def post_load_checks(
             ).format(table),
             (sub,),
         ).fetchone()
-        ctx.school_year = row[0] if row else None
+        ctx.school_year = c.school_year.year or named or (row[0] if row else None)
         if ctx.school_year is not None:
             moved = conn.execute(
                 sql.SQL(
@@ -569,6 +573,7 @@ def post_load_checks(
                 lambda r: (
                     f"school year {school_year_label(r[1])} differs from the file's "
                     f"{school_year_label(ctx.school_year)}"
+                    + (" (the year its name gives)" if named and not c.school_year.year else "")
                 ),  # type: ignore[arg-type]
             )
 

@@ -43,8 +43,8 @@ def _single(contract: Contract) -> Contract:
     return Contract.model_validate(data)
 
 
-def for_year(contract: Contract, texts: set[str | None]) -> Contract:
-    """The contract keeping only rows whose year cell is one of ``texts``."""
+def for_year(contract: Contract, texts: set[str | None], year: int | None = None) -> Contract:
+    """The contract keeping only rows whose year cell is one of ``texts``, for ``year``'s load."""
     column = contract.school_year.column
     names = [column] if isinstance(column, str) else list(column or [])
     values = sorted(t for t in texts if t is not None)
@@ -56,6 +56,8 @@ def for_year(contract: Contract, texts: set[str | None]) -> Contract:
     keep = data["rows"].get("keep") or []
     data["rows"]["keep"] = [{"all": [{"any": keep}, year_rule]}] if keep else [year_rule]
     data["school_year"]["several"] = False
+    if year is not None:
+        data["school_year"]["year"] = year
     return Contract.model_validate(data)
 
 
@@ -210,4 +212,4 @@ def contracts_for(contract: Contract, path: Path, name: str) -> list[Contract]:
         return [contract]
     match = contract.matches_file(name)
     file_year = filename_school_year(contract, match.groupdict().get("school_year") if match else None)
-    return [for_year(contract, texts) for _, texts in plan(contract, path, name, file_year)]
+    return [for_year(contract, texts, year) for year, texts in plan(contract, path, name, file_year)]

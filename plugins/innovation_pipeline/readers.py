@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import io
 import json
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,10 @@ HEADER_SCAN_ROWS = 40
 MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 200
 MAX_JSON_BYTES = 256 * 1024 * 1024
+# Bounds on one sheet of a workbook: a 1,048,576-row sheet of 30 columns is within them.
+MAX_EXCEL_COLUMNS = 1_000
+MAX_EXCEL_CELLS = 64_000_000
+MAX_EXCEL_SECONDS = 45 * 60
 DISTRICT = "__district"
 SCHOOL_YEAR = "__school_year"
 ROW_KIND = "__row_kind"
@@ -645,6 +650,20 @@ def check_zip(path: Path, file_name: str) -> None:
         )
 
 
+def check_sheet_size(ws: object, file_name: str) -> None:
+    """Refuse a sheet whose declared size is beyond what a submission can be: a few-KB workbook
+    can declare 16,384 columns by 1,048,576 rows with one far cell, and reading it would pad every
+    row to the full width (an hour of CPU for nothing)."""
+    rows, columns = ws.max_row or 0, ws.max_column or 0  # type: ignore[attr-defined]
+    if columns > MAX_EXCEL_COLUMNS or rows * columns > MAX_EXCEL_CELLS:
+        raise FileRejected(
+            "too_large",
+            f"{file_name}: sheet {ws.title!r} declares {rows:,} rows by {columns:,} columns"  # type: ignore[attr-defined]
+            f" (at most {MAX_EXCEL_COLUMNS:,} columns and {MAX_EXCEL_CELLS:,} cells are read); refused."
+            " If the data is smaller, a stray cell far down or to the right makes the sheet this big: delete it",
+        )
+
+
 def _open_excel(contract: Contract, path: Path, file_name: str, batch_size: int) -> SourceFile:
     import openpyxl
 
@@ -667,10 +686,27 @@ def _open_excel(contract: Contract, path: Path, file_name: str, batch_size: int)
             "missing_columns", f"{file_name}: no sheet {wanted!r} in the workbook (sheets: {sheets})"
         ) from None
 
+    check_sheet_size(ws, file_name)
+
     def numbered(min_row: int = 1) -> Iterator[tuple[int, list[object]]]:
+        cells, started = 0, time.monotonic()
         try:
-            for number, row in enumerate(ws.iter_rows(min_row=min_row, values_only=True), start=min_row):
+            rows = ws.iter_rows(min_row=min_row, max_col=ws.max_column or None, values_only=True)
+            for number, row in enumerate(rows, start=min_row):
+                # A sheet whose declared size lies is bounded as it is read.
+                cells += len(row)
+                if cells > MAX_EXCEL_CELLS or (
+                    number % 10_000 == 0 and time.monotonic() - started > MAX_EXCEL_SECONDS
+                ):
+                    raise FileRejected(
+                        "too_large",
+                        f"{file_name}: sheet {ws.title!r} holds more than {MAX_EXCEL_CELLS:,} cells or takes more than"
+                        f" {MAX_EXCEL_SECONDS // 60} minutes to read (at row {number:,}); refused",
+                        row=number,
+                    )
                 yield number, list(row)
+        except FileRejected:
+            raise
         except Exception as exc:
             raise FileRejected(
                 "unreadable", f"{file_name}: the workbook is damaged ({type(exc).__name__})"

@@ -237,6 +237,7 @@ def _default_args(contract: Contract) -> dict[str, Any]:
         "owner": contract.owner,
         "retries": contract.retries,
         "retry_delay": config.retry_delay(),
+        "execution_timeout": config.task_timeout(),
         "on_failure_callback": callbacks.failure_callbacks(),
     }
 
