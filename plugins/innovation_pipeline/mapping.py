@@ -304,7 +304,8 @@ class _Problems:
         messages, shown = [], []
         for row, code, value in zip(bad_rows, bad_codes, bad_raw, strict=True):
             is_student = spec is not None and spec.type == "student_id"
-            text = None if value is None else str(value)
+            # PostgreSQL text cannot hold NUL: the quarantine keeps the value without them.
+            text = None if value is None else str(value).replace("\x00", "")
             display = MASK if (is_student and text) else (text[:RAW_VALUE_LIMIT] if text else None)
             shown.append(display)
             # A message quotes at most MESSAGE_VALUE_LIMIT characters of the value (raw_value keeps more).
@@ -411,7 +412,7 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
             out[column_name(spec)] = values.replace_strict(distinct, keys, default=None, return_dtype=pl.Utf8)
             continue
         parsed = _parse_field(spec, raw, c, ctx.rate_scale(spec, raw))
-        problems.add(spec.name, _invalid_characters(parsed.errors, raw), raw)
+        problems.add(spec.name, _invalid_characters(parsed.errors, raw, ctx.source.sheet is not None), raw)
         value = parsed.frame["value"]
         # Exact decimals go to the table as the text of the number, never through a float.
         out[spec.name] = value.cast(pl.Int64) if spec.type == "integer" else decimal_text(value)
@@ -435,17 +436,23 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
     return good, bad
 
 
-def _invalid_characters(errors: pl.Series, raw: pl.Series) -> pl.Series:
-    """``errors``, with ``invalid_character`` for cells holding U+FFFD: the reader's stand-in for
-    a lone surrogate (JSON '\\ud800'), or what a broken encoding left upstream."""
+def _invalid_characters(errors: pl.Series, raw: pl.Series, workbook: bool = False) -> pl.Series:
+    """``errors``, with ``invalid_character`` (first) for cells holding U+FFFD: the reader's stand-in for
+    a lone surrogate (JSON '\\ud800'), or what a broken encoding left upstream; and in a
+    workbook, ``formula_not_computed`` for a formula the reader found no value for."""
     bad = raw.str.contains("\ufffd", literal=True).fill_null(False)
-    if not bad.any():
-        return errors
-    return pl.select(
-        pl.when(pl.lit(errors).is_null() & pl.lit(bad))
-        .then(pl.lit("invalid_character"))
-        .otherwise(pl.lit(errors))
-    ).to_series()
+    if bad.any():
+        errors = pl.select(
+            pl.when(pl.lit(bad)).then(pl.lit("invalid_character")).otherwise(pl.lit(errors))
+        ).to_series()
+    if workbook and errors.is_not_null().any():
+        formula = raw.str.starts_with("=").fill_null(False)
+        errors = pl.select(
+            pl.when(pl.lit(errors).is_not_null() & pl.lit(formula))
+            .then(pl.lit("formula_not_computed"))
+            .otherwise(pl.lit(errors))
+        ).to_series()
+    return errors
 
 
 def _resolve_districts(ctx: MappingContext, raw: pl.Series) -> pl.DataFrame:

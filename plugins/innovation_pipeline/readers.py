@@ -650,6 +650,37 @@ def check_zip(path: Path, file_name: str) -> None:
         )
 
 
+def _formula_sheet(path: Path, ws: object) -> object | None:
+    """The sheet read for its formulas, if it has any: a formula the workbook holds no computed
+    value for (written by a script, never opened in Excel) reads as None with ``data_only``,
+    which would pass for a blank cell."""
+    import openpyxl
+
+    member = getattr(ws, "_worksheet_path", None)
+    if member is None:
+        return None
+    with zipfile.ZipFile(path) as zf, zf.open(member) as fh:
+        tail = b""
+        while chunk := fh.read(1 << 20):
+            if b"<f>" in tail + chunk or b"<f " in tail + chunk:
+                break
+            tail = chunk[-4:]
+        else:
+            return None
+    wb = openpyxl.load_workbook(path.open("rb"), read_only=True, data_only=False)
+    return wb[ws.title]  # type: ignore[attr-defined]
+
+
+def _uncomputed_formulas(values: tuple, written: tuple) -> tuple:
+    """A row's values, with a formula that has no computed value as its text ('=B2*3')."""
+    if None not in values:
+        return values
+    return tuple(
+        w if v is None and isinstance(w, str) and w.startswith("=") else v
+        for v, w in zip(values, written + (None,) * (len(values) - len(written)), strict=False)
+    )
+
+
 def check_sheet_size(ws: object, file_name: str) -> None:
     """Refuse a sheet whose declared size is beyond what a submission can be: a few-KB workbook
     can declare 16,384 columns by 1,048,576 rows with one far cell, and reading it would pad every
@@ -687,11 +718,15 @@ def _open_excel(contract: Contract, path: Path, file_name: str, batch_size: int)
         ) from None
 
     check_sheet_size(ws, file_name)
+    formulas = _formula_sheet(path, ws)
 
     def numbered(min_row: int = 1) -> Iterator[tuple[int, list[object]]]:
         cells, started = 0, time.monotonic()
         try:
             rows = ws.iter_rows(min_row=min_row, max_col=ws.max_column or None, values_only=True)
+            if formulas is not None:
+                written = formulas.iter_rows(min_row=min_row, max_col=ws.max_column or None, values_only=True)
+                rows = map(_uncomputed_formulas, rows, written)
             for number, row in enumerate(rows, start=min_row):
                 # A sheet whose declared size lies is bounded as it is read.
                 cells += len(row)
