@@ -14,7 +14,6 @@ import yaml
 from innovation_pipeline import mapping
 from innovation_pipeline.contracts import Contract, load_contract
 from innovation_pipeline.landing import FileRejected, ensure_landing_schema, file_sha256, land_file
-from innovation_pipeline.settings import SettingsError
 
 HEADER = "District Number,Grade,Competency,Students Defended"
 BASE = {
@@ -158,6 +157,8 @@ def test_links_and_paths_outside_the_inbox_are_refused(tmp_path, monkeypatch):
 
 
 def test_no_pseudonym_key_outside_development_refuses_to_load(db, guards, tmp_path, monkeypatch):
+    from innovation_pipeline.settings import SettingsError
+
     monkeypatch.delenv("STUDENT_PSEUDONYM_KEY", raising=False)
     monkeypatch.delenv("PIPELINE_ENV", raising=False)
     monkeypatch.setenv("STUDENT_PSEUDONYM_KEY_FILE", str(tmp_path / "key"))
