@@ -215,3 +215,45 @@ def test_a_file_named_for_another_year_does_not_supersede_the_real_one(db, tmp_p
         )
     ]
     assert messages and all("2023-24 differs from the file's 2016-17" in m for m in messages)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["load", "{missing}.yml", "{missing}.csv"],
+        ["load", "{bad}", "{missing}.csv"],
+        ["load", "{invalid}", "{missing}.csv"],
+        ["load", "{programs}/ky_local_labs.yml", "{missing}.csv"],
+        ["preview", "{missing}.yml", "{missing}.csv"],
+        ["preview", "{bad}", "{missing}.csv"],
+        ["preview", "{programs}/ky_local_labs.yml", "{missing}.csv"],
+        ["check", "{missing}.yml"],
+        ["check", "{bad}"],
+        ["check", "{programs}/ky_local_labs.yml", "--file", "{missing}.csv"],
+    ],
+    ids=lambda argv: "-".join(a.split("/")[-1].replace("{", "").replace("}", "") for a in argv),
+)
+def test_cli_says_what_is_wrong_without_a_traceback(tmp_path, argv):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "broken.yml"
+    bad.write_text("source: broken\nfile: [\n", encoding="utf-8")
+    invalid = tmp_path / "invalid.yml"
+    invalid.write_text("source: invalid\n", encoding="utf-8")
+    names = {
+        "missing": str(tmp_path / "nope"),
+        "bad": str(bad),
+        "invalid": str(invalid),
+        "programs": str(Path(__file__).resolve().parents[1] / "programs"),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "innovation_pipeline.cli", *(a.format(**names) for a in argv)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode != 0
+    assert "Traceback" not in out.stdout + out.stderr, out.stderr[-2000:]
+    said = out.stdout + out.stderr
+    assert "nope" in said or "broken.yml" in said or "invalid.yml" in said
