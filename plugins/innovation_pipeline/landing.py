@@ -306,8 +306,9 @@ def land_file(
             _record_rejection(conn, contract, name, sha, size, archived, received_at, exc)
             log.error("%s rejected: %s", name, exc)
             raise
-        except psycopg.OperationalError:
-            # The server or the connection went away: the load may succeed when retried.
+        except (psycopg.OperationalError, psycopg.ProgrammingError, psycopg.InternalError):
+            # The server or the connection went away, or the warehouse is not set up as the loader
+            # needs (a privilege, a table): not the file's fault, and a retry may succeed.
             raise
         except Exception as exc:
             # Whatever the bytes hold, the file ends as a recorded submission: a retry of the same

@@ -80,6 +80,14 @@ def preview(contract: Contract, path: Path, rows: int = 10, sample: int | None =
     return "\n".join(lines + _rolled_back_load(contract, path, rows))
 
 
+def _preview_key() -> bytes:
+    """A preview stores nothing: without the deployment's key, any key will do for its pseudonyms."""
+    try:
+        return pseudonym_key()
+    except SettingsError:
+        return secrets.token_bytes(32)
+
+
 def _rolled_back_load(contract: Contract, path: Path, rows: int) -> list[str]:
     from innovation_pipeline import landing
     from innovation_pipeline.warehouse import conninfo
@@ -103,7 +111,7 @@ def _rolled_back_load(contract: Contract, path: Path, rows: int) -> list[str]:
             landing._record_file(conn, sha, path.stat().st_size, name, path)
             try:
                 results = [
-                    landing._load(conn, c, path, name, sha, received_at, landing.BATCH_ROWS)
+                    landing._load(conn, c, path, name, sha, received_at, landing.BATCH_ROWS, _preview_key())
                     for c in _contracts_per_load(contract, path, name)
                 ]
             except FileRejected as exc:
@@ -172,12 +180,7 @@ def _sample(contract: Contract, path: Path, rows: int, sample: int) -> list[str]
     with connect(autocommit=True) as conn:
         ensure_landing_schema(conn)
         crosswalk = Crosswalk.from_db(conn)
-    # A preview stores nothing: without the deployment's key, any key will do for its pseudonyms.
-    try:
-        hmac_key = pseudonym_key()
-    except SettingsError:
-        hmac_key = secrets.token_bytes(32)
-    ctx = mapping.MappingContext(contract, source, crosswalk, key, hmac_key)
+    ctx = mapping.MappingContext(contract, source, crosswalk, key, _preview_key())
     try:
         ctx.resolve_filename_parts()
     except FileRejected as exc:
