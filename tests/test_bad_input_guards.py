@@ -257,3 +257,12 @@ def test_cli_says_what_is_wrong_without_a_traceback(tmp_path, argv):
     assert "Traceback" not in out.stdout + out.stderr, out.stderr[-2000:]
     said = out.stdout + out.stderr
     assert "nope" in said or "broken.yml" in said or "invalid.yml" in said
+
+
+def test_ingest_tasks_have_an_execution_timeout():
+    from innovation_pipeline.orchestration.ingest import build_ingest_dag
+
+    contract = load_contract(Path(__file__).resolve().parents[1] / "programs" / "ky_local_labs.yml")
+    dag = build_ingest_dag(contract)
+    for task in dag.tasks:
+        assert task.execution_timeout is not None and task.execution_timeout.total_seconds() > 0, task.task_id
