@@ -416,3 +416,22 @@ def text_of_html(html: str) -> str:
     parser = _Text()
     parser.feed(html)
     return re.sub(r"\s+", " ", " ".join(parser.parts))
+
+
+def test_report_pages_cap_huge_messages_and_values(db, landed, session_tmp):
+    """A quarantine row or rejection holding a whole 10 MB cell (recorded before messages were
+    capped at landing) is quoted in part on the report pages."""
+    huge = "Z" * 10_000_000
+    sub = landed["defective"]
+    db.execute(
+        "insert into audit.quarantine (submission_id, source, source_row, column_name, field_name, reason_code,"
+        " message, raw_value) values (%s, 'ky_local_labs', 99, 'Grade', 'grade', 'not_allowed_value', %s, %s)",
+        (sub, f"Row 99, column 'Grade': {huge!r} is not one of the allowed values.", huge),
+    )
+    try:
+        index = build_report(session_tmp / "report_capped")
+        sizes = {p.name: p.stat().st_size for p in index.parent.rglob("*.html")}
+        assert max(sizes.values()) < 2_000_000, sizes
+        assert any("Z" * 150 in p.read_text(encoding="utf-8") for p in index.parent.rglob("*.html"))
+    finally:
+        db.execute("delete from audit.quarantine where submission_id = %s and source_row = 99", (sub,))
