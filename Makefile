@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIPELINE_HOME := $(CURDIR)
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+# A checkout run through make is a development install (a local pseudonym key is allowed).
+export PIPELINE_ENV ?= development
 
 .PHONY: install browser demo test airflow stop lint lock bench clean
 

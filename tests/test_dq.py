@@ -15,26 +15,11 @@ from innovation_pipeline.contracts import load_contract, load_contracts
 from innovation_pipeline.dq import ensure_dq_schema, validate_landing
 from innovation_pipeline.dq.masking import MASK, is_sensitive, mask_row, neutralize_formula
 from innovation_pipeline.dq.suites import build_landing_suite, hand_written, landing_suite_path
+from innovation_pipeline.landing import ensure_raw_table
 
 ROOT = Path(__file__).resolve().parents[1]
 KY = ROOT / "programs" / "ky_local_labs.yml"
 
-KY_DDL = """
-create schema if not exists raw;
-drop table if exists raw.ky_local_labs;
-create table raw.ky_local_labs (
-    _submission_id bigint, _file_sha256 text, _sheet text, _source_row integer,
-    _loaded_at timestamptz default now(), row_kind text, state text, district_id text,
-    district_source_value text, school_year smallint,
-    grade text, competency text,
-    students_eligible bigint, students_eligible__suppressed boolean, students_eligible__marker text,
-    students_eligible__lower numeric, students_eligible__upper numeric,
-    students_defended bigint, students_defended__suppressed boolean, students_defended__marker text,
-    students_defended__lower numeric, students_defended__upper numeric,
-    students_proficient bigint, students_proficient__suppressed boolean, students_proficient__marker text,
-    students_proficient__lower numeric, students_proficient__upper numeric
-);
-"""
 COMPETENCIES = ["resiliency", "cultural_competency", "innovation", "communication", "collaboration"]
 
 
@@ -58,7 +43,10 @@ def warehouse_url(isolated_warehouse_url: str) -> str:
 
 @pytest.fixture()
 def ky_raw(db):
-    db.execute(KY_DDL)
+    # The table as the loader makes it from the contract, not a hand-written copy that drifts.
+    db.execute("create schema if not exists raw")
+    db.execute("drop table if exists raw.ky_local_labs")
+    ensure_raw_table(db, load_contract(KY))
     good = [(g, c, 40, 30, 20, False) for g in ("5", "8", "12") for c in COMPETENCIES]
     _insert(db, 101, good)
     bad = list(good)

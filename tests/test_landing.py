@@ -447,25 +447,30 @@ def test_connection_killed_mid_copy_then_retry_leaves_one_copy(db, zz, tmp_path,
         "001,5,innovation,4",
     ]
     path = csv_file(tmp_path, "ZZ_001_2025-26.csv", lines)
-    real_copy = landing._copy_frame
-    calls = {"n": 0}
+    real_send = landing._RowStream._send
+    seen: dict[str, object] = {}
 
-    def copy_then_die(conn, table, frame):
-        real_copy(conn, table, frame)
-        calls["n"] += 1
-        if calls["n"] == 1:
-            pid = conn.info.backend_pid
+    def send_then_die(stream, payload):
+        # The raw rows' COPY is open and has its first batch: the server process dies now.
+        real_send(stream, payload)
+        if "query" not in seen:
+            pid = stream.conn.info.backend_pid
+            time.sleep(0.2)  # the writer thread hands the batch to the server
+            seen["query"] = db.execute(
+                "select query from pg_stat_activity where pid = %s", (pid,)
+            ).fetchone()[0]
             db.execute("select pg_terminate_backend(%s)", (pid,))
             time.sleep(0.2)
 
-    monkeypatch.setattr(landing, "_copy_frame", copy_then_die)
+    monkeypatch.setattr(landing._RowStream, "_send", send_then_die)
     with pytest.raises(psycopg.OperationalError):
         land_file(zz, path, batch_rows=2)
+    assert str(seen["query"]).lower().startswith("copy"), seen  # killed mid-COPY, not after it
     assert (
         db.execute("select count(*) from audit.submissions where file_name = %s", (path.name,)).fetchone()[0]
         == 0
     )
-    monkeypatch.setattr(landing, "_copy_frame", real_copy)
+    monkeypatch.setattr(landing._RowStream, "_send", real_send)
     result = land_file(zz, path, batch_rows=2)
     assert result.rows_loaded == 4
     assert (
@@ -485,17 +490,22 @@ def test_same_file_to_two_tasks_at_once_is_loaded_once(db, zz, tmp_path):
     ]
     path = csv_file(tmp_path, "ZZ_002_2025-26.csv", lines)
     results: list = []
+    errors: list = []
     barrier = threading.Barrier(2)
 
     def deliver():
         barrier.wait()
-        results.append(land_file(zz, path))
+        try:
+            results.append(land_file(zz, path))
+        except BaseException as exc:  # a thread's exception is otherwise lost
+            errors.append(exc)
 
     threads = [threading.Thread(target=deliver) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert errors == [] and len(results) == 2
     assert {r.submission_id for r in results} == {results[0].submission_id}
     assert (
         db.execute(
@@ -713,12 +723,18 @@ def test_server_error_mid_stream_aborts_the_load_and_leaves_nothing(db, zz, tmp_
         return b"not,a,row\n" + payload if calls["n"] == 3 else payload
 
     monkeypatch.setattr(landing, "_encode_rows", corrupt_third_batch)
-    with pytest.raises(psycopg.Error):
+    # The server refuses the stream's data: the load rolls back, and the safety net records the
+    # file as rejected (the same bytes would fail the same way), with none of its rows.
+    with pytest.raises(FileRejected) as info:
         land_file(contract, path, batch_rows=2)
+    assert info.value.code == "load_failed" and "InvalidTextRepresentation" in str(info.value)
     assert calls["n"] >= 3
-    assert db.execute("select count(*) from audit.submissions where source = 'zz_stream'").fetchone()[0] == 0
+    assert db.execute(
+        "select status, rows_loaded from audit.submissions where source = 'zz_stream'"
+    ).fetchall() == [("rejected", 0)]
+    assert db.execute("select count(*) from raw.zz_stream").fetchone()[0] == 0
     monkeypatch.setattr(landing, "_encode_rows", real_encode)
-    result = land_file(contract, path, batch_rows=2)
+    result = land_file(contract, path, batch_rows=2, reprocess=True)
     assert (result.rows_received, result.rows_loaded + result.rows_quarantined) == (30, 30)
 
 

@@ -129,3 +129,24 @@ def test_airflow_registers_the_plugin_once_without_import_errors():
     assert loaded["errors"] == {}
     assert loaded["names"].count("innovation_dq_report") == 1
     assert not list((project_root() / "plugins").glob("*.egg-info")), "package metadata in plugins/"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/report/a%00b.html",
+        "/report/%00",
+        "/report/" + "x" * 300 + ".html",
+        "/report/" + "y" * 300 + "/index.html",
+        "/data_docs/" + "z" * 5000,
+        "/report/ky_local_labs/2024.html%00.png",
+    ],
+    ids=["nul", "nul-alone", "300-char-segment", "300-char-folder", "5000-char-segment", "nul-before-suffix"],
+)
+def test_a_hostile_path_is_a_client_error_not_a_server_error(report_files, path):
+    from innovation_pipeline.dq.airflow_plugin import create_app
+
+    client = TestClient(create_app(dependencies=[]), raise_server_exceptions=False)
+    response = client.get(path)
+    assert response.status_code in (400, 404), (path[:60], response.status_code)
+    assert "not for officers" not in response.text and "Traceback" not in response.text

@@ -6,7 +6,10 @@
 - ``pipeline_officer`` reads the marts and ``dq``.
 
 People log in as their own roles, granted one of these. A state-scoped role (``state_role``) sees
-only its states' rows in every mart that has a ``state`` column.
+only its states' rows in every mart that has a ``state`` column and, for officers, in ``dq``. It
+holds the grants-only roles ``pipeline_mart_reader`` (and ``pipeline_dq_reader``), never
+``pipeline_analyst`` itself, and the row policies look at the login as well as the role in effect,
+so no ``SET ROLE`` widens what it sees.
 """
 
 from __future__ import annotations
@@ -22,25 +25,43 @@ GROUP_ROLES = ("pipeline_loader", "pipeline_transformer", "pipeline_analyst", "p
 
 def ensure_roles(conn: psycopg.Connection) -> None:
     """Create the group roles, schemas, grants and the row-security functions (idempotent)."""
+    from innovation_pipeline.dq.schema import ensure_dq_schema
+
     ddl = resources.files("innovation_pipeline").joinpath("sql/access.sql").read_text(encoding="utf-8")
+    # The dq tables exist before their row policies are set (a scoped officer reads dq through them).
+    ensure_dq_schema(conn)
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtextextended('innovation.access', 0))")
         conn.execute(ddl)
 
 
+# What a state-scoped role of each base is granted: the grants-only roles, never the base itself
+# (a member of pipeline_analyst could `set role pipeline_analyst` and see every state).
+SCOPED_GRANTS = {
+    "pipeline_analyst": ("pipeline_mart_reader",),
+    "pipeline_officer": ("pipeline_mart_reader", "pipeline_dq_reader"),
+}
+
+
 def state_role(conn: psycopg.Connection, state: str, base: str = "pipeline_analyst") -> str:
-    """A group role that sees only ``state``'s rows in the marts (e.g. ``pipeline_analyst_co``)."""
-    if not re.fullmatch(r"[A-Z]{2}", state) or base not in GROUP_ROLES:
-        raise ValueError(f"not a state code or base role: {state!r}, {base!r}")
+    """A group role that sees only ``state``'s rows (e.g. ``pipeline_analyst_co``): in the marts,
+    and for an officer base in ``dq``; whatever role its members ``set``, they see no other state."""
+    if not re.fullmatch(r"[A-Z]{2}", state) or base not in SCOPED_GRANTS:
+        raise ValueError(f"not a state code or a base role with state scopes: {state!r}, {base!r}")
     role = f"{base}_{state.lower()}"
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtextextended('innovation.access', 0))")
         if not conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone():
-            conn.execute(
-                sql.SQL("create role {} nologin in role {}").format(
-                    sql.Identifier(role), sql.Identifier(base)
-                )
-            )
+            conn.execute(sql.SQL("create role {} nologin").format(sql.Identifier(role)))
+        for granted in SCOPED_GRANTS[base]:
+            conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(granted), sql.Identifier(role)))
+        # A scoped role made before the grants-only roles was a member of its base: no longer.
+        for (group,) in conn.execute(
+            "select r.rolname from pg_auth_members m join pg_roles r on r.oid = m.roleid"
+            " where m.member = %s::regrole and r.rolname = any(%s)",
+            (role, list(GROUP_ROLES)),
+        ).fetchall():
+            conn.execute(sql.SQL("revoke {} from {}").format(sql.Identifier(group), sql.Identifier(role)))
         conn.execute(
             "insert into access.state_scopes (role_name, state) values (%s, %s) on conflict do nothing",
             (role, state),
@@ -49,14 +70,17 @@ def state_role(conn: psycopg.Connection, state: str, base: str = "pipeline_analy
 
 
 def publish_marts(conn: psycopg.Connection, schema: str = "marts") -> list[str]:
-    """Grant every table in ``schema`` to analysts, with the state policy where it has ``state``.
+    """Grant every table and view in ``schema`` to analysts, with the state policy where it has
+    ``state`` (a view reads as its caller, so its tables' policies apply).
 
     dbt does this per model in a post-hook; this catches tables built any other way.
     """
     tables = [
         r[0]
         for r in conn.execute(
-            "select format('%%I.%%I', schemaname, tablename) from pg_tables where schemaname = %s", (schema,)
+            "select format('%%I.%%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+            " where n.nspname = %s and c.relkind in ('r', 'p', 'v', 'm') order by 1",
+            (schema,),
         )
     ]
     for table in tables:

@@ -175,7 +175,9 @@ class SchoolYearRule(_Strict):
     source: Literal["column", "filename", "header"] = "filename"
     column: str | list[str] | None = None
     year: int | None = Field(
-        default=None, description="source header: set by the loader for each year's columns (wide files)."
+        default=None,
+        description="Set by the loader: the year of one load of a wide file (source header) or of a"
+        " several-years file (source column).",
     )
     min_year: int = 2000
     max_year: int = 2035
@@ -190,8 +192,8 @@ class SchoolYearRule(_Strict):
             raise ValueError("school_year.column is required when source is column")
         if self.several and self.source != "column":
             raise ValueError("school_year.several needs source: column (each row's year)")
-        if self.year is not None and self.source != "header":
-            raise ValueError("school_year.year is only for source: header")
+        if self.year is not None and self.source == "filename":
+            raise ValueError("school_year.year is only for source: header or column")
         return self
 
 

@@ -170,6 +170,8 @@ def prepare_environment() -> dict[str, str]:
     """
     from innovation_pipeline.settings import airflow_environment
 
+    # The demo is a development install by definition (a local pseudonym key is allowed).
+    os.environ.setdefault("PIPELINE_ENV", "development")
     env = airflow_environment()
     # dag.test() sleeps through each retry delay; the demo retries after seconds, not minutes.
     env.setdefault("PIPELINE_RETRY_DELAY_SECONDS", os.environ.get("PIPELINE_RETRY_DELAY_SECONDS") or "5")

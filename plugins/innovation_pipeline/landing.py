@@ -42,6 +42,8 @@ BATCH_ROWS = 50_000
 STREAM_QUEUE = 2
 STREAM_CHUNK = 1 << 20
 QUARANTINE_IN_MEMORY = 100_000
+# Characters of an unexpected error's text kept in a rejection message.
+MESSAGE_DETAIL_LIMIT = 300
 
 
 @dataclass
@@ -76,16 +78,52 @@ def ensure_landing_schema(conn: psycopg.Connection) -> None:
     ddl = (
         resources.files("innovation_pipeline").joinpath("sql/landing_schema.sql").read_text(encoding="utf-8")
     )
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtextextended('innovation.landing_schema', 0))")
-        conn.execute(ddl)
+    digest = hashlib.sha256(ddl.encode("utf-8")).hexdigest()
+    # DDL only when needed: `create index if not exists` takes a SHARE lock on audit.submissions
+    # even when the index exists, so running it per file made every load wait for every load in
+    # flight, of any source. A marker of the DDL's content says it ran already.
+    if not _landing_schema_current(conn, digest):
+        with conn.transaction():
+            conn.execute("select pg_advisory_xact_lock(hashtextextended('innovation.landing_schema', 0))")
+            if not _landing_schema_current(conn, digest):
+                conn.execute(ddl)
+                conn.execute(
+                    "insert into ref.reference_versions (name, content_sha256) values ('landing_schema', %s)"
+                    " on conflict (name) do update set content_sha256 = excluded.content_sha256, loaded_at = now()",
+                    (digest,),
+                )
     load_reference(conn)
+
+
+_LANDING_TABLES = (
+    "audit.files",
+    "audit.submissions",
+    "audit.quarantine",
+    "audit.marts_builds",
+    "ref.districts",
+)
+
+
+def _landing_schema_current(conn: psycopg.Connection, digest: str) -> bool:
+    """Whether the landing DDL of this content ran (and its tables are still there)."""
+    present = conn.execute(
+        "select bool_and(to_regclass(t) is not null) from unnest(%s::text[]) t",
+        ([*_LANDING_TABLES, "ref.reference_versions"],),
+    ).fetchone()[0]  # type: ignore[index]
+    if not present:
+        return False
+    row = conn.execute(
+        "select content_sha256 from ref.reference_versions where name = 'landing_schema'"
+    ).fetchone()
+    return row is not None and row[0] == digest
 
 
 def ensure_raw_table(conn: psycopg.Connection, contract: Contract) -> None:
     """Create ``raw.<source>`` from the contract, adding columns a revised contract introduces."""
     columns = mapping.raw_columns(contract)
     table = sql.Identifier("raw", contract.raw_table)
+    if _raw_table_current(conn, contract.raw_table, [n for n, _ in columns]):
+        return  # no DDL: `alter table` would lock the table against readers, even as a no-op
     with conn.transaction():
         conn.execute(
             "select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"innovation.raw.{contract.raw_table}",)
@@ -121,6 +159,21 @@ def ensure_raw_table(conn: psycopg.Connection, contract: Contract) -> None:
                 "create index if not exists {} on {} using brin (_submission_id) with (autosummarize = on)"
             ).format(sql.Identifier(f"{contract.raw_table}_submission"), table)
         )
+
+
+def _raw_table_current(conn: psycopg.Connection, table: str, columns: list[str]) -> bool:
+    """Whether ``raw.<table>`` has every column and its index, and no obsolete not-null hash column."""
+    row = conn.execute(
+        """
+        select count(*) filter (where a.attname = any(%(columns)s::text[])) = cardinality(%(columns)s::text[])
+               and not bool_or(a.attname = '_file_sha256' and a.attnotnull)
+               and to_regclass(format('raw.%%I', %(index)s::text)) is not null
+        from pg_attribute a
+        where a.attrelid = to_regclass(format('raw.%%I', %(table)s::text)) and a.attnum > 0 and not a.attisdropped
+        """,
+        {"columns": columns, "table": table, "index": f"{table}_submission"},
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def safe_file_name(name: str) -> str:
@@ -220,6 +273,8 @@ def land_file(
         from innovation_pipeline.multi_year import land_years
 
         return land_years(contract, path, name, received_at, batch_rows)
+    # A missing key is the deployment's problem, not the file's: refuse before anything is recorded.
+    key = pseudonym_key()
     sha = file_sha256(path)
     size = path.stat().st_size
     archived = archive_file(path, sha)
@@ -246,11 +301,36 @@ def land_file(
                 duplicate = None if reprocess else _duplicate_of(conn, contract, sha)
                 if duplicate is not None:
                     return _record_duplicate(conn, contract, name, sha, received_at, duplicate)
-                return _load(conn, contract, archived, name, sha, received_at, batch_rows)
+                return _load(conn, contract, archived, name, sha, received_at, batch_rows, key)
         except FileRejected as exc:
             _record_rejection(conn, contract, name, sha, size, archived, received_at, exc)
             log.error("%s rejected: %s", name, exc)
             raise
+        except (psycopg.OperationalError, psycopg.ProgrammingError, psycopg.InternalError):
+            # The server or the connection went away, or the warehouse is not set up as the loader
+            # needs (a privilege, a table): not the file's fault, and a retry may succeed.
+            raise
+        except Exception as exc:
+            # Whatever the bytes hold, the file ends as a recorded submission: a retry of the same
+            # bytes would fail the same way, and an unrecorded file is listed as new on every run.
+            rejected = unexpected_rejection(name, exc)
+            log.exception("%s rejected after an unexpected error", name)
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.rollback()
+            _record_rejection(conn, contract, name, sha, size, archived, received_at, rejected)
+            raise rejected from exc
+
+
+def unexpected_rejection(name: str, exc: BaseException) -> FileRejected:
+    """A readable rejection for an error the loader did not foresee (the detail capped)."""
+    detail = " ".join(str(exc).split())
+    if len(detail) > MESSAGE_DETAIL_LIMIT:
+        detail = detail[:MESSAGE_DETAIL_LIMIT] + "..."
+    return FileRejected(
+        "load_failed",
+        f"{name}: the file could not be loaded ({type(exc).__name__}: {detail or 'no detail'}); "
+        "nothing from it was stored. Check the file against the contract, or send it to the data team.",
+    )
 
 
 def _duplicate_of(conn: psycopg.Connection, contract: Contract, sha: str) -> int | None:
@@ -363,6 +443,7 @@ def _load(
     sha: str,
     received_at: dt.datetime,
     batch_rows: int,
+    pseudonym: bytes,
 ) -> LandingResult:
     key = _key_from_name(contract, name)
     source = open_source(contract, path, name, batch_size=batch_rows)
@@ -372,7 +453,7 @@ def _load(
         source=source,
         crosswalk=crosswalk,
         key=key,
-        pseudonym_key=pseudonym_key(),
+        pseudonym_key=pseudonym,
     )
     context.resolve_filename_parts()
     sub_id = conn.execute(

@@ -60,6 +60,7 @@ QUARANTINE_SCHEMA = {
 }
 QUARANTINE_COLUMNS = list(QUARANTINE_SCHEMA)
 RAW_VALUE_LIMIT = 500
+MESSAGE_VALUE_LIMIT = 100
 # Keys a KeyTracker remembers (20 bytes each) before leaving duplicates to the database.
 MAX_TRACKED_KEYS = 3_000_000
 UNKNOWN_NOTES_CACHED = 10_000
@@ -296,13 +297,20 @@ class _Problems:
         messages, shown = [], []
         for row, code, value in zip(bad_rows, bad_codes, bad_raw, strict=True):
             is_student = spec is not None and spec.type == "student_id"
-            text = None if value is None else str(value)
+            # PostgreSQL text cannot hold NUL: the quarantine keeps the value without them.
+            text = None if value is None else str(value).replace("\x00", "")
             display = MASK if (is_student and text) else (text[:RAW_VALUE_LIMIT] if text else None)
             shown.append(display)
+            # A message quotes at most MESSAGE_VALUE_LIMIT characters of the value (raw_value keeps more).
+            short = (
+                text
+                if text is None or len(text) <= MESSAGE_VALUE_LIMIT
+                else text[:MESSAGE_VALUE_LIMIT] + "..."
+            )
             if message is not None:
-                what = message(text, code)
+                what = message(short, code)
             else:
-                quoted = "the value" if is_student else (f"{display!r}" if display else "the cell")
+                quoted = "the value" if is_student else (f"{short!r}" if display else "the cell")
                 what = (
                     f"{quoted} {ERROR_MESSAGES.get(code, code)}{_detail(spec, code, c.suppression.markers)}"
                 )
@@ -365,11 +373,13 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
     def district_message(value: str | None, code: str) -> str:
         if code == "unknown_district":
             return ctx.explain_unknown_district(value or "")
+        if code == "invalid_character":
+            return f"the district {ERROR_MESSAGES[code]}"
         if code == "district_mismatch":
             return f"district {value!r} is not the submitting district {ctx.submitter_district}"
         return f"the district is blank {ERROR_MESSAGES['missing_value'].split(' but ')[1]}"
 
-    problems.add(DISTRICT, district_error, raw_district, district_message)
+    problems.add(DISTRICT, _invalid_characters(district_error, raw_district), raw_district, district_message)
     total_state = ctx.submitter if c.state == "US" else c.state
     out["state"] = pl.select(
         pl.when(pl.lit(is_total))
@@ -377,7 +387,8 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
         .otherwise(pl.lit(states) if c.state == "US" else pl.lit(c.state))
     ).to_series()
     out["district_id"] = pl.select(pl.when(pl.lit(is_total)).then(None).otherwise(pl.lit(ids))).to_series()
-    out["district_source_value"] = raw_district
+    # As written, less NUL bytes (PostgreSQL text cannot hold them).
+    out["district_source_value"] = raw_district.str.replace_all("\x00", "", literal=True)
 
     out["school_year"] = year_values
 
@@ -397,7 +408,7 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
             out[column_name(spec)] = values.replace_strict(distinct, keys, default=None, return_dtype=pl.Utf8)
             continue
         parsed = _parse_field(spec, raw, c, ctx.rate_scale(spec, raw))
-        problems.add(spec.name, parsed.errors, raw)
+        problems.add(spec.name, _invalid_characters(parsed.errors, raw, ctx.source.sheet is not None), raw)
         value = parsed.frame["value"]
         # Exact decimals go to the table as the text of the number, never through a float.
         out[spec.name] = value.cast(pl.Int64) if spec.type == "integer" else decimal_text(value)
@@ -419,6 +430,25 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
         )
     )
     return good, bad
+
+
+def _invalid_characters(errors: pl.Series, raw: pl.Series, workbook: bool = False) -> pl.Series:
+    """``errors``, with ``invalid_character`` (first) for cells holding U+FFFD: the reader's stand-in for
+    a lone surrogate (JSON '\\ud800'), or what a broken encoding left upstream; and in a
+    workbook, ``formula_not_computed`` for a formula the reader found no value for."""
+    bad = raw.str.contains("\ufffd", literal=True).fill_null(False)
+    if bad.any():
+        errors = pl.select(
+            pl.when(pl.lit(bad)).then(pl.lit("invalid_character")).otherwise(pl.lit(errors))
+        ).to_series()
+    if workbook and errors.is_not_null().any():
+        formula = raw.str.starts_with("=").fill_null(False)
+        errors = pl.select(
+            pl.when(pl.lit(errors).is_not_null() & pl.lit(formula))
+            .then(pl.lit("formula_not_computed"))
+            .otherwise(pl.lit(errors))
+        ).to_series()
+    return errors
 
 
 def _resolve_districts(ctx: MappingContext, raw: pl.Series, years: pl.Series) -> pl.DataFrame:
@@ -517,6 +547,10 @@ def post_load_checks(
             )
 
     if c.school_year.source == "column":
+        # The year the file stands for: its load's (one year of a several-years file), else the
+        # one its name gives (a file named for 2016-17 whose rows say 2023-24 must not replace
+        # the real 2023-24 submission), else the year most rows carry.
+        named = filename_school_year(c, ctx.key.get("school_year"))
         row = conn.execute(
             sql.SQL(
                 "select school_year from {} where _submission_id = %s group by school_year"
@@ -524,7 +558,7 @@ def post_load_checks(
             ).format(table),
             (sub,),
         ).fetchone()
-        ctx.school_year = row[0] if row else None
+        ctx.school_year = c.school_year.year or named or (row[0] if row else None)
         if ctx.school_year is not None:
             moved = conn.execute(
                 sql.SQL(
@@ -543,6 +577,7 @@ def post_load_checks(
                 lambda r: (
                     f"school year {school_year_label(r[1])} differs from the file's "
                     f"{school_year_label(ctx.school_year)}"
+                    + (" (the year its name gives)" if named and not c.school_year.year else "")
                 ),  # type: ignore[arg-type]
             )
 

@@ -20,7 +20,7 @@ import psycopg
 
 from innovation_pipeline.contracts import Contract
 from innovation_pipeline.parsing import header_school_year, parse_school_year, school_year_label
-from innovation_pipeline.readers import SCHOOL_YEAR, FileRejected, open_source
+from innovation_pipeline.readers import SCHOOL_YEAR, open_source
 
 
 def years_in_file(contract: Contract, path: Path, name: str) -> dict[int | None, set[str | None]]:
@@ -43,8 +43,8 @@ def _single(contract: Contract) -> Contract:
     return Contract.model_validate(data)
 
 
-def for_year(contract: Contract, texts: set[str | None]) -> Contract:
-    """The contract keeping only rows whose year cell is one of ``texts``."""
+def for_year(contract: Contract, texts: set[str | None], year: int | None = None) -> Contract:
+    """The contract keeping only rows whose year cell is one of ``texts``, for ``year``'s load."""
     column = contract.school_year.column
     names = [column] if isinstance(column, str) else list(column or [])
     values = sorted(t for t in texts if t is not None)
@@ -56,6 +56,8 @@ def for_year(contract: Contract, texts: set[str | None]) -> Contract:
     keep = data["rows"].get("keep") or []
     data["rows"]["keep"] = [{"all": [{"any": keep}, year_rule]}] if keep else [year_rule]
     data["school_year"]["several"] = False
+    if year is not None:
+        data["school_year"]["year"] = year
     return Contract.model_validate(data)
 
 
@@ -104,7 +106,7 @@ def land_years(
         return combined(contract, name, sha, [], done)
     try:
         parts = contracts_for(contract, path, name)
-    except FileRejected:
+    except Exception:  # the ordinary loader records why (its safety net included)
         return land_file(
             whole, path, original_name=name, received_at=received_at, batch_rows=batch_rows, reprocess=True
         )
@@ -210,4 +212,4 @@ def contracts_for(contract: Contract, path: Path, name: str) -> list[Contract]:
         return [contract]
     match = contract.matches_file(name)
     file_year = filename_school_year(contract, match.groupdict().get("school_year") if match else None)
-    return [for_year(contract, texts) for _, texts in plan(contract, path, name, file_year)]
+    return [for_year(contract, texts, year) for year, texts in plan(contract, path, name, file_year)]

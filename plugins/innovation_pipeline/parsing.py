@@ -24,6 +24,11 @@ MAX_TEXT_LENGTH = 4000
 DECIMAL_PRECISION = 38
 DECIMAL_SCALE = 20
 DECIMAL = pl.Decimal(DECIMAL_PRECISION, DECIMAL_SCALE)
+# Money columns are numeric(14, 2) (mapping.py): 12 digits before the point.
+MONEY_DIGITS = 12
+# Dates outside these years are typing errors (0001-01-01, 9999-12-31), not program data.
+MIN_DATE_YEAR = 1900
+MAX_DATE_YEAR = 2100
 _NUM = r"(\d+(?:\.\d+)?|\.\d+)"
 _NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 
@@ -52,6 +57,9 @@ ERROR_MESSAGES = {
     "bad_school_year": "is not a school year",
     "school_year_out_of_range": "is not a plausible school year",
     "value_too_long": f"is longer than {MAX_TEXT_LENGTH} characters",
+    "money_too_large": f"is larger than an amount can be (at most {MONEY_DIGITS} digits before the point)",
+    "date_out_of_range": f"is not a plausible date (years {MIN_DATE_YEAR} to {MAX_DATE_YEAR})",
+    "invalid_character": "holds a character that is not valid text (a broken escape or encoding)",
 }
 
 
@@ -242,6 +250,7 @@ def parse_numeric(
     unknown_marker = unknown_marker & (pl.col("t").str.len_chars() <= 8)
     unknown_marker = unknown_marker & (pl.col("t").str.count_matches(r"[^\W\d_]") <= 3)
     not_whole = (pl.col("value") != pl.col("value").floor()) if is_int else pl.lit(False)
+    money_too_large = pl.lit(spec.type == "money") & pl.col("is_num") & (pl.col("int_digits") > MONEY_DIGITS)
     not_cents = pl.lit(spec.type == "money") & pl.col("is_num") & (pl.col("decimals") > 2)
     not_cents = not_cents & (pl.col("value") != pl.col("value").round(2))
     error = (
@@ -255,6 +264,8 @@ def parse_numeric(
         .then(pl.lit("number_too_large"))
         .when(~blank & ~pl.col("suppressed") & pl.col("too_precise"))
         .then(pl.lit("too_many_decimals"))
+        .when(~blank & ~pl.col("suppressed") & money_too_large)
+        .then(pl.lit("money_too_large"))
         .when(not_whole.fill_null(False))
         .then(pl.lit("not_whole_number"))
         .when(not_cents.fill_null(False))
@@ -325,8 +336,11 @@ def parse_date(raw: pl.Series, spec: FieldSpec) -> Parsed:
         .then(pl.lit("missing_value"))
         .when(~blank & pl.col("value").is_null())
         .then(pl.lit("bad_date"))
+        .when((pl.col("value").dt.year() < MIN_DATE_YEAR) | (pl.col("value").dt.year() > MAX_DATE_YEAR))
+        .then(pl.lit("date_out_of_range"))
     )
-    return Parsed(df.select("value", error.alias("error")))
+    df = df.with_columns(error.alias("error"))
+    return Parsed(df.select(pl.when(pl.col("error").is_null()).then(pl.col("value")).alias("value"), "error"))
 
 
 _TRUE = {"y", "yes", "true", "t", "1", "x"}

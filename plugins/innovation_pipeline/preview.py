@@ -9,6 +9,7 @@ quick look at a very large file; its counts say so.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from pathlib import Path
 
 import polars as pl
@@ -20,7 +21,7 @@ from innovation_pipeline.contracts import Contract
 from innovation_pipeline.crosswalk import Crosswalk
 from innovation_pipeline.headers import loose_matches
 from innovation_pipeline.readers import DISTRICT, SCHOOL_YEAR, FileRejected, SourceFile, open_source
-from innovation_pipeline.settings import pseudonym_key
+from innovation_pipeline.settings import SettingsError, pseudonym_key
 
 PROBLEMS_SHOWN = 40
 
@@ -79,6 +80,14 @@ def preview(contract: Contract, path: Path, rows: int = 10, sample: int | None =
     return "\n".join(lines + _rolled_back_load(contract, path, rows))
 
 
+def _preview_key() -> bytes:
+    """A preview stores nothing: without the deployment's key, any key will do for its pseudonyms."""
+    try:
+        return pseudonym_key()
+    except SettingsError:
+        return secrets.token_bytes(32)
+
+
 def _rolled_back_load(contract: Contract, path: Path, rows: int) -> list[str]:
     from innovation_pipeline import landing
     from innovation_pipeline.warehouse import conninfo
@@ -102,7 +111,7 @@ def _rolled_back_load(contract: Contract, path: Path, rows: int) -> list[str]:
             landing._record_file(conn, sha, path.stat().st_size, name, path)
             try:
                 results = [
-                    landing._load(conn, c, path, name, sha, received_at, landing.BATCH_ROWS)
+                    landing._load(conn, c, path, name, sha, received_at, landing.BATCH_ROWS, _preview_key())
                     for c in _contracts_per_load(contract, path, name)
                 ]
             except FileRejected as exc:
@@ -171,7 +180,7 @@ def _sample(contract: Contract, path: Path, rows: int, sample: int) -> list[str]
     with connect(autocommit=True) as conn:
         ensure_landing_schema(conn)
         crosswalk = Crosswalk.from_db(conn)
-    ctx = mapping.MappingContext(contract, source, crosswalk, key, pseudonym_key())
+    ctx = mapping.MappingContext(contract, source, crosswalk, key, _preview_key())
     try:
         ctx.resolve_filename_parts()
     except FileRejected as exc:

@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import io
 import json
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,10 @@ HEADER_SCAN_ROWS = 40
 MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 200
 MAX_JSON_BYTES = 256 * 1024 * 1024
+# Bounds on one sheet of a workbook: a 1,048,576-row sheet of 30 columns is within them.
+MAX_EXCEL_COLUMNS = 1_000
+MAX_EXCEL_CELLS = 64_000_000
+MAX_EXCEL_SECONDS = 45 * 60
 DISTRICT = "__district"
 SCHOOL_YEAR = "__school_year"
 ROW_KIND = "__row_kind"
@@ -56,6 +61,8 @@ def _cell_text(value: object) -> str | None:
     """Excel and JSON cells as the text a CSV would have carried."""
     if value is None:
         return None
+    if isinstance(value, str):
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -65,7 +72,7 @@ def _cell_text(value: object) -> str | None:
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
+        return _valid_text(json.dumps(value, ensure_ascii=False))
     return str(value)
 
 
@@ -132,6 +139,21 @@ def _map_header(header: list[object], contract: Contract) -> tuple[dict[str, int
             if required:
                 missing.append(" or ".join(repr(a if isinstance(a, str) else a.pattern) for a in aliases))
     return found, missing
+
+
+def check_duplicate_columns(header: list[object], columns: dict[str, int], file_name: str) -> None:
+    """Refuse a header that names a column the contract reads more than once: which of them is
+    meant cannot be known, and reading the first would silently drop the other."""
+    names = [_norm_header(cell) for cell in header]
+    for idx in sorted(set(columns.values())):
+        if names[idx] and names.count(names[idx]) > 1:
+            at = [i + 1 for i, n in enumerate(names) if n == names[idx]]
+            raise FileRejected(
+                "duplicate_columns",
+                f"{file_name}: the header names the column {str(header[idx])[:100]!r} "
+                f"{len(at)} times (columns {', '.join(map(str, at))}); rename or remove the extra one",
+                column=str(header[idx]),
+            )
 
 
 def _find_header(rows: list[tuple[int, list[object]]], contract: Contract, file_name: str):
@@ -316,6 +338,7 @@ def _open_csv(contract: Contract, path: Path, file_name: str, batch_size: int) -
 
     stats = ReadStats()
     check_header(contract, header, file_name)
+    check_duplicate_columns(header, columns, file_name)
     rules = _RowRules(contract, header)
 
     def rows(offset: int = 0, first: int = 1, lines: int = 0) -> Iterator[tuple[int, list[object]]]:
@@ -329,20 +352,42 @@ def _open_csv(contract: Contract, path: Path, file_name: str, batch_size: int) -
                 for number, row in enumerate(reader, start=first):
                     if number > header_row:
                         yield number, row
-            except (csv.Error, UnicodeDecodeError) as exc:
+            except UnicodeDecodeError as exc:
+                # The decoder works ahead of the csv module: find the line the bad byte is on.
+                line = _undecodable_line(path, offset, text_encoding, lines)
+                raise FileRejected(
+                    "unreadable",
+                    f"{file_name}: line {line} cannot be read as {encoding}: byte 0x{exc.object[exc.start]:02x}"
+                    " is not a character in it (send the file as UTF-8)",
+                    row=line,
+                ) from exc
+            except csv.Error as exc:
                 line = lines + reader.line_num + 1
                 raise FileRejected(
                     "unreadable", f"{file_name}: row {line} cannot be read: {exc}", row=line
                 ) from exc
 
+    def guarded(offset: int = 0, first: int = 1, lines: int = 0) -> Iterator[tuple[int, list[object]]]:
+        return _guard_quotes(rows(offset, first, lines), header, delimiter, file_name)  # type: ignore[arg-type]
+
     mapping = {t: str(header[i]) for t, i in columns.items()}
     used = set(columns.values())
     if FAST_CSV and encoding in ("utf-8", "utf-8-sig") and not rules.active:
         batches = _fast_csv(
-            path, head, header_row, header, columns, delimiter, rules.skip_blank, stats, batch_size, rows
+            path,
+            head,
+            header_row,
+            header,
+            columns,
+            delimiter,
+            rules.skip_blank,
+            stats,
+            batch_size,
+            guarded,
+            file_name,
         )
     else:
-        batches = _batched(rows(), columns, rules, stats, batch_size, text_cells=True)
+        batches = _batched(guarded(), columns, rules, stats, batch_size, text_cells=True)
     return SourceFile(
         name=file_name,
         sheet=None,
@@ -355,6 +400,51 @@ def _open_csv(contract: Contract, path: Path, file_name: str, batch_size: int) -
         stats=stats,
         _batches=batches,
     )
+
+
+def _undecodable_line(path: Path, offset: int, encoding: str, lines: int) -> int:
+    """The number of the first line from byte ``offset`` that does not decode (after ``lines``)."""
+    with path.open("rb") as raw:
+        raw.seek(offset)
+        for number, line in enumerate(raw, start=lines + 1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError:
+                return number
+    return lines + 1
+
+
+def swallowed_records(cell: str, delimiter: str, width: int) -> bool:
+    """Whether a cell holds whole records: a line of it after the first has as many fields as
+    the header. That is what a quote opened and never closed does (the csv module reads on to the
+    next quote, or the end of the file); a note written over several lines does not."""
+    if width < 3 or ("\n" not in cell and "\r" not in cell):
+        return False
+    return any(line.count(delimiter) >= width - 1 for line in cell.splitlines()[1:])
+
+
+def _unclosed_quote(file_name: str, row: int, column: object) -> FileRejected:
+    return FileRejected(
+        "unclosed_quote",
+        f"{file_name}: row {row}, column {str(column)[:100]!r}: a quote opens here and is not closed, so the"
+        " rows after it would be read as this one cell; close or remove the quote and send the file again",
+        row=row,
+        column=str(column),
+    )
+
+
+def _guard_quotes(
+    rows: Iterator[tuple[int, list[str]]], header: list[object], delimiter: str, file_name: str
+) -> Iterator[tuple[int, list[str]]]:
+    """The csv module's records, refusing the file at a cell that swallowed records."""
+    width = len(header)
+    for number, row in rows:
+        joined = "".join(row)
+        if ("\n" in joined or "\r" in joined) and width >= 3:
+            for i, cell in enumerate(row):
+                if swallowed_records(cell, delimiter, width):
+                    raise _unclosed_quote(file_name, number, header[i] if i < width else f"column {i + 1}")
+        yield number, row
 
 
 # --- CSV, fast path ----------------------------------------------------------------------------
@@ -429,6 +519,7 @@ def _fast_csv(
     stats: ReadStats,
     batch_size: int,
     rows: RowSource,
+    file_name: str = "",
 ) -> Iterator[pl.DataFrame]:
     """UTF-8 CSV read by polars' native parser, block by block, in the general path's batches.
 
@@ -467,6 +558,7 @@ def _fast_csv(
                 rest = rows(offset, number, lines)
                 yield from _batched_text(rest, names, indexes, skip_blank, stats, batch_size)  # type: ignore[arg-type]
                 return
+            _check_block_quotes(frame, cells, header, delimiter, number, file_name)
             offset += end
             lines += data.count(b"\n", 0, end)
             pending = data[end:]
@@ -482,6 +574,24 @@ def _fast_csv(
                 frame = frame.with_row_index("__i").filter(~pl.col("__i").is_in(blank.implode())).drop("__i")
             for start in range(0, frame.height, batch_size):
                 yield frame.slice(start, batch_size)
+
+
+def _check_block_quotes(
+    frame: pl.DataFrame, cells: list[str], header: list[object], delimiter: str, first: int, file_name: str
+) -> None:
+    """The fast path's :func:`_guard_quotes`: only rows with a line break in a cell are looked at."""
+    broken = frame.select(
+        pl.any_horizontal(
+            pl.col(c).str.contains("\n", literal=True) | pl.col(c).str.contains("\r", literal=True)
+            for c in cells
+        )
+    ).to_series()
+    if not broken.any():
+        return
+    for at in broken.arg_true().to_list():
+        for i, cell in enumerate(frame.row(at)):
+            if isinstance(cell, str) and swallowed_records(cell, delimiter, len(header)):
+                raise _unclosed_quote(file_name, first + at, header[i])
 
 
 def _blank_rows(frame: pl.DataFrame, cells: list[str]) -> pl.Series | None:
@@ -540,6 +650,51 @@ def check_zip(path: Path, file_name: str) -> None:
         )
 
 
+def _formula_sheet(path: Path, ws: object) -> object | None:
+    """The sheet read for its formulas, if it has any: a formula the workbook holds no computed
+    value for (written by a script, never opened in Excel) reads as None with ``data_only``,
+    which would pass for a blank cell."""
+    import openpyxl
+
+    member = getattr(ws, "_worksheet_path", None)
+    if member is None:
+        return None
+    with zipfile.ZipFile(path) as zf, zf.open(member) as fh:
+        tail = b""
+        while chunk := fh.read(1 << 20):
+            if b"<f>" in tail + chunk or b"<f " in tail + chunk:
+                break
+            tail = chunk[-4:]
+        else:
+            return None
+    wb = openpyxl.load_workbook(path.open("rb"), read_only=True, data_only=False)
+    return wb[ws.title]  # type: ignore[attr-defined]
+
+
+def _uncomputed_formulas(values: tuple, written: tuple) -> tuple:
+    """A row's values, with a formula that has no computed value as its text ('=B2*3')."""
+    if None not in values:
+        return values
+    return tuple(
+        w if v is None and isinstance(w, str) and w.startswith("=") else v
+        for v, w in zip(values, written + (None,) * (len(values) - len(written)), strict=False)
+    )
+
+
+def check_sheet_size(ws: object, file_name: str) -> None:
+    """Refuse a sheet whose declared size is beyond what a submission can be: a few-KB workbook
+    can declare 16,384 columns by 1,048,576 rows with one far cell, and reading it would pad every
+    row to the full width (an hour of CPU for nothing)."""
+    rows, columns = ws.max_row or 0, ws.max_column or 0  # type: ignore[attr-defined]
+    if columns > MAX_EXCEL_COLUMNS or rows * columns > MAX_EXCEL_CELLS:
+        raise FileRejected(
+            "too_large",
+            f"{file_name}: sheet {ws.title!r} declares {rows:,} rows by {columns:,} columns"  # type: ignore[attr-defined]
+            f" (at most {MAX_EXCEL_COLUMNS:,} columns and {MAX_EXCEL_CELLS:,} cells are read); refused."
+            " If the data is smaller, a stray cell far down or to the right makes the sheet this big: delete it",
+        )
+
+
 def _open_excel(contract: Contract, path: Path, file_name: str, batch_size: int) -> SourceFile:
     import openpyxl
 
@@ -562,10 +717,31 @@ def _open_excel(contract: Contract, path: Path, file_name: str, batch_size: int)
             "missing_columns", f"{file_name}: no sheet {wanted!r} in the workbook (sheets: {sheets})"
         ) from None
 
+    check_sheet_size(ws, file_name)
+    formulas = _formula_sheet(path, ws)
+
     def numbered(min_row: int = 1) -> Iterator[tuple[int, list[object]]]:
+        cells, started = 0, time.monotonic()
         try:
-            for number, row in enumerate(ws.iter_rows(min_row=min_row, values_only=True), start=min_row):
+            rows = ws.iter_rows(min_row=min_row, max_col=ws.max_column or None, values_only=True)
+            if formulas is not None:
+                written = formulas.iter_rows(min_row=min_row, max_col=ws.max_column or None, values_only=True)
+                rows = map(_uncomputed_formulas, rows, written)
+            for number, row in enumerate(rows, start=min_row):
+                # A sheet whose declared size lies is bounded as it is read.
+                cells += len(row)
+                if cells > MAX_EXCEL_CELLS or (
+                    number % 10_000 == 0 and time.monotonic() - started > MAX_EXCEL_SECONDS
+                ):
+                    raise FileRejected(
+                        "too_large",
+                        f"{file_name}: sheet {ws.title!r} holds more than {MAX_EXCEL_CELLS:,} cells or takes more than"
+                        f" {MAX_EXCEL_SECONDS // 60} minutes to read (at row {number:,}); refused",
+                        row=number,
+                    )
                 yield number, list(row)
+        except FileRejected:
+            raise
         except Exception as exc:
             raise FileRejected(
                 "unreadable", f"{file_name}: the workbook is damaged ({type(exc).__name__})"
@@ -580,6 +756,7 @@ def _open_excel(contract: Contract, path: Path, file_name: str, batch_size: int)
     header_row, header, columns = _find_header(sample, contract, file_name)
     stats = ReadStats()
     check_header(contract, header, file_name)
+    check_duplicate_columns(header, columns, file_name)
     rules = _RowRules(contract, header)
     mapping = {t: str(header[i]) for t, i in columns.items()}
     used = set(columns.values())
@@ -600,15 +777,68 @@ def _open_excel(contract: Contract, path: Path, file_name: str, batch_size: int)
 # --- JSON --------------------------------------------------------------------------------------
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _json_object(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    record: dict[str, object] = {}
+    for key, value in pairs:
+        if key in record:
+            raise _DuplicateKey(key)
+        record[_valid_text(key)] = _valid_text(value) if isinstance(value, str) else value
+    return record
+
+
+def _valid_text(value: str) -> str:
+    """A JSON string with its lone surrogates ('\\ud800', which no database stores) as U+FFFD;
+    a cell holding one is quarantined (mapping.py: invalid_character)."""
+    if value.isascii():
+        return value
+    return (
+        value.encode("utf-8", "surrogatepass").decode("utf-8", "replace") if _has_surrogate(value) else value
+    )
+
+
+def _has_surrogate(value: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in value)
+
+
+def _parse_json(text: str, file_name: str) -> object:
+    """The document, with long integers kept as the text written, Infinity and NaN as words
+    (which are not numbers), duplicate keys and nesting deeper than Python's recursion limit
+    refused."""
+    try:
+        return json.loads(
+            text,
+            # Python refuses int() of more than 4,300 digits; such a number is kept as its text.
+            parse_int=lambda digits: int(digits) if len(digits) <= 100 else digits,
+            parse_constant=str,
+            object_pairs_hook=_json_object,
+        )
+    except _DuplicateKey as exc:
+        raise FileRejected(
+            "duplicate_columns",
+            f"{file_name}: a record names the field {str(exc)[:100]!r} twice; which value is meant is unclear",
+        ) from None
+    except RecursionError:
+        raise FileRejected(
+            "unreadable", f"{file_name}: the JSON is nested too deeply to be records"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise FileRejected("unreadable", f"{file_name}: not valid JSON ({exc})") from exc
+
+
 def _open_json(contract: Contract, path: Path, file_name: str, batch_size: int) -> SourceFile:
     if path.stat().st_size > MAX_JSON_BYTES:
         raise FileRejected("too_large", f"{file_name}: JSON files over {MAX_JSON_BYTES:,} bytes are refused")
     head = sniff_bytes(path, file_name)
     encoding = detect_encoding(path, contract.file.encoding, head)
     try:
-        data = json.loads(path.read_text(encoding=encoding))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        text = path.read_text(encoding=encoding)
+    except UnicodeDecodeError as exc:
         raise FileRejected("unreadable", f"{file_name}: not valid JSON ({exc})") from exc
+    data = _parse_json(text, file_name)
     records = data
     for key in (contract.file.records_path or "").split(".") if contract.file.records_path else []:
         if not isinstance(records, dict) or key not in records:

@@ -38,15 +38,32 @@ def dbt_project_dir() -> Path:
     return project_root() / "dbt_project"
 
 
-def pseudonym_key() -> bytes:
-    """The HMAC key for student pseudonyms: ``STUDENT_PSEUDONYM_KEY``, else a local key file.
+class SettingsError(RuntimeError):
+    """A setting the pipeline cannot run without, explained for the person who deploys it."""
 
-    The local file (under ``.warehouse/``, never committed) keeps pseudonyms stable across runs of a
-    development install; production sets the variable (or an Airflow connection that exports it).
+
+def is_development() -> bool:
+    """Whether this is a development install (``PIPELINE_ENV=development``: ``make`` sets it)."""
+    return os.environ.get("PIPELINE_ENV", "").strip().lower() in ("development", "dev", "test")
+
+
+def pseudonym_key() -> bytes:
+    """The HMAC key for student pseudonyms: ``STUDENT_PSEUDONYM_KEY``.
+
+    A development install without it gets a local key file (under ``.warehouse/``, never
+    committed) that keeps pseudonyms stable across its runs. Anywhere else an unset key is an
+    error: a key made up per machine gives the same student different pseudonyms on different
+    workers, and distinct counts silently go wrong.
     """
     value = os.environ.get("STUDENT_PSEUDONYM_KEY")
     if value:
         return value.encode("utf-8")
+    if not is_development():
+        raise SettingsError(
+            "STUDENT_PSEUDONYM_KEY is not set. Set it to the same secret on every machine that loads"
+            " files (keep it stable: pseudonyms depend on it), or set PIPELINE_ENV=development on a"
+            " development install to use a local key file."
+        )
     key_file = _path("STUDENT_PSEUDONYM_KEY_FILE", project_root() / ".warehouse" / "pseudonym.key")
     if not key_file.exists():
         key_file.parent.mkdir(parents=True, exist_ok=True)
@@ -70,5 +87,7 @@ def airflow_environment() -> dict[str, str]:
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
         "DBT_PROFILES_DIR": str(dbt_project_dir()),
     }
+    if os.environ.get("PIPELINE_ENV"):
+        env["PIPELINE_ENV"] = os.environ["PIPELINE_ENV"]
     env.update(export_environment())
     return env

@@ -54,11 +54,17 @@ def _resolve(folder: str, path: str) -> Path:
     """A file inside one of the served folders; anything else (``..``, symlinks out) is a 404."""
     if folder not in SERVED:
         raise HTTPException(status_code=404)
+    if "\x00" in path:
+        raise HTTPException(status_code=400, detail="bad path")
     base = (settings.output_dir() / folder).resolve()
-    target = (base / path).resolve()
-    if target.is_dir():
-        target = target / "index.html"
-    if not target.is_relative_to(base) or not target.is_file():
+    try:
+        target = (base / path).resolve()
+        if target.is_dir():
+            target = target / "index.html"
+        found = target.is_relative_to(base) and target.is_file()
+    except (OSError, ValueError):  # a segment too long for the file system, and the like
+        found = False
+    if not found:
         raise HTTPException(status_code=404)
     return target
 

@@ -166,7 +166,10 @@ class ReportData:
             s.file_format = contract.file.format if contract else None
             if s.row["status"] in {"rejected", "duplicate"}:
                 s.rejection = catalog.explain_rejection(
-                    s.row.get("message"), s.row["status"], s.row.get("reason_code"), s.file_format
+                    _capped(s.row.get("message"), MESSAGE_SHOWN),
+                    s.row["status"],
+                    s.row.get("reason_code"),
+                    s.file_format,
                 )
         return subs
 
@@ -253,6 +256,8 @@ class ReportData:
                 r["raw_value"] = masking.MASK if r.get("raw_value") is not None else None
                 r["message"] = catalog.explain_reason(r["reason_code"]).title
             r["reason_title"] = catalog.explain_reason(r["reason_code"]).title
+            r["message"] = _capped(r.get("message"), MESSAGE_SHOWN)
+            r["raw_value"] = _capped(r.get("raw_value"), VALUE_SHOWN)
         return rows
 
     # --- marts and pipeline ----------------------------------------------------------------
@@ -328,3 +333,15 @@ class ReportData:
             first = (r.get("message") or "").strip().splitlines()
             r["summary"] = (first[0] if first else "no message")[:300]
         return rows
+
+
+# A page quotes at most this much of a message or a value (rows recorded before messages were
+# capped at landing can hold a whole 10 MB cell).
+MESSAGE_SHOWN = 600
+VALUE_SHOWN = 200
+
+
+def _capped(text: str | None, limit: int) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit] + f"... ({len(text):,} characters in all)"

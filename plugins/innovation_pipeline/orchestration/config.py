@@ -64,6 +64,13 @@ def retry_delay() -> dt.timedelta:
     return dt.timedelta(seconds=int(os.environ.get("PIPELINE_RETRY_DELAY_SECONDS") or 300))
 
 
+def task_timeout() -> dt.timedelta:
+    """How long one ingest task may run before Airflow stops it (``PIPELINE_TASK_TIMEOUT_MINUTES``,
+    default 120): a file that keeps the loader busy must not hold a worker slot and the load pool
+    for ever. Above the workbook reading bound (readers.MAX_EXCEL_SECONDS)."""
+    return dt.timedelta(minutes=int(os.environ.get("PIPELINE_TASK_TIMEOUT_MINUTES") or 120))
+
+
 def run_deadline() -> dt.timedelta | None:
     """How long an ingest run may take from being queued before a deadline alert is recorded.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from airflow.sdk import ObjectStoragePath
 
 from innovation_pipeline import settings
 from innovation_pipeline.orchestration import config
+
+log = logging.getLogger(__name__)
 
 #: Names of files still being written by an uploader, or that are not submissions.
 _IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial")
@@ -50,6 +53,22 @@ def sha256_of(path: ObjectStoragePath) -> str:
     return digest.hexdigest()
 
 
+def _is_local(path: ObjectStoragePath) -> bool:
+    return path.protocol in ("file", "local", "")
+
+
+def _inside_inbox(entry: ObjectStoragePath, folder: ObjectStoragePath) -> bool:
+    """False for a link, or a local entry that resolves outside its inbox: following one would
+    archive, load and report whatever file it points at (``/etc/passwd`` as a submission)."""
+    if not _is_local(entry):
+        return True
+    local = Path(entry.path)
+    if local.is_symlink() or not local.resolve().is_relative_to(Path(folder.path).resolve()):
+        log.warning("%s: a link or a path outside the inbox; refused, not loaded", entry.name)
+        return False
+    return True
+
+
 def list_inbox(source: str) -> list[dict[str, Any]]:
     """Every submission file in a source's inbox, oldest first (arrival order), with its SHA-256."""
     folder = inbox(source)
@@ -57,7 +76,9 @@ def list_inbox(source: str) -> list[dict[str, Any]]:
         return []
     files = []
     for entry in folder.iterdir():
-        if not entry.is_file() or not is_submission_name(entry.name):
+        if not is_submission_name(entry.name) or not _inside_inbox(entry, folder):
+            continue
+        if not entry.is_file():
             continue
         info = entry.stat()
         files.append(
@@ -103,8 +124,11 @@ def new_files(source: str, files: list[dict[str, Any]], conn: Any) -> list[dict[
 def local_copy(uri: str) -> Iterator[Path]:
     """A local path for an inbox file: the file itself if local, else a temporary copy."""
     path = _path(uri)
-    if path.protocol in ("file", "local", ""):
-        yield Path(path.path)
+    if _is_local(path):
+        local = Path(path.path)
+        if local.is_symlink():
+            raise ValueError(f"{local.name}: a link in the inbox is refused, not loaded")
+        yield local
         return
     with tempfile.TemporaryDirectory(prefix="inbox-") as tmp:
         target = Path(tmp) / path.name

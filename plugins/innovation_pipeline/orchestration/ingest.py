@@ -288,6 +288,7 @@ def _default_args(contract: Contract) -> dict[str, Any]:
         "owner": contract.owner,
         "retries": contract.retries,
         "retry_delay": config.retry_delay(),
+        "execution_timeout": config.task_timeout(),
         "on_failure_callback": callbacks.failure_callbacks(),
         # Landing files goes before rebuilding marts: with few task slots (a first start, every
         # inbox full), the marts tasks' default downstream weights (up to ~55) would otherwise
