@@ -54,7 +54,9 @@ def guards(warehouse_url: str, tmp_path_factory) -> dict[str, Contract]:
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         ensure_landing_schema(conn)
         conn.execute(
-            "insert into ref.districts (district_id, state, state_code, name) values ('ZZ-001', 'ZZ', '001', 'One')"
+            # The same row test_landing.py's ZZ directory has: the session shares one ref.districts.
+            "insert into ref.districts (district_id, state, state_code, nces_lea_id, name)"
+            " values ('ZZ-001', 'ZZ', '001', '9900001', 'Cañon City RE-1')"
             " on conflict do nothing"
         )
     return {"a": _contract(folder, "zz_guard_a", "ZA"), "b": _contract(folder, "zz_guard_b", "ZB")}

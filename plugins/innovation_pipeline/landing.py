@@ -195,7 +195,9 @@ def archive_file(path: Path, sha: str) -> Path:
     target = archive_dir() / sha[:2] / sha
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{sha}.{os.getpid()}.tmp")
+        # A name of this process and thread: two threads archiving the same bytes at once must not
+        # share a temporary file (the second rename would find it gone).
+        tmp = target.with_name(f".{sha}.{os.getpid()}.{threading.get_ident()}.tmp")
         shutil.copyfile(path, tmp)
         os.replace(tmp, target)
     return target
