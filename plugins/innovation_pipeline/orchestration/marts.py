@@ -132,7 +132,13 @@ def dbt_task_group(manifest: Path) -> Any:
             execution_mode=ExecutionMode.WATCHER
             if dbt_execution_mode() == "watcher"
             else ExecutionMode.LOCAL,
-            invocation_mode=InvocationMode.DBT_RUNNER,
+            # Watcher: dbt in a process of its own. In-process (dbtRunner), Cosmos turns every
+            # dbt event, debug ones included, into JSON in the task's own process to find the
+            # node results; a subprocess writes only the info-level lines, on the other core.
+            invocation_mode=InvocationMode.SUBPROCESS
+            if dbt_execution_mode() == "watcher"
+            else InvocationMode.DBT_RUNNER,
+            dbt_executable_path=dbt_project.dbt_executable(),
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
@@ -143,11 +149,11 @@ def dbt_task_group(manifest: Path) -> Any:
             source_rendering_behavior=SourceRenderingBehavior.NONE
             if dbt_execution_mode() == "watcher"
             else SourceRenderingBehavior.WITH_TESTS_OR_FRESHNESS,
-            # after_each: a test with several parents (a relationships test from a fact to a
-            # dimension) gets a task of its own after all of them; run with one parent's tests, it
-            # would query a table the other parent has not built yet.
-            # In watcher mode dbt itself orders the tests (the producer runs them all), and a
-            # detached test would only add a task per test to report it.
+            # Local mode, after_each: a test with several parents (a relationships test from a fact
+            # to a dimension) gets a task of its own after all of them; run with one parent's
+            # tests, it would query a table the other parent has not built yet. In watcher mode
+            # dbt itself orders the tests (the producer runs them all), and a detached test would
+            # only add a task (about a second each) to report it.
             should_detach_multiple_parents_tests=dbt_execution_mode() != "watcher",
             # The marts publish one Asset of their own once validated; per-model datasets would
             # announce models GX has not checked yet.
