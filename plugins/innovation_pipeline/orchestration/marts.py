@@ -88,10 +88,11 @@ def profile_config() -> Any:
 def dbt_execution_mode() -> str:
     """How Cosmos runs dbt (``PIPELINE_DBT_EXECUTION_MODE``): ``watcher`` (default) or ``local``.
 
-    ``watcher``: one ``dbt build`` of the whole project in a producer task, and per seed, model
-    and test a light task that reports the node's own result as dbt finishes it (Cosmos watcher
-    mode): the run takes about as long as the build itself (benchmarks/RESULTS.md). ``local``: one
-    dbt invocation per task, each paying dbt's start-up and parsing again (about 10x the build).
+    ``watcher``: one ``dbt build`` of the whole project in a producer task, and per seed and model
+    (and per model's tests) a light task that reports that node's result from the build (Cosmos
+    watcher mode); the producer takes about as long as a plain ``dbt build``, each node task about
+    a second (benchmarks/RESULTS-issue19.md). ``local``: one dbt invocation per task, each paying
+    dbt's start-up and parsing again (about 10x the build, issue 19).
     """
     value = (os.environ.get("PIPELINE_DBT_EXECUTION_MODE") or "watcher").strip().lower()
     if value not in ("watcher", "local"):
