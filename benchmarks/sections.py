@@ -45,6 +45,7 @@ class Report:
     gx: Section | None = None
     marts: Section | None = None
     dags: Section | None = None
+    airflow: Section | None = None
 
     def _by(self, method: str) -> Measurement | None:
         return next((m for m in self.loaders if m.method == method), None)
@@ -244,7 +245,7 @@ class Report:
             *self.targets(),
             "",
         ]
-        for section in (self.gx, self.marts, self.dags):
+        for section in (self.gx, self.marts, self.airflow, self.dags):
             if section is None:
                 continue
             parts += [f"## {section.title}", "", *(section.lines or ["(no output)"]), ""]

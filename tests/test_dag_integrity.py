@@ -80,14 +80,16 @@ def test_ingest_dags_follow_their_contracts(dagbag) -> None:  # type: ignore[no-
         assert f"state:{contract.state.lower()}" in dag.tags and "ingest" in dag.tags
         assert dag.schedule == contract.schedule
         land = dag.get_task("land")
-        # One task instance per file, in the load pool, named by the file in the UI.
+        # One task instance per batch of files, in the load pool, named by its files in the UI.
         assert land.is_mapped if hasattr(land, "is_mapped") else type(land).__name__ == "MappedOperator"
         assert land.partial_kwargs.get("pool", "default_pool") == os.environ.get(
             "PIPELINE_LOAD_POOL", "default_pool"
         )
-        assert land.partial_kwargs.get("map_index_template") == "{{ file_name }}"
-        # The run goes on past failed file tasks; the raw Asset is updated by the last task.
+        assert land.partial_kwargs.get("map_index_template") == "{{ batch_label }}"
+        # The run goes on past failed batches and rejected files; the raw Asset is updated last.
         assert dag.get_task("validate").trigger_rule == TriggerRule.ALL_DONE
+        assert dag.get_task("rejected_files").trigger_rule == TriggerRule.ALL_DONE
+        assert "due_date" in dag.get_task("rejected_files").downstream_task_ids
         assert dag.get_task("due_date").trigger_rule == TriggerRule.ALL_DONE
         assert [a.uri for a in dag.get_task("publish").outlets] == [f"warehouse://raw/{source}"]
         assert record_task_failure in dag.get_task("list_new_files").on_failure_callback
@@ -114,10 +116,14 @@ def test_marts_dag_runs_dbt_then_gx_on_any_raw_asset(dagbag) -> None:  # type: i
 
     ids = set(dag.task_ids)
     dbt_tasks = {t for t in ids if t.startswith("dbt.")}
-    assert any(t.endswith("_seed") for t in dbt_tasks), "seeds are not rendered"
-    assert any(t.endswith("_run") for t in dbt_tasks), "models are not rendered"
+    assert any(t.endswith("seed") for t in dbt_tasks), "seeds are not rendered"
+    assert any(t.endswith("run") for t in dbt_tasks), "models are not rendered"
     # Models and their tests are separate tasks (Cosmos TestBehavior.AFTER_EACH).
     assert any(t.endswith(".test") or t.endswith("_test") for t in dbt_tasks), "tests are not rendered"
+    # Watcher mode (the default): one dbt build in the producer; every node task starts after it
+    # (so dag.test(), one task at a time, never waits for a build that has not started).
+    producer = dag.get_task("dbt.dbt_producer_watcher")
+    assert producer.get_flat_relative_ids(upstream=False) >= dbt_tasks - {producer.task_id}
     # Every model task runs after the seeds it depends on, and before the GX check of the marts.
     validate = dag.get_task("validate")
     assert {t for t in validate.get_flat_relative_ids(upstream=True) if t.startswith("dbt.")} == dbt_tasks
@@ -126,7 +132,7 @@ def test_marts_dag_runs_dbt_then_gx_on_any_raw_asset(dagbag) -> None:  # type: i
     assert [a.uri for a in dag.get_task("publish").outlets] == [Asset("warehouse://marts").uri]
     assert "validate" in dag.get_task("publish").upstream_task_ids
     # Every dbt task reads the one snapshot the run's prepare task pinned (test_marts_snapshot.py).
-    for task_id in [*dbt_tasks, "dbt_docs"]:
+    for task_id in [*dbt_tasks - {"dbt.dbt_producer_watcher_done"}, "dbt_docs"]:
         task = dag.get_task(task_id)
         assert "prepare" in task.get_flat_relative_ids(upstream=True), task_id
         assert "xcom_pull(task_ids='prepare')" in str(task.vars.get("as_of_submission_id")), task_id
@@ -261,6 +267,7 @@ def test_marts_dag_with_a_test_task_per_model(manifest: Path, monkeypatch: pytes
     from innovation_pipeline.orchestration.marts import build_marts_dag
 
     monkeypatch.setenv("PIPELINE_DBT_TEST_BEHAVIOR", "after_each")
+    monkeypatch.setenv("PIPELINE_DBT_EXECUTION_MODE", "local")  # a dbt invocation per task
     dag = build_marts_dag()
     dbt_tasks = {t for t in dag.task_ids if t.startswith("dbt.")}
     assert any(t.endswith(".run") for t in dbt_tasks) and any(t.endswith(".test") for t in dbt_tasks)

@@ -276,7 +276,7 @@ def state_name(state: Any) -> str:
 
 
 def failed_tasks(dag_run: Any) -> list[str]:
-    """Failed task instances of a run, a mapped one named by its file (``land[KY_LLL_...csv]``)."""
+    """Failed task instances of a run, a mapped one named by its map index (``land[KY_LLL_...csv]``)."""
     return sorted(
         ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.rendered_map_index or ti.map_index}]"
         for ti in dag_run.get_task_instances()
@@ -402,8 +402,8 @@ def summary(outcomes: list[RunOutcome]) -> str:
     rejected = rejected_files()
     if rejected:
         lines.append(
-            f"{len(rejected)} file(s) were rejected (explained above; each failed only its own"
-            " file task, so its DAG run still succeeded)."
+            f"{len(rejected)} file(s) were rejected (explained above; the other files went on, and"
+            " each run's 'Rejected files' task names them, so the DAG runs still succeeded)."
         )
     lines += [
         "",

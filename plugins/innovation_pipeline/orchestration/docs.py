@@ -40,9 +40,11 @@ def ingest_doc(contract: Contract) -> str:
 ## What a run does
 
 1. **List new files**: files in the inbox whose SHA-256 no submission of this source has recorded.
-2. **Land file** (one task per file, named by the file): archive by SHA-256, load valid rows,
-   quarantine the others with a reason, record the submission. A rejected file fails only its own
-   task, with the reason in the log and in `audit.task_failures`; the other files go on.
+2. **Land files** (one task per batch of up to `PIPELINE_LOAD_BATCH_FILES` files, named by its
+   first and last file): each file archived by SHA-256, valid rows loaded, the others quarantined
+   with a reason, the submission recorded; each file's outcome in the task's log and XCom. A
+   rejected file is recorded with the reason in `audit.task_failures` and the batch goes on;
+   **Rejected files** then fails, naming each one.
 3. **Validate landed rows (GX)** on this run's loaded submissions.
 4. **Publish raw asset** when anything loaded (skipped otherwise, so the marts are not rebuilt for nothing).
 5. **Check due date**: logs a warning when the latest due school year has nothing received, or a

@@ -2,16 +2,22 @@
 
 Reading ``programs/*.yml`` is the whole configuration: each contract becomes a DAG
 ``ingest_<source>`` with the contract's schedule, owner and retries. A run lists the new files in
-the source's inbox, lands each one in its own mapped task (the loader's ``land_file``, so the DAG
-and ``innovation-pipeline load`` share one code path), validates the landed rows with Great
+the source's inbox, lands them in batches (one mapped task per batch of up to
+``PIPELINE_LOAD_BATCH_FILES`` files, each file through the loader's ``land_file``, so the DAG and
+``innovation-pipeline load`` share one code path), validates the landed rows with Great
 Expectations and then updates the source's raw Asset, which schedules the marts DAG. A run
 triggered with ``{"reprocess": true}`` re-lands the source's archive under the current contract
 instead (:mod:`innovation_pipeline.reprocess`), through the same validation and Asset.
 
-A rejected file fails only its own mapped task, without retries (the same bytes fail the same way)
-and with the loader's reason in the log and in ``audit.task_failures``. The tasks after the file
-tasks run whatever the file tasks did (trigger rule ``all_done``), so a run whose only failures are
-rejected files still succeeds, and the files that loaded reach the marts.
+Batches, not a task per file: a task costs Airflow seconds of its own (a process, the DAG parsed
+again, state round trips), which for a run of hundreds of small files was many times the landing
+itself (benchmarks/RESULTS.md). Each file's outcome stays visible: the batch task logs it, returns
+it (XCom) and names its files and rejections in its map index; a rejected file is recorded in
+``audit.task_failures`` with the loader's reason and never stops the other files of its batch;
+the ``rejected_files`` task then fails, naming every rejected file, without retries (the same
+bytes fail the same way). The tasks after it run whatever it did (trigger rule ``all_done``), so
+a run whose only failures are rejected files still succeeds, and the files that loaded reach the
+marts.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -128,29 +135,8 @@ def _land(contract: Contract, file: dict[str, Any]) -> Any:
         return land_file(contract, path, original_name=file["name"], received_at=_received_at(file))
 
 
-def land_one(source: str, file: dict[str, Any], files: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Archive, load and record one file through the loader; a rejected file fails this task only.
-
-    ``files`` is the run's listing: related deliveries listed earlier land first (see
-    :func:`earlier_related`), so the outcome does not depend on the order the file tasks run in.
-    """
-    from innovation_pipeline.landing import FileRejected
-
-    contract = source_contract(source)
-    for other in earlier_related(contract, file, files or []):
-        try:
-            _land(contract, other)
-            log.info("%s arrived before %s and was landed first", other["name"], file["name"])
-        except FileRejected:
-            # That file's own task reports the rejection; it does not concern this one.
-            log.info("%s arrived before %s and was rejected (see its own task)", other["name"], file["name"])
-    try:
-        result = _land(contract, file)
-    except FileRejected as exc:
-        log.error("%s was rejected: %s", file["name"], exc)
-        # The loader has recorded the rejection; a retry would reject the same bytes again.
-        raise AirflowFailException(f"{file['name']} was rejected: {exc}") from exc
-    summary = {
+def _summary(file: dict[str, Any], result: Any) -> dict[str, Any]:
+    return {
         "file": file["name"],
         "sha256": file["sha256"],
         "submission_id": result.submission_id,
@@ -161,9 +147,49 @@ def land_one(source: str, file: dict[str, Any], files: list[dict[str, Any]] | No
         "rows_skipped": result.rows_skipped,
         "message": result.message,
     }
+
+
+def _rejected(file: dict[str, Any], message: str) -> dict[str, Any]:
+    return {"file": file["name"], "sha256": file["sha256"], "status": "rejected", "message": message}
+
+
+def land_one(
+    source: str,
+    file: dict[str, Any],
+    files: list[dict[str, Any]] | None = None,
+    *,
+    attempted: set[str] | None = None,
+) -> dict[str, Any]:
+    """Archive, load and record one file through the loader; its outcome, rejected ones included.
+
+    ``files`` is the run's listing: related deliveries listed earlier land first (see
+    :func:`earlier_related`), so the outcome does not depend on the order the batch tasks run in.
+    ``attempted`` names the files this task has landed already (they are not landed twice).
+    A rejection is an outcome (``status`` ``rejected`` and the loader's reason), not an exception:
+    the rest of the batch goes on. Other errors (the warehouse unreachable) raise.
+    """
+    from innovation_pipeline.landing import FileRejected
+
+    contract = source_contract(source)
+    done = attempted if attempted is not None else set()
+    for other in earlier_related(contract, file, files or []):
+        if other["name"] in done:
+            continue
+        try:
+            _land(contract, other)
+            log.info("%s arrived before %s and was landed first", other["name"], file["name"])
+        except FileRejected:
+            # That file's own batch reports the rejection; it does not concern this one.
+            log.info("%s arrived before %s and was rejected (see its own batch)", other["name"], file["name"])
+    done.add(file["name"])
+    try:
+        result = _land(contract, file)
+    except FileRejected as exc:
+        log.error("%s was rejected: %s", file["name"], exc)
+        return _rejected(file, f"{file['name']} was rejected: {exc}")
     if result.status == "rejected":
         log.error("%s was rejected: %s", file["name"], result.message)
-        raise AirflowFailException(f"{file['name']} was rejected: {result.message}")
+        return _rejected(file, f"{file['name']} was rejected: {result.message}")
     log.info(
         "%s: %s (submission %s): %s received, %s loaded, %s quarantined, %s skipped",
         file["name"],
@@ -174,7 +200,72 @@ def land_one(source: str, file: dict[str, Any], files: list[dict[str, Any]] | No
         result.rows_quarantined,
         result.rows_skipped,
     )
-    return summary
+    return _summary(file, result)
+
+
+def load_batch_files() -> int:
+    """Files one land task lands (``PIPELINE_LOAD_BATCH_FILES``, default 100).
+
+    Big enough that a task's own cost (seconds) is small beside its files' landing; batches still
+    let ``PIPELINE_LOAD_PARALLELISM`` land a large delivery on several workers at once.
+    """
+    return max(1, int(os.environ.get("PIPELINE_LOAD_BATCH_FILES") or 100))
+
+
+def batches(files: list[dict[str, Any]], size: int | None = None) -> list[list[dict[str, Any]]]:
+    """The listing cut into batches of ``size`` files (``PIPELINE_LOAD_BATCH_FILES``), in arrival order."""
+    size = size or load_batch_files()
+    return [files[i : i + size] for i in range(0, len(files), size)]
+
+
+def batch_label(batch: list[dict[str, Any]]) -> str:
+    """What the batch's task shows as its map index: its files, first and last."""
+    if len(batch) == 1:
+        return batch[0]["name"]
+    return f"{batch[0]['name']} … {batch[-1]['name']} ({len(batch)} files)"
+
+
+def land_batch(
+    source: str,
+    batch: list[dict[str, Any]],
+    files: list[dict[str, Any]] | None = None,
+    on_rejected: Any = None,
+) -> list[dict[str, Any]]:
+    """Land each file of ``batch`` in order; one outcome per file (see :func:`land_one`).
+
+    ``on_rejected(outcome)`` is called for each rejected file (the DAG records it in
+    ``audit.task_failures``), after which the next file lands.
+    """
+    attempted: set[str] = set()
+    outcomes = []
+    for file in batch:
+        outcome = land_one(source, file, files, attempted=attempted)
+        if outcome["status"] == "rejected" and on_rejected is not None:
+            on_rejected(outcome)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def rejection_recorder(ti: Any) -> Any:
+    """What a land task calls for each rejected file: one ``audit.task_failures`` row per file, the
+    way the data-quality report lists them."""
+
+    def record(outcome: dict[str, Any]) -> None:
+        callbacks.record_failure(
+            dag_id=ti.dag_id,
+            task_id=ti.task_id,
+            run_id=ti.run_id,
+            map_index=ti.map_index if ti.map_index is not None else -1,
+            try_number=ti.try_number,
+            message=outcome["message"],
+        )
+
+    return record
+
+
+def rejected_outcomes(results: list[list[dict[str, Any]] | None]) -> list[dict[str, Any]]:
+    """The rejected files among the batch tasks' outcomes."""
+    return [o for batch in results if batch for o in batch if o.get("status") == "rejected"]
 
 
 def reprocess_archive(source: str) -> list[dict[str, Any]]:
@@ -223,27 +314,30 @@ def _jsonable(value: Any) -> Any:
 
 
 def validate_landed(
-    source: str, files: list[dict[str, Any]] | None, results: list[dict[str, Any] | None]
+    source: str, files: list[dict[str, Any]] | None, results: list[list[dict[str, Any]] | None]
 ) -> dict[str, Any]:
     """Validate the rows of this run's loaded submissions with Great Expectations.
 
     ``files`` is what the listing task found (None when it failed: this task runs whatever its
-    upstream did, so it must fail the run itself); ``results`` holds one entry per file task that
-    succeeded.
+    upstream did, so it must fail the run itself); ``results`` holds the outcomes of each batch
+    task that succeeded (a batch whose task failed is missing, and its files count as failed).
     """
     if files is None:
         raise AirflowFailException(f"listing the {source} inbox failed; see the list_new_files task")
-    done = [r for r in results if r]
+    outcomes = [r for batch in results if batch for r in batch if r]
+    done = [r for r in outcomes if r.get("status") != "rejected"]
     loaded = [r for r in done if r.get("status") == "loaded"]
     ids = sorted(int(r["submission_id"]) for r in loaded)
-    landed_names = {r["file"] for r in done if r.get("status") != "rejected"}
+    landed_names = {r["file"] for r in done}
+    listed = {f["name"] for f in files}
     outcome: dict[str, Any] = {
         "source": source,
         "submission_ids": ids,
         "files_loaded": [r["file"] for r in loaded],
         "files_duplicate": [r["file"] for r in done if r.get("status") == "duplicate"],
+        # Listed files that did not land, and archived files a reprocess run found still rejected.
         "files_failed": [f["name"] for f in files if f["name"] not in landed_names]
-        + [r["file"] for r in done if r.get("status") == "rejected"],
+        + [r["file"] for r in outcomes if r.get("status") == "rejected" and r["file"] not in listed],
         "rows_loaded": sum(int(r.get("rows_loaded") or 0) for r in loaded),
         "rows_quarantined": sum(int(r.get("rows_quarantined") or 0) for r in loaded),
     }
@@ -348,11 +442,12 @@ def build_ingest_dag(contract: Contract) -> DAG:
     ) as dag:
 
         @task(task_display_name="List new files")
-        def list_new_files() -> list[dict[str, Any]]:
+        def list_new_files() -> list[list[dict[str, Any]]]:
             if reprocess_requested(get_current_context()):
                 log.info("%s: a reprocess run lands the archive, not the inbox", source)
                 return []
-            return find_new_files(source)
+            # In batches: the batches are what the land task maps over (no task of its own).
+            return batches(find_new_files(source))
 
         @task(task_display_name="Reprocess archived files")
         def reprocess() -> list[dict[str, Any]]:
@@ -361,22 +456,42 @@ def build_ingest_dag(contract: Contract) -> DAG:
             return reprocess_archive(source)
 
         @task(
-            task_display_name="Land file",
+            task_display_name="Land files",
             pool=config.load_pool(),
             max_active_tis_per_dagrun=config.load_parallelism(),
-            map_index_template="{{ file_name }}",
+            map_index_template="{{ batch_label }}",
         )
-        def land(file: dict[str, Any], files: list[dict[str, Any]]) -> dict[str, Any]:
-            get_current_context()["file_name"] = file["name"]  # type: ignore[typeddict-unknown-key]
-            return land_one(source, file, files)
+        def land(batch: list[dict[str, Any]], listing: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+            context = get_current_context()
+            ti = context["ti"]
+            label = batch_label(batch)
+            context["batch_label"] = label  # type: ignore[typeddict-unknown-key]
+
+            outcomes = land_batch(
+                source, batch, [f for b in listing for f in b], on_rejected=rejection_recorder(ti)
+            )
+            bad = sum(o["status"] == "rejected" for o in outcomes)
+            context["batch_label"] = label + (f", {bad} rejected" if bad else "")  # type: ignore[typeddict-unknown-key]
+            return outcomes
+
+        @task(task_display_name="Rejected files", trigger_rule=TriggerRule.ALL_DONE)
+        def rejected_files(results: list[list[dict[str, Any]] | None]) -> int:
+            bad = rejected_outcomes(list(results or []))
+            if bad:
+                # Failing here marks the run's rejections in red; each file's reason is its own line.
+                raise AirflowFailException(
+                    f"{len(bad)} file(s) rejected:\n" + "\n".join(o["message"] for o in bad)
+                )
+            return 0
 
         @task(task_display_name="Validate landed rows (GX)", trigger_rule=TriggerRule.ALL_DONE)
         def validate(
-            files: list[dict[str, Any]] | None,
-            results: list[dict[str, Any] | None],
+            listing: list[list[dict[str, Any]]] | None,
+            results: list[list[dict[str, Any]] | None],
             relanded: list[dict[str, Any]] | None,
         ) -> dict[str, Any]:
-            return validate_landed(source, files, list(results or []) + list(relanded or []))
+            files = None if listing is None else [f for b in listing for f in b]
+            return validate_landed(source, files, [*(results or []), relanded])
 
         @task(task_display_name="Publish raw asset", outlets=[config.raw_asset(source)])
         def publish(outcome: dict[str, Any]) -> dict[str, Any]:
@@ -395,9 +510,9 @@ def build_ingest_dag(contract: Contract) -> DAG:
             return check_due_date(source, run_date(get_current_context()))
 
         files = list_new_files()
-        landed = land.partial(files=files).expand(file=files)
+        landed = land.partial(listing=files).expand(batch=files)
         publish(validate(files, landed, reprocess()))
-        landed >> due_date()
+        rejected_files(landed) >> due_date()
     return dag
 
 

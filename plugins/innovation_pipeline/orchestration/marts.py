@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,30 @@ def profile_config() -> Any:
     )
 
 
+def dbt_execution_mode() -> str:
+    """How Cosmos runs dbt (``PIPELINE_DBT_EXECUTION_MODE``): ``watcher`` (default) or ``local``.
+
+    ``watcher``: one ``dbt build`` of the whole project in a producer task, and per seed and model
+    (and per model's tests) a light task that reports that node's result from the build (Cosmos
+    watcher mode); the producer takes about as long as a plain ``dbt build``, each node task about
+    a second (benchmarks/RESULTS-issue19.md). ``local``: one dbt invocation per task, each paying
+    dbt's start-up and parsing again (about 10x the build, issue 19).
+    """
+    value = (os.environ.get("PIPELINE_DBT_EXECUTION_MODE") or "watcher").strip().lower()
+    if value not in ("watcher", "local"):
+        raise ValueError(f"PIPELINE_DBT_EXECUTION_MODE must be watcher or local, not {value!r}")
+    return value
+
+
+def _test_behavior(behaviors: Any) -> Any:
+    # In watcher mode the producer's ``dbt build`` runs every test in dbt's own order (a model's
+    # tests before the models built on it); a task per model reports its tests, at no extra dbt
+    # run. ``after_all`` there would run the whole test suite a second time, in a task of its own.
+    if dbt_execution_mode() == "watcher":
+        return behaviors.AFTER_EACH
+    return behaviors(config.dbt_test_behavior())
+
+
 def dbt_task_group(manifest: Path) -> Any:
     """The Cosmos task group: seeds, source freshness, then each model and its tests."""
     from cosmos import DbtTaskGroup, ExecutionConfig, ProjectConfig, RenderConfig
@@ -105,23 +130,66 @@ def dbt_task_group(manifest: Path) -> Any:
         ),
         profile_config=profile_config(),
         execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL,
-            invocation_mode=InvocationMode.DBT_RUNNER,
+            execution_mode=ExecutionMode.WATCHER
+            if dbt_execution_mode() == "watcher"
+            else ExecutionMode.LOCAL,
+            # Watcher: dbt in a process of its own. In-process (dbtRunner), Cosmos turns every
+            # dbt event, debug ones included, into JSON in the task's own process to find the
+            # node results; a subprocess writes only the info-level lines, on the other core.
+            invocation_mode=InvocationMode.SUBPROCESS
+            if dbt_execution_mode() == "watcher"
+            else InvocationMode.DBT_RUNNER,
+            dbt_executable_path=dbt_project.dbt_executable(),
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
-            test_behavior=TestBehavior(config.dbt_test_behavior()),
-            source_rendering_behavior=SourceRenderingBehavior.WITH_TESTS_OR_FRESHNESS,
-            # after_each: a test with several parents (a relationships test from a fact to a
-            # dimension) gets a task of its own after all of them; run with one parent's tests, it
-            # would query a table the other parent has not built yet.
-            should_detach_multiple_parents_tests=True,
+            test_behavior=_test_behavior(TestBehavior),
+            # In watcher mode a source task would make the producer run ``dbt source freshness``
+            # before its build (a second dbt invocation, a fifth of the build's time here); the
+            # source tests still run in the build.
+            source_rendering_behavior=SourceRenderingBehavior.NONE
+            if dbt_execution_mode() == "watcher"
+            else SourceRenderingBehavior.WITH_TESTS_OR_FRESHNESS,
+            # Local mode, after_each: a test with several parents (a relationships test from a fact
+            # to a dimension) gets a task of its own after all of them; run with one parent's
+            # tests, it would query a table the other parent has not built yet. In watcher mode
+            # dbt itself orders the tests (the producer runs them all), and a detached test would
+            # only add a task (about a second each) to report it.
+            should_detach_multiple_parents_tests=dbt_execution_mode() != "watcher",
             # The marts publish one Asset of their own once validated; per-model datasets would
             # announce models GX has not checked yet.
             emit_datasets=False,
         ),
         operator_args={"install_deps": False, "vars": SNAPSHOT_VARS, **_transform_args()},
     )
+
+
+def report_after_build(group: Any) -> None:
+    """Start the per-node watcher tasks once the producer's ``dbt build`` has ended.
+
+    Cosmos lets them start beside the producer and wait in the triggerer for their node; but
+    ``dag.test()`` (the demo, the tests) runs one task at a time, so a node task that starts first
+    waits forever for a build that never starts. After the build each one finds its node's result
+    at its first look, needs no triggerer, and leaves the two cores to dbt while it builds.
+    ``all_done``: when the build fails, each node task still reports its own node's outcome.
+    """
+    tasks = _tasks_of(group)
+    ids = {t.task_id for t in tasks}
+    producer = next(t for t in tasks if t.task_id.endswith(".dbt_producer_watcher"))
+    for node in tasks:
+        if node is producer or node.task_id in producer.downstream_task_ids:
+            continue
+        if not ids & set(node.upstream_task_ids):
+            producer >> node
+            node.trigger_rule = TriggerRule.ALL_DONE
+
+
+def _tasks_of(group: Any) -> list[Any]:
+    """Every task in ``group`` and its nested groups (a model's run and test tasks)."""
+    out = []
+    for child in group.children.values():
+        out.extend(_tasks_of(child) if hasattr(child, "children") else [child])
+    return out
 
 
 def build_marts_dag(sources: list[str] | None = None) -> DAG:
@@ -155,6 +223,8 @@ def build_marts_dag(sources: list[str] | None = None) -> DAG:
 
         transform = dbt_task_group(manifest)
         prepare() >> transform
+        if dbt_execution_mode() == "watcher":
+            report_after_build(transform)
 
         dbt_docs = DbtDocsLocalOperator(
             task_id="dbt_docs",

@@ -1,0 +1,180 @@
+"""Issue 19's targets: Airflow's overhead beside the direct work, measured side by side in one run.
+
+- build_marts (dag.test()) beside a plain ``dbt build`` of the same project on the same warehouse,
+  in child processes one after the other: dbt build, build_marts (watcher), dbt build again (the
+  floor is the mean of the two, which brackets the DAG run in time on a shared machine);
+  ``--marts-modes local`` adds the previous mode (a dbt invocation per task; many minutes).
+- the statewide set's files through every ingest DAG (dag.test()) beside ``land_file`` on the
+  same files in one process, each on a fresh database.
+
+The machine is shared: the load average is noted beside each figure, and the targets compare
+ratios of runs made minutes apart, not absolute times.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from benchmarks.sections import Section, _last_line
+
+if TYPE_CHECKING:
+    from benchmarks.run import Bench
+
+TARGET_MARTS_RATIO = 1.5
+TARGET_INGEST_RATIO = 1.5
+TITLE = "Airflow's overhead beside the direct work (issue 19)"
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def _child(bench: Bench, *args: str) -> tuple[dict[str, Any], str]:
+    r, _, _ = bench.child(*args, "--work", str(bench.work), module="benchmarks.orchestration")
+    return r, _load()
+
+
+def _verdict(ratio: float, target: float) -> str:
+    if ratio <= target:
+        return "met"
+    return f"MISSED by {ratio - target:.2f} × ({(ratio / target - 1) * 100:.0f}% over)"
+
+
+def marts_part(bench: Bench, years: int, modes: list[str]) -> tuple[list[str], list[str], dict[str, Any]]:
+    """build_marts beside dbt build; (lines, target rows, values)."""
+    bench.fresh_database()
+    print(f"Issue 19: build_marts beside dbt build ({years} years landed) ...", flush=True)
+    setup, _ = _child(bench, "setup", "--years", str(years))
+    before, load_before = _child(bench, "dbt_build")
+    print(f"  dbt build {before['seconds']:.1f} s (load {load_before})", flush=True)
+    runs = []
+    for mode in modes:
+        r, load = _child(bench, "build_marts", "--mode", mode)
+        print(f"  build_marts ({mode}) {r['seconds']:.1f} s, {r['state']} (load {load})", flush=True)
+        runs.append((r, load))
+    after, load_after = _child(bench, "dbt_build")
+    print(f"  dbt build {after['seconds']:.1f} s (load {load_after})", flush=True)
+    floor = (before["seconds"] + after["seconds"]) / 2
+    lines = [
+        f"The statewide set for {years} school years landed with land_file ({setup['landed']} files, "
+        f"{setup['rejected']} rejected by design), the marts built once; then, one child process each:",
+        "",
+        "| run | state | wall time (s) | × dbt build | tasks | load average after (1, 5, 15 min) |",
+        "| --- | --- | ---: | ---: | ---: | --- |",
+        f"| plain `dbt build` (dbtRunner), before | success | {before['seconds']:.1f} | — | — | {load_before} |",
+    ]
+    rows: list[str] = []
+    values: dict[str, Any] = {"floor": floor}
+    for r, load in runs:
+        ratio = r["seconds"] / floor
+        dbt_part = r["seconds"] - (r.get("validate_seconds") or 0) - (r.get("report_seconds") or 0)
+        dbt_part -= r.get("docs_seconds") or 0
+        lines.append(
+            f"| build_marts, {r['mode']} mode (dag.test()) | {r['state']} | {r['seconds']:.1f} | "
+            f"{ratio:.2f} | {r['tasks']} ({r['dbt_tasks']} dbt) | {load} |"
+        )
+        values[r["mode"]] = r
+        if r["mode"] == "watcher":
+            rows.append(
+                f"| build_marts ≤ {TARGET_MARTS_RATIO} × plain dbt build | {ratio:.2f} × "
+                f"({r['seconds']:.0f} s vs {floor:.0f} s) | {_verdict(ratio, TARGET_MARTS_RATIO)} |"
+            )
+            lines_extra = [
+                f"In the watcher run: the producer's `dbt build` task {r['producer_seconds']:.1f} s "
+                f"({r['producer_seconds'] / floor:.2f} × the plain build), GX validation of the marts "
+                f"{r.get('validate_seconds') or 0:.1f} s, `dbt docs generate` {r.get('docs_seconds') or 0:.1f} s, "
+                f"the report {r.get('report_seconds') or 0:.1f} s; without GX, docs and report (which a plain "
+                f"`dbt build` does not do) the run is {dbt_part:.1f} s, {dbt_part / floor:.2f} × the build.",
+            ]
+            values["lines_extra"] = lines_extra
+    lines.append(
+        f"| plain `dbt build` (dbtRunner), after | success | {after['seconds']:.1f} | — | — | {load_after} |"
+    )
+    lines += ["", *values.get("lines_extra", [])]
+    return lines, rows, values
+
+
+def ingest_part(bench: Bench, years: int, per_file: bool) -> tuple[list[str], list[str], dict[str, Any]]:
+    """The ingest DAGs beside land_file on the same files; (lines, target rows, values)."""
+    print(f"Issue 19: ingest DAGs beside land_file ({years} years) ...", flush=True)
+    bench.fresh_database()
+    direct, load_direct = _child(bench, "land_direct", "--years", str(years))
+    print(f"  land_file, one process: {direct['seconds']:.1f} s (load {load_direct})", flush=True)
+    bench.fresh_database()
+    dags, load_dags = _child(bench, "ingest_dags", "--years", str(years))
+    print(f"  ingest DAGs: {dags['seconds']:.1f} s (load {load_dags})", flush=True)
+    ratio = dags["seconds"] / direct["seconds"]
+    land_tasks = sum(x["land_tasks"] for x in dags["runs"])
+    tasks = sum(x["tasks"] for x in dags["runs"])
+    lines = [
+        f"{direct['files']} files of the statewide set ({years} school years; {direct['rejected']} rejected "
+        "by design), each way on a fresh database:",
+        "",
+        "| run | wall time (s) | × land_file | tasks | load average after |",
+        "| --- | ---: | ---: | ---: | --- |",
+        f"| `land_file` on every file, one process | {direct['seconds']:.1f} | 1.00 | — | {load_direct} |",
+        f"| every ingest DAG, files in batches (dag.test()) | {dags['seconds']:.1f} | {ratio:.2f} | "
+        f"{tasks} ({land_tasks} land) | {load_dags} |",
+    ]
+    values: dict[str, Any] = {"ratio": ratio}
+    if per_file:
+        bench.fresh_database()
+        old, load_old = _child(bench, "ingest_dags", "--years", str(years), "--batch-files", "1")
+        lines.append(
+            f"| every ingest DAG, one task per file (PIPELINE_LOAD_BATCH_FILES=1) | {old['seconds']:.1f} | "
+            f"{old['seconds'] / direct['seconds']:.2f} | {sum(x['tasks'] for x in old['runs'])} | {load_old} |"
+        )
+    lines += [
+        "",
+        f"Of the DAGs' time, the land tasks took {dags['land_task_seconds']:.1f} s and GX validation of "
+        f"the landed rows (which land_file alone does not do) {dags['validate_seconds']:.1f} s.",
+    ]
+    land_ratio = dags["land_task_seconds"] / direct["seconds"]
+    rows = [
+        f"| ingest DAGs ≤ {TARGET_INGEST_RATIO} × land_file on the same files | {ratio:.2f} × "
+        f"({dags['seconds']:.0f} s vs {direct['seconds']:.0f} s) | {_verdict(ratio, TARGET_INGEST_RATIO)} |",
+        f"| (the land tasks alone, ≤ {TARGET_INGEST_RATIO} × land_file) | {land_ratio:.2f} × "
+        f"({dags['land_task_seconds']:.0f} s vs {direct['seconds']:.0f} s) | "
+        f"{_verdict(land_ratio, TARGET_INGEST_RATIO)}; the rest is GX validation and per-task cost |",
+    ]
+    return lines, rows, values
+
+
+NOT_MEASURED = [
+    "| one new district file to marts through the real scheduler < 60 s | — | NOT MEASURED: no "
+    "scheduler bench yet |",
+    "| loader ≥ 0.5 × bare COPY, peak < 300 MB, ahead of dlt and earthmover | see the loader table "
+    "(issue 9 section) | dlt and earthmover NOT MEASURED: no `[bench]` extra yet |",
+    "| incremental marts ≤ 0.2 × full refresh, nothing-new run near dbt's start-up | see the marts "
+    "section | NOT WORKED ON in issue 19 yet |",
+    "| test suite < 12 minutes | — | NOT WORKED ON in issue 19 yet (no shared warehouse fixture) |",
+]
+
+
+def issue19_section(bench: Bench, years: int, modes: list[str], per_file: bool = False) -> Section:
+    """The issue 19 section: the figures, then the targets table with verdicts."""
+    lines: list[str] = []
+    rows: list[str] = []
+    values: dict[str, Any] = {}
+    for name, part in (
+        ("marts", lambda: marts_part(bench, years, modes)),
+        ("ingest", lambda: ingest_part(bench, years, per_file)),
+    ):
+        try:
+            part_lines, part_rows, part_values = part()
+        except RuntimeError as exc:
+            part_lines, part_rows, part_values = [f"**{name} failed**: {_last_line(exc)}"], [], {}
+        lines += [f"### {'build_marts beside dbt build' if name == 'marts' else 'Ingest beside land_file'}"]
+        lines += ["", *part_lines, ""]
+        rows += part_rows
+        values[name] = part_values
+    lines += [
+        "### Targets (issue 19)",
+        "",
+        "| target | measured | verdict |",
+        "| --- | --- | --- |",
+        *rows,
+        *NOT_MEASURED,
+    ]
+    return Section(TITLE, "measured", lines, values)
