@@ -144,7 +144,7 @@ def _last_submission_id() -> int:
     from innovation_pipeline.warehouse import connect
 
     with connect() as conn:
-        if conn.execute("select to_regclass('audit.submissions')").fetchone()[0] is None:  # type: ignore[index]
+        if conn.execute("select to_regclass('audit.submissions')").fetchone()[0] is None:
             return 0
         row = conn.execute("select coalesce(max(submission_id), 0) from audit.submissions").fetchone()
     return int(row[0]) if row else 0

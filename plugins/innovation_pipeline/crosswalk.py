@@ -362,7 +362,7 @@ class Crosswalk:
             return f"{kind} {value!r} could be any of several {state} districts{in_year}: {names}; write the code"
         if match.reason == "ok" and year is None:
             # A file of several years: the row's year, not known here, is outside the district's.
-            return f"{kind} {value!r} names {self.entries[match.district_id].label}, which did not exist then"
+            return f"{kind} {value!r} names {self.entries[match.district_id or ''].label}, which did not exist then"
         if match.reason == "not_then":
             names = "; ".join(self.entries[i].label for i in match.candidates[:5])
             return f"{kind} {value!r} names a district that did not exist{in_year}: {names}"

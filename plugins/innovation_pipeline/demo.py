@@ -120,6 +120,7 @@ def _marts_progress(dag_id: str) -> str:
     from airflow.settings import engine
     from sqlalchemy import text
 
+    assert engine is not None, "Airflow's settings are configured before a run"
     with engine.connect() as conn:
         rows = conn.execute(
             text(

@@ -9,6 +9,7 @@ one school year per file) run in the database after the batches are in.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -283,7 +284,7 @@ class _Problems:
         self.rows = rows
         self.parts: list[pl.DataFrame] = []
 
-    def add(self, target: str, errors: pl.Series, raw: pl.Series, message=None) -> None:  # type: ignore[no-untyped-def]
+    def add(self, target: str, errors: pl.Series, raw: pl.Series, message=None) -> None:
         mask = errors.is_not_null()
         if not mask.any():
             return
@@ -399,7 +400,7 @@ def map_batch(ctx: MappingContext, batch: pl.DataFrame) -> tuple[pl.DataFrame, p
             else pl.Series([None] * batch.height, dtype=pl.Utf8)
         )
         if spec.type == "student_id":
-            parsed = parse_distinct(lambda values, spec=spec: parse_text(values, spec), raw)
+            parsed = parse_distinct(functools.partial(parse_text, spec=spec), raw)
             problems.add(spec.name, parsed.errors, raw)
             # One HMAC per distinct identifier in the batch (a student has several rows), not per row.
             values = parsed.frame["value"]
@@ -480,7 +481,7 @@ def _quarantine_rows(
     field_name: str,
     column: str,
     why,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     with conn.cursor() as cur:
         cur.executemany(
             """
@@ -516,6 +517,7 @@ def post_load_checks(
     c = ctx.contract
     table = sql.Identifier("raw", c.raw_table)
     sub = ctx.submission_id
+    assert sub is not None, "post-load checks run on a recorded submission"
     district_col = ctx.source.mapping.get(DISTRICT, "district")
 
     if c.district.role == "submitter" and ctx.submitter_district is None:
@@ -578,7 +580,7 @@ def post_load_checks(
                     f"school year {school_year_label(r[1])} differs from the file's "
                     f"{school_year_label(ctx.school_year)}"
                     + (" (the year its name gives)" if named and not c.school_year.year else "")
-                ),  # type: ignore[arg-type]
+                ),
             )
 
     if tracker is not None and tracker.active:

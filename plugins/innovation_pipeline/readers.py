@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -156,7 +157,7 @@ def check_duplicate_columns(header: list[object], columns: dict[str, int], file_
             )
 
 
-def _find_header(rows: list[tuple[int, list[object]]], contract: Contract, file_name: str):
+def _find_header(rows: list[tuple[int, list[Any]]], contract: Contract, file_name: str):
     """The header row: as configured, or the first row naming every required column."""
     wanted = contract.file.header_row
     best: tuple[int, list[str]] | None = None
@@ -324,7 +325,7 @@ def _open_csv(contract: Contract, path: Path, file_name: str, batch_size: int) -
     for delimiter in candidates:
         sample = list(enumerate(csv.reader(io.StringIO(text_head, newline=""), delimiter=delimiter), start=1))
         sample = [(n, list(r)) for n, r in sample[:HEADER_SCAN_ROWS]]
-        sample = join_header_rows(sample, contract.file.header_rows)  # type: ignore[arg-type]
+        sample = join_header_rows(sample, contract.file.header_rows)
         try:
             header_row, header, columns = _find_header(sample, contract, file_name)
         except FileRejected as exc:
@@ -341,7 +342,7 @@ def _open_csv(contract: Contract, path: Path, file_name: str, batch_size: int) -
     check_duplicate_columns(header, columns, file_name)
     rules = _RowRules(contract, header)
 
-    def rows(offset: int = 0, first: int = 1, lines: int = 0) -> Iterator[tuple[int, list[object]]]:
+    def rows(offset: int = 0, first: int = 1, lines: int = 0) -> Iterator[tuple[int, list[Any]]]:
         """Records from byte ``offset`` on (record ``first``, after ``lines`` lines), numbered."""
         with path.open("rb") as raw:
             raw.seek(offset)
@@ -368,7 +369,7 @@ def _open_csv(contract: Contract, path: Path, file_name: str, batch_size: int) -
                 ) from exc
 
     def guarded(offset: int = 0, first: int = 1, lines: int = 0) -> Iterator[tuple[int, list[object]]]:
-        return _guard_quotes(rows(offset, first, lines), header, delimiter, file_name)  # type: ignore[arg-type]
+        return _guard_quotes(rows(offset, first, lines), header, delimiter, file_name)
 
     mapping = {t: str(header[i]) for t, i in columns.items()}
     used = set(columns.values())
@@ -434,8 +435,8 @@ def _unclosed_quote(file_name: str, row: int, column: object) -> FileRejected:
 
 
 def _guard_quotes(
-    rows: Iterator[tuple[int, list[str]]], header: list[object], delimiter: str, file_name: str
-) -> Iterator[tuple[int, list[str]]]:
+    rows: Iterator[tuple[int, list[Any]]], header: list[object], delimiter: str, file_name: str
+) -> Iterator[tuple[int, list[Any]]]:
     """The csv module's records, refusing the file at a cell that swallowed records."""
     width = len(header)
     for number, row in rows:
@@ -650,7 +651,7 @@ def check_zip(path: Path, file_name: str) -> None:
         )
 
 
-def _formula_sheet(path: Path, ws: object) -> object | None:
+def _formula_sheet(path: Path, ws: object) -> Any | None:
     """The sheet read for its formulas, if it has any: a formula the workbook holds no computed
     value for (written by a script, never opened in Excel) reads as None with ``data_only``,
     which would pass for a blank cell."""

@@ -141,7 +141,7 @@ def read_history(path: Path) -> tuple[list[DirectoryRow], list[tuple[str, str]]]
     rows, aliases = [], []
     with path.open(encoding="utf-8", newline="") as handle:
         for r in csv.DictReader(handle):
-            rows.append(DirectoryRow(*(r[c] for c in DISTRICT_COLUMNS[:-1])))
+            rows.append(DirectoryRow(*(str(r[c]) for c in DISTRICT_COLUMNS[:-1])))  # type: ignore[arg-type]
             aliases += [(r["district_id"], a.strip()) for a in r.get("aliases", "").split(";") if a.strip()]
     return rows, aliases
 

@@ -103,10 +103,11 @@ class DataQualityReportPlugin(AirflowPlugin):
     """Adds the program-officer data-quality report to the Airflow UI."""
 
     name = "innovation_dq_report"
-    fastapi_apps: ClassVar[list[dict[str, Any]]] = [
+    # AirflowPlugin declares these as instance attributes; plugins set them on the class.
+    fastapi_apps: ClassVar[list[dict[str, Any]]] = [  # type: ignore[misc]
         {"app": create_app(), "url_prefix": URL_PREFIX, "name": "Data-quality report"}
     ]
-    external_views: ClassVar[list[dict[str, Any]]] = [
+    external_views: ClassVar[list[dict[str, Any]]] = [  # type: ignore[misc]
         {
             "name": "Data-quality report",
             # No leading slash: resolved against the UI's base URL, so a proxy prefix still works.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ def headers(
     source: str,
     year: int,
     columns: tuple[str, ...],
-    renamed: dict[int, tuple[str, ...]] | None = None,
+    renamed: Mapping[int, tuple[str, ...]] | None = None,
     extra: dict[str, str | tuple[str, str]] | None = None,
 ) -> dict[str, str]:
     """Column key -> header text for a school year, in file order, from the source's contract.
