@@ -130,7 +130,7 @@ E2E_MODULES = {
     "test_onboarding_e2e",
     "test_celery",
     "test_report_browser",
-    "test_airflow_first_start",
+    "test_first_start",
 }
 INTEGRATION_FIXTURES = {"pg_server", "warehouse_url", "isolated_warehouse_url", "db", "real_co_file"}
 INTEGRATION_MODULES = {
