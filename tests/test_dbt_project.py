@@ -329,6 +329,23 @@ def test_state_totals_are_kept_as_reported(warehouse: Warehouse) -> None:
         assert published == reported
 
 
+def test_fact_rows_carry_their_districts_lea_type(warehouse: Warehouse) -> None:
+    """Charters, BOCES and state-run LEAs keep their figures in the fact marts, typed as the
+    reference directory types them, so a comparison never mixes them silently."""
+    for mart in MARTS_WITH_CELLS:
+        rows = warehouse.rows(
+            f"select f.district_id, f.lea_type, coalesce(d.lea_type, 'regular') from marts.{mart} f"
+            " left join ref.districts d on d.district_id = f.district_id where f.district_id is not null"
+        )
+        assert rows, mart
+        wrong = {(district, got, want) for district, got, want in rows if got != want}
+        assert wrong == set(), (mart, sorted(wrong)[:5])
+    totals = warehouse.rows(
+        "select count(*) from marts.fct_district_outcomes where is_state_total and lea_type is not null"
+    )[0][0]
+    assert totals == 0
+
+
 def test_the_real_cde_file_reaches_the_outcome_mart_whole(warehouse: Warehouse, real_co_file: Path) -> None:
     """Every district row of CDE's workbook (counted in the file itself) and its State Total."""
     import re

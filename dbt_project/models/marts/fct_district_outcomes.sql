@@ -95,8 +95,12 @@ select
     cast(published.suppression_threshold as integer) as suppression_threshold,
     cast(published.last_submission_id as bigint) as last_submission_id,
     cast(published.loaded_at as timestamptz) as loaded_at,
-    cast({{ current_high_water_mark() }} as bigint) as built_through_submission_id
+    cast({{ current_high_water_mark() }} as bigint) as built_through_submission_id,
+    -- Charters, BOCES and state-run LEAs keep their figures here, typed; null on a State Total row.
+    cast(districts.lea_type as text) as lea_type
 from base__with_ratios__published as published
+left join {{ ref('dim_district') }} as districts
+    on published.district_id = districts.district_id
 left join base
     on
         published.measure_id = base.measure_id

@@ -85,20 +85,24 @@ base as (
     ['program_id', 'state', 'school_year']) }}
 
 select
-    cast(program_id as text) as program_id,
-    cast(state as text) as state,
-    cast(district_id as text) as district_id,
-    cast(school_year as integer) as school_year,
-    cast(measure_id as text) as measure_id,
-    cast({{ published_number('value', 'value_type') }} as numeric) as value,
-    cast(count_behind as bigint) as count_behind,
-    cast(is_suppressed as boolean) as is_suppressed,
-    cast(suppression_reason as text) as suppression_reason,
-    cast(source_marker as text) as source_marker,
-    cast({{ published_number('value_lower', 'value_type') }} as numeric) as value_lower,
-    cast({{ published_number('value_upper', 'value_type') }} as numeric) as value_upper,
-    cast(suppression_threshold as integer) as suppression_threshold,
-    cast(last_submission_id as bigint) as last_submission_id,
-    cast(loaded_at as timestamptz) as loaded_at,
-    cast({{ current_high_water_mark() }} as bigint) as built_through_submission_id
-from base__with_ratios__published
+    cast(published.program_id as text) as program_id,
+    cast(published.state as text) as state,
+    cast(published.district_id as text) as district_id,
+    cast(published.school_year as integer) as school_year,
+    cast(published.measure_id as text) as measure_id,
+    cast({{ published_number('published.value', 'published.value_type') }} as numeric) as value,
+    cast(published.count_behind as bigint) as count_behind,
+    cast(published.is_suppressed as boolean) as is_suppressed,
+    cast(published.suppression_reason as text) as suppression_reason,
+    cast(published.source_marker as text) as source_marker,
+    cast({{ published_number('published.value_lower', 'published.value_type') }} as numeric) as value_lower,
+    cast({{ published_number('published.value_upper', 'published.value_type') }} as numeric) as value_upper,
+    cast(published.suppression_threshold as integer) as suppression_threshold,
+    cast(published.last_submission_id as bigint) as last_submission_id,
+    cast(published.loaded_at as timestamptz) as loaded_at,
+    cast({{ current_high_water_mark() }} as bigint) as built_through_submission_id,
+    -- Charters, BOCES and state-run LEAs keep their figures here, typed, never mixed silently.
+    cast(districts.lea_type as text) as lea_type
+from base__with_ratios__published as published
+left join {{ ref('dim_district') }} as districts
+    on published.district_id = districts.district_id
