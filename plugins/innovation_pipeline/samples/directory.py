@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from innovation_pipeline.crosswalk import reference_dir
 from innovation_pipeline.reference import ALIAS_COLUMNS, DISTRICT_COLUMNS
 
 NAME_SCHEME_STATES = ("NH", "UT")
@@ -197,12 +198,6 @@ def name_variants(district: District) -> list[str]:
 
 SAMPLE_DISTRICTS = "sample_districts.csv"
 SAMPLE_ALIASES = "sample_district_aliases.csv"
-
-
-def reference_dir() -> Path:
-    from innovation_pipeline.warehouse import project_root
-
-    return project_root() / "programs" / "reference"
 
 
 def _read(path: Path) -> list[District]:
