@@ -25,6 +25,10 @@ from typing import Any, TypeVar
 from urllib.error import URLError
 from urllib.request import urlopen
 
+import psycopg
+
+from innovation_pipeline.warehouse import ConnectionParts, parse_url
+
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 T = TypeVar("T")
 
@@ -511,3 +515,19 @@ def celery_cluster(**kwargs: Any) -> Iterator[CeleryCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@contextmanager
+def scratch_database(server_url: str, prefix: str = "airflow_meta") -> Iterator[ConnectionParts]:
+    """A new database on the server behind ``server_url``, dropped afterwards."""
+    from psycopg import sql
+
+    base = parse_url(server_url)
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(base.with_dbname("postgres").url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    try:
+        yield base.with_dbname(name)
+    finally:
+        with psycopg.connect(base.with_dbname("postgres").url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))

@@ -27,20 +27,15 @@ run was not faster (361 s, though with more of the other agents' load on the mac
 from __future__ import annotations
 
 import json
-import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from airflow_procs import ClusterError, celery_cluster, redis_ping, survivors
-
-from innovation_pipeline.warehouse import ConnectionParts, parse_url
+from airflow_procs import ClusterError, celery_cluster, redis_ping, scratch_database, survivors
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 LOAD_POOL = "warehouse_loads"
@@ -65,22 +60,6 @@ SUBMISSIONS = (
     "select file_name, status, rows_received, rows_loaded, rows_quarantined, rows_skipped, is_late,"
     " reason_code from audit.submissions where source = %s order by file_name"
 )
-
-
-@contextmanager
-def scratch_database(server_url: str, prefix: str = "airflow_meta") -> Iterator[ConnectionParts]:
-    """A new database on the server behind ``server_url``, dropped afterwards."""
-    from psycopg import sql
-
-    base = parse_url(server_url)
-    name = f"{prefix}_{secrets.token_hex(4)}"
-    with psycopg.connect(base.with_dbname("postgres").url(), autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        yield base.with_dbname(name)
-    finally:
-        with psycopg.connect(base.with_dbname("postgres").url(), autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
 def test_redis_check_fails_fast_when_nothing_listens() -> None:

@@ -23,8 +23,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from airflow_procs import free_port, survivors, tail
-from test_celery import scratch_database
+from airflow_procs import free_port, scratch_database, survivors, tail
 
 from innovation_pipeline.contracts import load_contracts
 from innovation_pipeline.orchestration import local_airflow
