@@ -12,9 +12,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from bad_input_helpers import HEADER, _contract
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_bad_input_corpus import HEADER, _contract
 
 from innovation_pipeline.landing import FileRejected, ensure_landing_schema, file_sha256, land_file
 
