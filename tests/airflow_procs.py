@@ -414,7 +414,8 @@ class CeleryCluster:
         )
 
     def task_instances(self, dag_id: str, run_id: str | None = None) -> list[dict[str, Any]]:
-        """The run's task instances: task_id, map_index, state, queue, pool, hostname, celery_id."""
+        """The run's task instances: task_id, map_index, state, queue, pool, hostname, celery_id,
+        operator."""
         run_id = (
             run_id
             or self.query("select run_id from dag_run where dag_id = %s order by id desc limit 1", (dag_id,))[
@@ -422,11 +423,11 @@ class CeleryCluster:
             ][0]
         )
         rows = self.query(
-            "select task_id, map_index, state, queue, pool, hostname, external_executor_id"
+            "select task_id, map_index, state, queue, pool, hostname, external_executor_id, operator"
             " from task_instance where dag_id = %s and run_id = %s order by task_id, map_index",
             (dag_id, run_id),
         )
-        keys = ("task_id", "map_index", "state", "queue", "pool", "hostname", "celery_id")
+        keys = ("task_id", "map_index", "state", "queue", "pool", "hostname", "celery_id", "operator")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def task_durations(self, dag_id: str, run_id: str) -> dict[str, Any]:

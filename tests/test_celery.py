@@ -356,6 +356,8 @@ def test_ingest_and_marts_run_on_the_celery_worker(
     assert set(queues.values()) == {cluster.transform_queue}, queues
 
     for ti in tis + marts_tis:
+        if ti["operator"] == "EmptyOperator":
+            continue  # never executed: the scheduler marks it done (Cosmos's watcher_done marker)
         # The executor handed the task to Celery, and our worker ran it to success.
         assert ti["celery_id"], f"{ti['task_id']} has no Celery task id"
         assert celery_results[ti["celery_id"]] == ("SUCCESS", cluster.worker_node), (ti, celery_results)

@@ -184,6 +184,15 @@ def report_after_build(group: Any) -> None:
             node.trigger_rule = TriggerRule.ALL_DONE
 
 
+def on_transform_queue(group: Any) -> None:
+    """Every task of the dbt group on the transform queue, the ones Cosmos adds itself too (the
+    watcher's ``dbt_producer_watcher_done``), which ``operator_args`` does not reach."""
+    queue = config.transform_queue()
+    if queue:
+        for task in _tasks_of(group):
+            task.queue = queue
+
+
 def _tasks_of(group: Any) -> list[Any]:
     """Every task in ``group`` and its nested groups (a model's run and test tasks)."""
     out = []
@@ -225,6 +234,7 @@ def build_marts_dag(sources: list[str] | None = None) -> DAG:
         prepare() >> transform
         if dbt_execution_mode() == "watcher":
             report_after_build(transform)
+        on_transform_queue(transform)
 
         dbt_docs = DbtDocsLocalOperator(
             task_id="dbt_docs",
