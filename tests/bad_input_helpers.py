@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import yaml
 
 from innovation_pipeline.contracts import Contract, load_contract
+from innovation_pipeline.landing import ensure_landing_schema
 
 HEADER = "District Number,Grade,Competency,Students Defended,Note,Amount,Ratio,Day"
 FIELDS = [
@@ -44,3 +46,15 @@ def _contract(folder: Path, source: str, fmt: str, ext: str, **changes) -> Contr
     path = folder / f"{source}.yml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return load_contract(path)
+
+
+def add_zz_district(warehouse_url: str) -> None:
+    """The landing schema, and district ZZ-001 the hostile files name: the same row as
+    test_landing.py's ZZ directory, since the session shares one ref.districts."""
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        ensure_landing_schema(conn)
+        conn.execute(
+            "insert into ref.districts (district_id, state, state_code, nces_lea_id, name)"
+            " values ('ZZ-001', 'ZZ', '001', '9900001', 'Cañon City RE-1')"
+            " on conflict do nothing"
+        )

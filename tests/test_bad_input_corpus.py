@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import openpyxl
-import psycopg
 import pytest
-from bad_input_helpers import HEADER, _contract
+from bad_input_helpers import HEADER, _contract, add_zz_district
 
 from innovation_pipeline import mapping
 from innovation_pipeline.contracts import Contract
-from innovation_pipeline.landing import FileRejected, ensure_landing_schema, file_sha256, land_file
+from innovation_pipeline.landing import FileRejected, file_sha256, land_file
 
 MESSAGE_LIMIT = 400
 
@@ -32,14 +31,7 @@ MESSAGE_LIMIT = 400
 @pytest.fixture(scope="module")
 def contracts(warehouse_url: str, tmp_path_factory) -> dict[str, Contract]:
     folder = tmp_path_factory.mktemp("corpus_contracts")
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        ensure_landing_schema(conn)
-        conn.execute(
-            # The same row test_landing.py's ZZ directory has: the session shares one ref.districts.
-            "insert into ref.districts (district_id, state, state_code, nces_lea_id, name)"
-            " values ('ZZ-001', 'ZZ', '001', '9900001', 'Cañon City RE-1')"
-            " on conflict do nothing"
-        )
+    add_zz_district(warehouse_url)
     return {
         "csv": _contract(folder, "zz_corpus_csv", "csv", "csv"),
         "json": _contract(folder, "zz_corpus_json", "json", "json"),

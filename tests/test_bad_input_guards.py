@@ -10,10 +10,11 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
+from bad_input_helpers import add_zz_district
 
 from innovation_pipeline import mapping
 from innovation_pipeline.contracts import Contract, load_contract
-from innovation_pipeline.landing import FileRejected, ensure_landing_schema, file_sha256, land_file
+from innovation_pipeline.landing import FileRejected, file_sha256, land_file
 
 HEADER = "District Number,Grade,Competency,Students Defended"
 BASE = {
@@ -51,14 +52,7 @@ def _contract(folder: Path, source: str, prefix: str, **changes) -> Contract:
 @pytest.fixture(scope="module")
 def guards(warehouse_url: str, tmp_path_factory) -> dict[str, Contract]:
     folder = tmp_path_factory.mktemp("guard_contracts")
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        ensure_landing_schema(conn)
-        conn.execute(
-            # The same row test_landing.py's ZZ directory has: the session shares one ref.districts.
-            "insert into ref.districts (district_id, state, state_code, nces_lea_id, name)"
-            " values ('ZZ-001', 'ZZ', '001', '9900001', 'Cañon City RE-1')"
-            " on conflict do nothing"
-        )
+    add_zz_district(warehouse_url)
     return {"a": _contract(folder, "zz_guard_a", "ZA"), "b": _contract(folder, "zz_guard_b", "ZB")}
 
 

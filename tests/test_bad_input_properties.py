@@ -10,13 +10,12 @@ import itertools
 import json
 from pathlib import Path
 
-import psycopg
 import pytest
-from bad_input_helpers import HEADER, _contract
+from bad_input_helpers import HEADER, _contract, add_zz_district
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from innovation_pipeline.landing import FileRejected, ensure_landing_schema, file_sha256, land_file
+from innovation_pipeline.landing import FileRejected, file_sha256, land_file
 
 COLUMNS = HEADER.split(",")
 _counter = itertools.count()
@@ -197,14 +196,7 @@ def test_arbitrary_bytes_after_a_header_never_crash_the_loader(db, contracts, tm
 @pytest.fixture(scope="module")
 def contracts(warehouse_url: str, tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("property_contracts")
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        ensure_landing_schema(conn)
-        conn.execute(
-            # The same row test_landing.py's ZZ directory has: the session shares one ref.districts.
-            "insert into ref.districts (district_id, state, state_code, nces_lea_id, name)"
-            " values ('ZZ-001', 'ZZ', '001', '9900001', 'Cañon City RE-1')"
-            " on conflict do nothing"
-        )
+    add_zz_district(warehouse_url)
     return {
         "csv": _contract(folder, "zz_prop_csv", "csv", "csv"),
         "json": _contract(folder, "zz_prop_json", "json", "json"),
