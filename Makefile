@@ -14,17 +14,19 @@ export PIPELINE_ENV ?= development
 install: $(STAMP)
 
 # Installs exactly the versions in constraints.txt (a resolved lock), so installs a month apart match.
-$(STAMP): pyproject.toml setup.cfg constraints.txt
+$(STAMP): pyproject.toml setup.cfg constraints.txt samples/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@# setup.cfg builds the package metadata in build/: in plugins/ (on Airflow's sys.path) it would
 	@# register the report plugin a second time. Older clones have it there: remove it.
-	@mkdir -p build && rm -rf plugins/*.egg-info
+	@mkdir -p build samples/build && rm -rf plugins/*.egg-info
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@# samples/ is the sample-submission generator, a development package the pipeline never imports.
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]' -e ./samples
 	@touch $(STAMP)
 
+# The sample submissions come from the development package in samples/, which then runs the demo.
 demo: install
-	$(BIN)/innovation-pipeline demo
+	$(BIN)/innovation-samples demo
 
 # The report's browser test renders pages in Debian's Chromium: installed once, with apt (as root).
 browser:
@@ -42,8 +44,8 @@ stop:
 	@if [ -x $(BIN)/innovation-pipeline ]; then $(BIN)/innovation-pipeline warehouse stop; fi
 
 lint: install
-	$(BIN)/ruff check plugins dags tests benchmarks
-	$(BIN)/ruff format --check plugins dags tests benchmarks
+	$(BIN)/ruff check plugins samples dags tests benchmarks
+	$(BIN)/ruff format --check plugins samples dags tests benchmarks
 	$(BIN)/innovation-pipeline sqlfluff lint
 	$(BIN)/mypy
 

@@ -6,7 +6,7 @@
 date styles), and a small, known share of rows break the contract in each way the loader must
 catch, so a benchmark run can check that every row was loaded or quarantined for the right reason.
 
-The statewide set (seven programs, ten school years) comes from ``innovation_pipeline.samples``;
+The statewide set (seven programs, ten school years) comes from ``innovation_samples``;
 see :func:`statewide_set`.
 
     python -m benchmarks.generate nh --rows 2000000 --out /tmp/bench

@@ -1,7 +1,7 @@
 """The statewide set (all seven programs, N school years) through dbt and through the DAGs.
 
 Run by ``benchmarks.run`` in child processes (``python -m benchmarks.statewide marts|dags``),
-against the benchmark database. The set comes from ``innovation_pipeline.samples.generator``
+against the benchmark database. The set comes from ``innovation_samples.generator``
 (``generate(out_dir, years=...)``): every program's submissions per year at the directory's real
 district counts, with its defects, resubmissions and rejected files.
 
@@ -28,7 +28,7 @@ HELD_BACK_SOURCE = "ky_local_labs"
 
 def statewide_set(out_dir: Path, years: int) -> dict[str, Any]:
     """The sample inbox for ``years`` school years ending with LAST_YEAR (reused if already there)."""
-    from innovation_pipeline.samples.generator import generate
+    from innovation_samples.generator import generate
 
     wanted = list(range(LAST_YEAR - years + 1, LAST_YEAR + 1))
     manifest_path = out_dir / "manifest.json"

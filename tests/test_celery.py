@@ -212,10 +212,11 @@ def test_ingest_and_marts_run_on_the_celery_worker(
 ) -> None:
     redis_ping(REDIS_HOST, REDIS_PORT)  # a clear failure before anything starts
 
+    from innovation_samples import generate
+
     from innovation_pipeline import settings
     from innovation_pipeline.demo import stage_samples
     from innovation_pipeline.orchestration.dbt_project import ensure_manifest
-    from innovation_pipeline.samples import generate
     from innovation_pipeline.warehouse import export_environment
     from innovation_pipeline.warehouse_setup import prepare_warehouse
 

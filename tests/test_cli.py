@@ -112,7 +112,7 @@ def test_warehouse_start_connects_before_it_says_ready(
 def test_loading_the_same_file_again_says_nothing_changed(
     warehouse_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from innovation_pipeline.samples import generate
+    from innovation_samples import generate
 
     manifest = generate(tmp_path / "samples")
     entry = next(

@@ -89,13 +89,13 @@ def pipeline(
 ) -> Iterator[Path]:
     """A database, inboxes and outputs of this module's own, with the sample subset staged."""
     import psycopg
+    from innovation_samples import generate
     from psycopg import sql
 
     from innovation_pipeline import settings
     from innovation_pipeline.demo import migrate_airflow_db, stage_samples
     from innovation_pipeline.orchestration.dbt_project import ensure_manifest
     from innovation_pipeline.orchestration.inbox import inbox
-    from innovation_pipeline.samples import generate
     from innovation_pipeline.warehouse import export_environment, parse_url
 
     server = parse_url(warehouse_url)

@@ -74,9 +74,10 @@ def run_dbt(work: Path, *args: str, project: Path = DBT_PROJECT) -> DbtRun:
 
 def land_samples(out: Path, real_co_file: Path) -> dict[str, Any]:
     """Generate the sample inbox and land every file through the loader, as the ingest DAGs do."""
+    from innovation_samples import generate
+
     from innovation_pipeline.contracts import load_contract
     from innovation_pipeline.landing import FileRejected, land_file
-    from innovation_pipeline.samples import generate
 
     manifest = generate(out)
     for entry in manifest["files"]:

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    from innovation_pipeline.samples import generate
+    from innovation_samples import generate
 
     folder = tmp_path_factory.mktemp("samples")
     return folder, generate(folder)

@@ -71,7 +71,7 @@ def _wait(what: str, check: Any, timeout: float, proc: subprocess.Popen[str], lo
 def test_a_first_start_lands_the_inboxes_and_builds_the_marts_by_itself(
     warehouse_url: str, tmp_path: Path
 ) -> None:
-    from innovation_pipeline.samples import generate
+    from innovation_samples import generate
 
     generate(tmp_path / "samples")
     inbox = tmp_path / "data" / "inbox"

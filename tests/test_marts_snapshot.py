@@ -92,9 +92,10 @@ def land(ky: Ky, path: Path) -> int:
 @pytest.fixture(scope="module")
 def ky(isolated_warehouse_url: str, session_tmp: Path) -> Iterator[Ky]:
     """Every Kentucky sample landed and the marts built once, in a database of this module's own."""
+    from innovation_samples import generate
+
     from innovation_pipeline.contracts import load_contract
     from innovation_pipeline.landing import FileRejected, land_file
-    from innovation_pipeline.samples import generate
     from innovation_pipeline.warehouse_setup import prepare_warehouse
 
     out = session_tmp / "snapshot_samples"

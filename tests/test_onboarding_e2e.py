@@ -248,6 +248,7 @@ _ENV_KEYS = (
 def onboarded(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The copy, other programs' sample files landed, the two contracts added; both marts runs."""
     import psycopg
+    from innovation_samples import generate
     from psycopg import sql
 
     from innovation_pipeline.contracts import load_contract
@@ -255,7 +256,6 @@ def onboarded(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
     from innovation_pipeline.demo import load_dags, migrate_airflow_db
     from innovation_pipeline.dq.validate import validate_marts
     from innovation_pipeline.landing import FileRejected, land_file
-    from innovation_pipeline.samples import generate
     from innovation_pipeline.warehouse import export_environment, parse_url
     from innovation_pipeline.warehouse_setup import prepare_warehouse
 

@@ -457,7 +457,7 @@ def test_a_rejected_district_file_records_the_canonical_district(url: str, tmp_p
 
 
 def test_a_provider_written_in_another_case_is_the_same_submitter(url: str, tmp_path: Path) -> None:
-    from innovation_pipeline.samples import generate
+    from innovation_samples import generate
 
     generate(tmp_path / "samples")
     inbox = tmp_path / "samples" / "inbox" / "nh_learn_everywhere"

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from innovation_samples import generate
+from innovation_samples.directory import build, read_aliases, read_directory
 
 from innovation_pipeline.contracts import (
     Contract,
@@ -22,8 +24,6 @@ from innovation_pipeline.contracts import (
     load_contracts,
 )
 from innovation_pipeline.parsing import normalize_name
-from innovation_pipeline.samples import generate
-from innovation_pipeline.samples.directory import build, read_aliases, read_directory
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "programs" / "reference"

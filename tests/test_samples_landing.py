@@ -9,10 +9,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from innovation_samples import generate
 
 from innovation_pipeline.contracts import load_contracts
 from innovation_pipeline.landing import FileRejected, land_file
-from innovation_pipeline.samples import generate
 
 
 @pytest.fixture(scope="module")

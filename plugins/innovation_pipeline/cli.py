@@ -6,7 +6,9 @@ innovation-pipeline reprocess ky_local_labs
 innovation-pipeline preview programs/ky_local_labs.yml KY_LLL_001_2023-24.csv
 innovation-pipeline load programs/ky_local_labs.yml KY_LLL_001_2023-24.csv
 innovation-pipeline reference import nces_ccd_lea_directory.csv
-innovation-pipeline demo | serve | airflow ARGS | dbt ARGS | warehouse start|stop|url | samples OUT
+innovation-pipeline demo [--samples DIR] | serve | airflow ARGS | dbt ARGS | warehouse start|stop|url
+
+The sample submissions are written by the development package in samples/ (``innovation-samples``).
 """
 
 from __future__ import annotations
@@ -153,15 +155,7 @@ def _last_submission_id() -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from innovation_pipeline.demo import run_demo
 
-    return run_demo()
-
-
-def _cmd_samples(args: argparse.Namespace) -> int:
-    from innovation_pipeline.samples import generate
-
-    manifest = generate(Path(args.out), seed=args.seed)
-    print(f"wrote {len(manifest['files'])} files to {args.out}")
-    return 0
+    return run_demo(Path(args.samples) if args.samples else None)
 
 
 def _cmd_warehouse(args: argparse.Namespace) -> int:
@@ -318,13 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder to write (default: programs/reference)")
     p.set_defaults(func=_cmd_reference)
 
-    p = sub.add_parser("demo", help="run the whole pipeline on the bundled sample submissions")
+    p = sub.add_parser(
+        "demo",
+        help="run the whole pipeline on sample submissions already written (make demo writes them first)",
+    )
+    p.add_argument(
+        "--samples", help="folder `innovation-samples generate` wrote (default: <data folder>/samples)"
+    )
     p.set_defaults(func=_cmd_demo)
-
-    p = sub.add_parser("samples", help="write the deterministic sample submissions")
-    p.add_argument("out", help="folder to write them to")
-    p.add_argument("--seed", type=int, default=2024, help="random seed (default 2024; same seed, same bytes)")
-    p.set_defaults(func=_cmd_samples)
 
     p = sub.add_parser("warehouse", help="start, stop or locate the warehouse")
     p.add_argument(

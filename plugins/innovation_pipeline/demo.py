@@ -1,6 +1,8 @@
-"""``make demo``: the whole pipeline on the bundled sample submissions, through the real Airflow DAGs.
+"""``make demo``: the whole pipeline on the sample submissions, through the real Airflow DAGs.
 
-Steps: generate the samples, drop them into the inboxes, migrate Airflow's metadata database if
+The samples are written beforehand by the development package in ``samples/``
+(``innovation-samples demo`` writes them and then calls :func:`run_demo`); the product never
+imports it. Steps: drop the samples into the inboxes, migrate Airflow's metadata database if
 needed, then run every ``ingest_<source>`` DAG and then ``build_marts`` with ``dag.test()`` (the
 same DAG code the scheduler runs; nothing is loaded behind Airflow's back). Any DagRun that does
 not succeed makes the demo exit non-zero. Rejected sample files fail only their own file task, by
@@ -422,11 +424,19 @@ def summary(outcomes: list[RunOutcome]) -> str:
 
 
 def run_demo(samples_dir: Path | None = None) -> int:
-    """Run the pipeline end to end on the sample submissions; 0 when every DagRun succeeded."""
-    env = prepare_environment()
+    """Run the pipeline end to end on the sample submissions in ``samples_dir`` (a folder
+    ``innovation-samples generate`` wrote); 0 when every DagRun succeeded."""
     from innovation_pipeline import settings
 
     samples_dir = Path(samples_dir) if samples_dir else settings.data_dir() / "samples"
+    if not (samples_dir / "manifest.json").is_file():
+        print(
+            f"[demo] no sample submissions in {samples_dir}: write them with"
+            f" `innovation-samples generate {samples_dir}` (`make demo` does both)",
+            file=sys.stderr,
+        )
+        return 2
+    env = prepare_environment()
     log_path = Path(env["AIRFLOW_HOME"]) / "logs" / "demo.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text("", encoding="utf-8")
@@ -455,11 +465,8 @@ def run_demo(samples_dir: Path | None = None) -> int:
 def _run_demo(env: dict[str, str], samples_dir: Path, console: Console) -> int:
     from innovation_pipeline import settings
     from innovation_pipeline.orchestration.dbt_project import ensure_manifest
-    from innovation_pipeline.samples import generate
 
     say = console.line
-    say(f"[demo] writing sample submissions to {samples_dir}")
-    generate(samples_dir)
     say(f"[demo] {stage_samples(samples_dir)} sample files in the inboxes at {settings.inbox_url()}")
     for name in stage_real_files():
         say(f"[demo] real state file in the inbox: {name}")

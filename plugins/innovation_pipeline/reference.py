@@ -6,7 +6,7 @@
 KY_KDE_DISTRICT_NUMBER, LEA_NAME, LEA_TYPE_TEXT, SY_STATUS_TEXT``...), adding the districts of
 earlier years that CCD no longer lists from the hand-kept ``district_history.csv``. The same input
 always writes the same bytes. The synthetic sample districts live apart, in
-``sample_districts.csv`` (``innovation_pipeline.samples.directory``).
+``sample_districts.csv`` (``innovation_samples.directory``).
 """
 
 from __future__ import annotations

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from innovation_pipeline.contracts import Contract, load_contracts
-from innovation_pipeline.samples import programs as layouts
-from innovation_pipeline.samples.defects import apply_spoils, spoils_for
-from innovation_pipeline.samples.directory import District, read_aliases, read_directory
-from innovation_pipeline.samples.programs import NH_PROVIDERS, Context, Layout
-from innovation_pipeline.samples.tables import Defect, Table, csv_bytes, json_bytes, json_records, xlsx_bytes
+from innovation_samples import programs as layouts
+from innovation_samples.defects import apply_spoils, spoils_for
+from innovation_samples.directory import District, read_aliases, read_directory
+from innovation_samples.programs import NH_PROVIDERS, Context, Layout
+from innovation_samples.tables import Defect, Table, csv_bytes, json_bytes, json_records, xlsx_bytes
 
 STATES = ("CO", "KY", "MT", "NH", "ND", "UT", "WA")
 

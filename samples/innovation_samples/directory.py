@@ -11,7 +11,7 @@ seven states has, and their names are invented.
 
 Rebuild it::
 
-    python -m innovation_pipeline.samples.directory
+    innovation-samples directory        (or: python -m innovation_samples.directory)
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from innovation_pipeline.samples.tables import Table
+from innovation_samples.tables import Table
 
 # Placeholders for values that depend on the submission.
 OTHER_DISTRICT = "<another participant's district>"

@@ -1,6 +1,6 @@
 """One function per program: the clean figures and how that program lays out its file.
 
-A layout returns a :class:`~innovation_pipeline.samples.tables.Table` (plus the file's envelope:
+A layout returns a :class:`~innovation_samples.tables.Table` (plus the file's envelope:
 name, format, encoding); the generator injects defects and serializes it. Figures are stable per
 district across years (a seeded base) with year-to-year drift, so trends look like real programs.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from innovation_pipeline.contracts import Contract
-from innovation_pipeline.samples.directory import District
-from innovation_pipeline.samples.mess import (
+from innovation_samples.directory import District
+from innovation_samples.mess import (
     clamp,
     count_marker,
     count_text,
@@ -25,7 +25,7 @@ from innovation_pipeline.samples.mess import (
     rate_text,
     school_year_text,
 )
-from innovation_pipeline.samples.tables import Row, Table
+from innovation_samples.tables import Row, Table
 
 
 @dataclass
