@@ -117,13 +117,18 @@ def _staging_fields(contract: Contract) -> list[dict[str, object]]:
     ]
 
 
+def _macro_model(contract: Contract, contract_file: str, about: str, macro: str) -> str:
+    """A generated model file: the banner, what it is, and one call of its macro in contract_models.sql."""
+    return f"{_banner(contract_file)}{_comment(about)}{{{{ {macro}('{contract.source}') }}}}\n"
+
+
 def staging_sql(contract: Contract, contract_file: str) -> str:
     about = (
         f"{contract.title}: {contract.entity}; current submissions only. The SQL is "
         "macros/contract_models.sql (contract_staging), fed by the contract's fields in "
         "macros/generated/contract_registry.sql."
     )
-    return f"{_banner(contract_file)}{_comment(about)}{{{{ contract_staging('{contract.source}') }}}}\n"
+    return _macro_model(contract, contract_file, about, "contract_staging")
 
 
 def _range_test(low: float | None, high: float | None) -> list[dict[str, object]]:
@@ -287,7 +292,7 @@ def measures_sql(contract: Contract, contract_file: str) -> str:
         "year, measure), one row per measure. The SQL is macros/contract_models.sql "
         "(contract_district_measures), fed by transform.measures in macros/generated/contract_registry.sql."
     )
-    return f"{_banner(contract_file)}{_comment(about)}{{{{ contract_district_measures('{contract.source}') }}}}\n"
+    return _macro_model(contract, contract_file, about, "contract_district_measures")
 
 
 def measures_yaml(contract: Contract) -> dict[str, object]:

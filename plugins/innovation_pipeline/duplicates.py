@@ -10,7 +10,7 @@ from psycopg import sql
 from innovation_pipeline.contracts import Contract
 from innovation_pipeline.mapping import MappingContext
 from innovation_pipeline.quarantine import _empty_problems
-from innovation_pipeline.raw_schema import column_name
+from innovation_pipeline.raw_schema import key_columns
 
 # Keys a KeyTracker remembers (20 bytes each) before leaving duplicates to the database.
 MAX_TRACKED_KEYS = 3_000_000
@@ -22,7 +22,7 @@ def duplicate_message(first_row: int, names: str) -> str:
 
 def _key_columns(c: Contract) -> list[str]:
     """Raw-table columns that identify a row within a submission (its kind, then the natural key)."""
-    return ["row_kind", *(column_name(c.field(k)) if k != "district_id" else k for k in c.natural_key)]
+    return ["row_kind", *key_columns(c)]
 
 
 def _sql_duplicates(conn: psycopg.Connection, c: Contract, table: sql.Identifier, sub: int) -> list[tuple]:

@@ -93,6 +93,20 @@ def archive_file(path: Path, sha: str) -> Path:
     return target
 
 
+def _hold_file(
+    conn: psycopg.Connection, contract: Contract, sha: str, size: int, name: str, archived: Path
+) -> None:
+    """In the transaction that records what became of a file: hold off marts snapshots, take the
+    file's lock and record the archived bytes."""
+    # A marts snapshot waits for this load to commit or roll back (marts_snapshot.py).
+    hold_load_fence(conn)
+    # Two tasks handed the same file wait for each other here: a lock, not luck.
+    conn.execute(
+        "select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"innovation.file.{contract.source}.{sha}",)
+    )
+    _record_file(conn, sha, size, name, archived)
+
+
 def _record_file(conn: psycopg.Connection, sha: str, size: int, name: str, archived: Path) -> None:
     conn.execute(
         "insert into audit.files (file_sha256, size_bytes, original_name, archive_path) values (%s, %s, %s, %s)"
@@ -178,14 +192,7 @@ def land_file(
         conn.autocommit = False
         try:
             with conn.transaction():
-                # A marts snapshot waits for this load to commit or roll back (marts_snapshot.py).
-                hold_load_fence(conn)
-                # Two tasks handed the same file wait for each other here: a lock, not luck.
-                conn.execute(
-                    "select pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                    (f"innovation.file.{contract.source}.{sha}",),
-                )
-                _record_file(conn, sha, size, name, archived)
+                _hold_file(conn, contract, sha, size, name, archived)
                 previous = None if reprocess else _existing(conn, contract.source, sha, name)
                 if previous is not None:
                     log.info("%s was already processed: %s", name, previous.summary())
@@ -283,12 +290,7 @@ def _record_rejection(
     exc: FileRejected,
 ) -> None:
     with conn.transaction():
-        hold_load_fence(conn)
-        conn.execute(
-            "select pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            (f"innovation.file.{contract.source}.{sha}",),
-        )
-        _record_file(conn, sha, size, name, archived)
+        _hold_file(conn, contract, sha, size, name, archived)
         if conn.execute(
             "select 1 from audit.submissions where source = %s and file_sha256 = %s and file_name = %s",
             (contract.source, sha, name),

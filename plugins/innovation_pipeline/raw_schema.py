@@ -1,4 +1,8 @@
-"""The columns of ``raw.<source>``: what a contract's fields land as, and their PostgreSQL types."""
+"""The columns of ``raw.<source>``: what a contract's fields land as, and their PostgreSQL types.
+
+The one owner of the raw layout: the loader creates the tables from it, and the landing suites
+(``dq/suites.py``) check the columns and types it names.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,18 @@ PG_TYPES = {
     "money": "numeric(14, 2)",
     "date": "date",
     "boolean": "boolean",
+    "student_id": "text",  # the pseudonym (column_name), never the identifier
 }
 
 
 def column_name(spec: FieldSpec) -> str:
     """The raw-table column of a field: student identifiers land only as ``<name>_key``."""
     return f"{spec.name}_key" if spec.type == "student_id" else spec.name
+
+
+def key_columns(contract: Contract) -> list[str]:
+    """The raw-table columns of the contract's natural key."""
+    return [column_name(contract.field(k)) if k != "district_id" else k for k in contract.natural_key]
 
 
 def raw_columns(contract: Contract) -> list[tuple[str, str]]:
@@ -40,11 +50,8 @@ def raw_columns(contract: Contract) -> list[tuple[str, str]]:
         ("school_year", "smallint"),
     ]
     for spec in contract.fields:
-        if spec.type == "student_id":
-            cols.append((column_name(spec), "text"))
-            continue
-        cols.append((spec.name, PG_TYPES[spec.type]))
-        if spec.suppressible:
+        cols.append((column_name(spec), PG_TYPES[spec.type]))
+        if spec.suppressible and spec.type != "student_id":
             cols += [
                 (f"{spec.name}__suppressed", "boolean"),
                 (f"{spec.name}__marker", "text"),

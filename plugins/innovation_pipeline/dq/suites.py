@@ -21,21 +21,9 @@ from psycopg import sql
 
 from innovation_pipeline.contracts import Contract, FieldSpec
 from innovation_pipeline.dq.masking import is_sensitive
+from innovation_pipeline.raw_schema import PG_TYPES, column_name, key_columns
 from innovation_pipeline.warehouse import project_root
 
-# Postgres types the loader uses for each contract type (README: Raw landing layout), as GX reports them.
-RAW_TYPES: dict[str, list[str]] = {
-    "integer": ["BIGINT", "INTEGER", "SMALLINT"],
-    "number": ["NUMERIC", "DOUBLE_PRECISION", "REAL"],
-    "rate": ["NUMERIC", "DOUBLE_PRECISION", "REAL"],
-    # GX compares PostgreSQL type names as strings; the loader stores money as numeric(14, 2).
-    "money": ["NUMERIC(14, 2)", "NUMERIC", "DOUBLE_PRECISION", "REAL"],
-    "date": ["DATE"],
-    "boolean": ["BOOLEAN"],
-    "text": ["TEXT", "VARCHAR"],
-    "category": ["TEXT", "VARCHAR"],
-    "student_id": ["TEXT", "VARCHAR"],
-}
 META_COLUMNS = ["_submission_id", "_source_row", "row_kind", "state", "district_id", "school_year"]
 PARTITION_COLUMN = "_submission_id"
 # Row counts outside this band around the same submitter's previous school year are flagged.
@@ -72,9 +60,11 @@ def landing_suite_name(source: str) -> str:
     return f"landing.{source}"
 
 
-def raw_column(spec: FieldSpec) -> str:
-    """The raw-table column a field lands in (student ids land as an HMAC ``<name>_key``)."""
-    return f"{spec.name}_key" if spec.type == "student_id" else spec.name
+def raw_types(field_type: str) -> list[str]:
+    """The type names GX reports for the column the loader makes of a field type (raw_schema's):
+    ``NUMERIC(14, 2)`` for money, with ``NUMERIC`` for a driver that leaves out the precision."""
+    pg_type = PG_TYPES[field_type].upper()
+    return list(dict.fromkeys([pg_type, pg_type.split("(")[0]]))
 
 
 def _exp(
@@ -97,7 +87,7 @@ def _label(spec: FieldSpec) -> str:
 
 
 def _field_expectations(spec: FieldSpec) -> list[dict[str, Any]]:
-    col = raw_column(spec)
+    col = column_name(spec)
     out = [
         _exp(
             "expect_column_to_exist",
@@ -107,7 +97,7 @@ def _field_expectations(spec: FieldSpec) -> list[dict[str, Any]]:
         ),
         _exp(
             "expect_column_values_to_be_in_type_list",
-            {"column": col, "type_list": RAW_TYPES[spec.type]},
+            {"column": col, "type_list": raw_types(spec.type)},
             "column_type",
             f"{_label(spec).capitalize()} is stored as {spec.type}.",
         ),
@@ -169,7 +159,7 @@ def _field_expectations(spec: FieldSpec) -> list[dict[str, Any]]:
 
 
 def _key_expectation(contract: Contract) -> dict[str, Any]:
-    cols = [raw_column(contract.field(k)) if k != "district_id" else k for k in contract.natural_key]
+    cols = key_columns(contract)
     words = " + ".join(k.replace("_", " ") for k in contract.natural_key)
     description = f"Each {words} appears once in a submission."
     if any(is_sensitive(c, contract) for c in cols) or len(cols) > 1:

@@ -1,29 +1,21 @@
 -- Roles and row-level security. Idempotent; run by `innovation-pipeline access setup` (and the demo,
 -- the marts DAG and the tests) as a role that may create roles.
+-- Grants-only roles, no rows: pipeline_mart_reader is what analysts (scoped or not) may select,
+-- pipeline_dq_reader what officers may also read in dq. A state-scoped role is a member of these,
+-- never of pipeline_analyst or pipeline_officer, so `set role pipeline_analyst` is not open to it;
+-- and `set role` to one of these shows no rows at all (access.can_see_state).
 do $$
+declare
+    role_name text;
 begin
-    if not exists (select from pg_roles where rolname = 'pipeline_loader') then
-        create role pipeline_loader nologin;
-    end if;
-    if not exists (select from pg_roles where rolname = 'pipeline_transformer') then
-        create role pipeline_transformer nologin;
-    end if;
-    if not exists (select from pg_roles where rolname = 'pipeline_analyst') then
-        create role pipeline_analyst nologin;
-    end if;
-    if not exists (select from pg_roles where rolname = 'pipeline_officer') then
-        create role pipeline_officer nologin;
-    end if;
-    -- Grants only, no rows: what analysts (scoped or not) may select, and what officers may also
-    -- read in dq. A state-scoped role is a member of these, never of pipeline_analyst or
-    -- pipeline_officer, so `set role pipeline_analyst` is not open to it; and `set role` to one of
-    -- these shows no rows at all (access.can_see_state).
-    if not exists (select from pg_roles where rolname = 'pipeline_mart_reader') then
-        create role pipeline_mart_reader nologin;
-    end if;
-    if not exists (select from pg_roles where rolname = 'pipeline_dq_reader') then
-        create role pipeline_dq_reader nologin;
-    end if;
+    foreach role_name in array array[
+        'pipeline_loader', 'pipeline_transformer', 'pipeline_analyst', 'pipeline_officer',
+        'pipeline_mart_reader', 'pipeline_dq_reader'
+    ] loop
+        if not exists (select from pg_roles where rolname = role_name) then
+            execute format('create role %I nologin', role_name);
+        end if;
+    end loop;
 end
 $$;
 
