@@ -96,8 +96,8 @@ def ensure_raw_table(conn: psycopg.Connection, contract: Contract) -> None:
         )
         # BRIN, not B-tree: a submission's rows arrive in one COPY, so they sit in a run of pages
         # and a block-range index finds them as well, for a fraction of the cost of maintaining a
-        # B-tree entry per row (a quarter of the server's work on a 2,000,000-row load). Tables
-        # made before keep the B-tree of the same name.
+        # B-tree entry per row (a large share of the server's work on a statewide load; see
+        # benchmarks/RESULTS.md). Tables made before keep the B-tree of the same name.
         conn.execute(
             sql.SQL(
                 "create index if not exists {} on {} using brin (_submission_id) with (autosummarize = on)"

@@ -25,7 +25,7 @@ def _hmac_sha256(key: bytes) -> Callable[[bytes], str]:
     """HMAC-SHA-256 (RFC 2104) under ``key`` as a function of the message, hex digest out.
 
     The key's inner and outer padded blocks are hashed once; each message then costs two copies
-    of those states and two SHA-256 updates, about half of ``hmac.digest`` per call (which sets
+    of those states and two SHA-256 updates, less than ``hmac.digest`` per call (which sets
     up OpenSSL's HMAC context every time). The output is ``hmac.new(key, msg, sha256).hexdigest()``.
     """
     block = hashlib.sha256().block_size

@@ -35,8 +35,8 @@ def raw_columns(contract: Contract) -> list[tuple[str, str]]:
     """Columns of ``raw.<source>``: lineage, identity, then one (or five) per field.
 
     Lineage per row is the submission id and the row's place in the file; the file's SHA-256,
-    name and archive path are on ``audit.submissions``, once per file (at millions of rows a
-    per-row hash was a quarter of the bytes the server stored).
+    name and archive path are on ``audit.submissions``, once per file (a per-row hash was a large
+    share of the bytes the server stored at millions of rows).
     """
     cols = [
         ("_submission_id", "bigint not null"),

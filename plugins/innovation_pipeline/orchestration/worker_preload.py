@@ -3,8 +3,8 @@
 Airflow 3's Celery worker runs each task in a process forked from one of its pool processes, so a
 task process starts with every module the worker had already imported. A dbt task of
 ``build_marts`` otherwise imports dbt (``dbt.cli.main`` and the postgres adapter) and Cosmos's
-operators on each start (measured on two cores: about 3 of a dbt task's 12 seconds), and a Great
-Expectations task imports GX (5 to 10 seconds). Celery's
+operators on each start (a large part of a short dbt task's time; the README's "What a worker
+spends on a dbt task" has the figures), and a Great Expectations task imports GX. Celery's
 ``imports`` setting makes the worker import this module before it forks its pool::
 
     AIRFLOW__CELERY__EXTRA_CELERY_CONFIG='{"imports": ["innovation_pipeline.orchestration.worker_preload"]}'
