@@ -9,6 +9,9 @@ innovation-pipeline reference import nces_ccd_lea_directory.csv
 innovation-pipeline demo [--samples DIR] | serve | airflow ARGS | dbt ARGS | warehouse start|stop|url
 
 The sample submissions are written by the development package in samples/ (``innovation-samples``).
+
+Kept as one module though it is long: one argument parser lists every command in ``--help``; each
+command is a few lines that call the module doing the work.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ A contract is everything a data engineer writes to onboard a program or a change
 who submits, how the file is laid out, how its columns map to canonical fields, how identifiers,
 school years, numbers and suppression markers are written, and when it is due.
 See ``programs/README.md`` for every key.
+
+Kept as one module though it is long: it is the schema of one YAML file, and its models'
+validators check keys against each other (a field against the file layout, the school year against
+the district rules); split, a key would sit apart from the rule that checks it.
 """
 
 from __future__ import annotations

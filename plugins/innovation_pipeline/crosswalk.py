@@ -5,6 +5,10 @@ The real directory (``programs/reference/districts.csv``, derived from the NCES 
 directory (``sample_districts.csv``, in ranges no real code uses) and their name variants
 (``*district_aliases.csv``) are loaded into ``ref.*`` when they change; the loader resolves each
 row's district through :class:`Crosswalk`, for the row's school year.
+
+Kept as one module though it is long: its one job is district identity, and loading the
+directory into ``ref.*``, resolving a row's district and explaining an unknown one share the
+normalized keys and the cached directory.
 """
 
 from __future__ import annotations

@@ -22,6 +22,10 @@ in the repository is reviewed in the same pull request as the contract change th
 a read-only deployment needs nothing written at run time. Nobody edits them: every path into dbt
 (``ensure_manifest`` for the DAGs and ``make demo``, ``innovation-pipeline dbt``, the tests) syncs
 them first, and a test fails when the committed files differ from what the contracts give.
+
+Kept as one module though it is long: ``contracts sync`` and ``contracts check`` write and compare
+the whole generated layer at once, and the staging, intermediate and registry files share the
+naming helpers that make their names agree. Its sections follow the dbt layers.
 """
 
 from __future__ import annotations

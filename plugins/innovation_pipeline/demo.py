@@ -11,6 +11,9 @@ design; each is explained where its DAG's line is, with the defect the sample ca
 The console shows the demo's own lines and a live progress line per DAG (files landed, or marts
 tasks done); everything Airflow, dbt and Great Expectations write goes to a log file whose path
 is printed first.
+
+Kept as one module though it is long: its one job is the demo run (console, staging, the DagRuns,
+the summary), and the benchmarks and tests use its DAG runner.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ counts, rates and their scale, amounts, markers), which column names the distric
 scheme (tried against the district directory), where the school year is, and which column names
 carry a year. Everything it guessed is listed at the top of the YAML for a person to review: the
 draft is a starting point, never a silent guess.
+
+Kept as one module though it is long: one command whose steps (reading, guessing what cells hold,
+writing the YAML) pass one record of guesses along, so that every guess is listed in the draft.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ quarantine the rest with a readable reason, and record the submission in ``audit
 This is the one code path for the CLI, the DAGs and the tests. A submission loads in one
 transaction (all of its good rows or none), ``received = loaded + quarantined`` is checked before
 commit, the same bytes are loaded once, and a corrected resubmission supersedes the earlier one.
+
+Kept as one module though it is long: it is the one transaction a file lands in and the audit
+record of each of its outcomes (loaded, duplicate, rejected, superseded), read top to bottom; the
+COPY writer (``copy_stream``) and the tables' DDL (``landing_tables``) are apart.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ one or more problems in the ``problems`` frame (COPYed to ``audit.quarantine``),
 reason code, a message a program officer can read, the column and the raw value (masked for
 student identifiers). Checks that need the whole submission (duplicate keys, one district and
 one school year per file) run after the batches are in (:mod:`.checks`, :mod:`.duplicates`).
+
+Kept as one module though it is long: its one job is typing a batch; the whole-submission checks,
+the duplicate tracker, the raw-table schema and the quarantine schema are in their own modules.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ Each parser takes a column of raw strings and returns typed columns plus an erro
 (null when the value is fine). They work on whole batches (polars), so a large file is parsed in
 bulk rather than cell by cell; the single-value helpers at the bottom wrap them for previews and
 property-based tests.
+
+Kept as one module though it is long: the parsers share one grammar of numbers, markers and school
+years (a rate, a count and a bound are read by the same rules), which a split would spread apart.
 """
 
 from __future__ import annotations

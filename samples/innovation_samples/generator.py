@@ -5,6 +5,9 @@ manifest lists every file with its SHA-256 and the outcome the loader must reach
 a source are loaded in file-name order (loaded, duplicate, rejected or superseded; rows received,
 loaded and quarantined), and every injected defect with its row and reason code. The same seed
 always gives the same bytes.
+
+Kept as one module though it is long: one pass from layouts to files (who takes part, the files,
+the resubmissions, duplicates and bad files, the manifest) that fills one list of deliveries.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 A layout returns a :class:`~innovation_samples.tables.Table` (plus the file's envelope:
 name, format, encoding); the generator injects defects and serializes it. Figures are stable per
 district across years (a seeded base) with year-to-year drift, so trends look like real programs.
+
+Kept as one module though it is long: one function per program's file layout (seven programs and
+the state outcome feeds), each whole in one place, and the shared helpers they build on above them.
 """
 
 from __future__ import annotations
