@@ -245,48 +245,25 @@ Rules, in order (the reason is published in suppression_reason):
 
 ),
 
+{#- The columns of a reported or a derived cell, in one list for both halves of the union. -#}
+{%- set ratio_cell_columns = [
+    'measure_id', 'value', 'is_suppressed_at_source', 'source_marker', 'value_lower', 'value_upper',
+    'value_type', 'suppression_rule', 'numerator_measure_id', 'denominator_measure_id', 'threshold',
+    'last_submission_id', 'loaded_at', 'count_behind', 'numerator'
+] %}
+
 {{ base }}__with_ratios as (
 
     select
-        {% for key in cell_keys %}
-        {{ key }},
+        {% for column in cell_keys + ratio_cell_columns %}
+        {{ column }}{{ "," if not loop.last }}
         {% endfor %}
-        measure_id,
-        value,
-        is_suppressed_at_source,
-        source_marker,
-        value_lower,
-        value_upper,
-        value_type,
-        suppression_rule,
-        numerator_measure_id,
-        denominator_measure_id,
-        threshold,
-        last_submission_id,
-        loaded_at,
-        count_behind,
-        numerator
     from {{ base }}__reported
     union all
     select
-        {% for key in cell_keys %}
-        {{ key }},
+        {% for column in cell_keys + ratio_cell_columns %}
+        {{ column }}{{ "," if not loop.last }}
         {% endfor %}
-        measure_id,
-        value,
-        is_suppressed_at_source,
-        source_marker,
-        value_lower,
-        value_upper,
-        value_type,
-        suppression_rule,
-        numerator_measure_id,
-        denominator_measure_id,
-        threshold,
-        last_submission_id,
-        loaded_at,
-        count_behind,
-        numerator
     from {{ base }}__derived
 
 )
@@ -299,4 +276,11 @@ Rules, in order (the reason is published in suppression_reason):
     concat_ws('|', {% for key in keys -%}
         coalesce(cast({{ alias }}.{{ key }} as text), '~'){{ ", " if not loop.last }}
     {%- endfor %})
+{%- endmacro %}
+
+
+{#- The small-cell threshold of a state: its own (int_suppression_thresholds), else the project's
+    default. The one place the default applies. -#}
+{% macro threshold_or_default(threshold) -%}
+    coalesce({{ threshold }}, {{ var('suppression_threshold_default') | int }})
 {%- endmacro %}

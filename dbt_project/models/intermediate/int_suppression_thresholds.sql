@@ -45,9 +45,9 @@ resolved as (
 
     select
         states.state,
-        cast(coalesce(
-            overrides.threshold, seeded.threshold, {{ var('suppression_threshold_default') | int }}
-        ) as integer) as threshold,
+        cast(
+            {{ threshold_or_default('coalesce(overrides.threshold, seeded.threshold)') }} as integer
+        ) as threshold,
         case
             when overrides.threshold is not null then 'vars override'
             when seeded.threshold is not null then 'seed'

@@ -354,7 +354,7 @@ cells as (
         definitions.suppression_rule,
         definitions.numerator_measure_id,
         definitions.denominator_measure_id,
-        coalesce(thresholds.threshold, {{ var('suppression_threshold_default') | int }}) as threshold,
+        {{ threshold_or_default('thresholds.threshold') }} as threshold,
         group_cells.last_submission_id,
         group_cells.loaded_at,
         case when definitions.value_type = 'count' then group_cells.value else group_cells.count_behind end

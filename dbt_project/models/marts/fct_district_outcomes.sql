@@ -60,7 +60,7 @@ base as (
         definitions.suppression_rule,
         definitions.numerator_measure_id,
         definitions.denominator_measure_id,
-        coalesce(thresholds.threshold, {{ var('suppression_threshold_default') | int }}) as threshold,
+        {{ threshold_or_default('thresholds.threshold') }} as threshold,
         outcomes_long.last_submission_id,
         outcomes_long.loaded_at
     from outcomes_long
