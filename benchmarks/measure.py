@@ -163,7 +163,7 @@ def _cpu_details(cpu0: float, server: ServerCpu, server0: float | None) -> dict[
 
 
 def run_loader(path: Path, contract_path: Path, **_: Any) -> dict[str, Any]:
-    from innovation_pipeline import landing, mapping
+    from innovation_pipeline import checks, copy_stream, duplicates, landing, mapping
     from innovation_pipeline.contracts import load_contract
 
     # Where the time goes: the loader's own functions, timed per call (a few per batch).
@@ -172,20 +172,20 @@ def run_loader(path: Path, contract_path: Path, **_: Any) -> dict[str, Any]:
         (landing, "file_sha256", None),
         (landing, "archive_file", None),
         (mapping, "map_batch", None),
-        (mapping.KeyTracker, "check", "duplicate_keys"),
-        (landing, "_encode_rows", None),
-        (landing._RowStream, "_send", "copy_wait"),
-        (landing._RowStream, "finish", "copy_finish"),
-        (landing._Quarantine, "copy", "quarantine_copy"),
-        (mapping, "post_load_checks", None),
+        (duplicates.KeyTracker, "check", "duplicate_keys"),
+        (copy_stream, "_encode_rows", None),
+        (copy_stream._RowStream, "_send", "copy_wait"),
+        (copy_stream._RowStream, "finish", "copy_finish"),
+        (copy_stream._Quarantine, "copy", "quarantine_copy"),
+        (checks, "post_load_checks", None),
     ):
         _timed(owner, name, phases, key)
     # The COPY of raw rows: bytes sent and how long the stream was open.
     stream: dict[str, float] = {"bytes": 0}
     send, start_stream, finish = (
-        landing._RowStream._send,
-        landing._RowStream._start,
-        landing._RowStream.finish,
+        copy_stream._RowStream._send,
+        copy_stream._RowStream._start,
+        copy_stream._RowStream.finish,
     )
 
     def counted(self: Any, payload: bytes) -> None:
@@ -202,9 +202,9 @@ def run_loader(path: Path, contract_path: Path, **_: Any) -> dict[str, Any]:
         finally:
             stream["closed"] = time.perf_counter()
 
-    landing._RowStream._send = counted  # type: ignore[method-assign]
-    landing._RowStream._start = started  # type: ignore[method-assign]
-    landing._RowStream.finish = finished  # type: ignore[method-assign]
+    copy_stream._RowStream._send = counted  # type: ignore[method-assign]
+    copy_stream._RowStream._start = started  # type: ignore[method-assign]
+    copy_stream._RowStream.finish = finished  # type: ignore[method-assign]
     server = ServerCpu()
     server0, cpu0 = server.seconds(), _cpu_seconds()
     start = time.perf_counter()

@@ -21,7 +21,7 @@ import openpyxl
 import pytest
 from bad_input_helpers import HEADER, _contract, add_zz_district
 
-from innovation_pipeline import mapping
+from innovation_pipeline import quarantine
 from innovation_pipeline.contracts import Contract
 from innovation_pipeline.landing import FileRejected, file_sha256, land_file
 
@@ -405,7 +405,7 @@ def test_hostile_file_ends_as_a_recorded_submission(db, contracts, tmp_path, cas
         assert message.startswith(f"Row {r}, column '{column}'"), message[:200]
         assert len(message) <= MESSAGE_LIMIT, message[:200]
         _readable(message)
-        assert raw is None or len(raw) <= mapping.RAW_VALUE_LIMIT
+        assert raw is None or len(raw) <= quarantine.RAW_VALUE_LIMIT
     # No non-finite number reaches a table the marts read.
     non_finite = db.execute(
         f"select count(*) from {table} where _submission_id = %s and (ratio in ('NaN', 'Infinity', '-Infinity')"

@@ -462,7 +462,7 @@ def test_student_identifiers_are_pseudonymized_and_masked(db, zz, tmp_path):
 
 
 def test_connection_killed_mid_copy_then_retry_leaves_one_copy(db, zz, tmp_path, monkeypatch):
-    import innovation_pipeline.landing as landing
+    from innovation_pipeline import copy_stream
 
     lines = [
         "Dist No,Grade,Competency,Students Defended",
@@ -472,7 +472,7 @@ def test_connection_killed_mid_copy_then_retry_leaves_one_copy(db, zz, tmp_path,
         "001,5,innovation,4",
     ]
     path = csv_file(tmp_path, "ZZ_001_2025-26.csv", lines)
-    real_send = landing._RowStream._send
+    real_send = copy_stream._RowStream._send
     seen: dict[str, object] = {}
 
     def send_then_die(stream, payload):
@@ -487,7 +487,7 @@ def test_connection_killed_mid_copy_then_retry_leaves_one_copy(db, zz, tmp_path,
             db.execute("select pg_terminate_backend(%s)", (pid,))
             time.sleep(0.2)
 
-    monkeypatch.setattr(landing._RowStream, "_send", send_then_die)
+    monkeypatch.setattr(copy_stream._RowStream, "_send", send_then_die)
     with pytest.raises(psycopg.OperationalError):
         land_file(zz, path, batch_rows=2)
     assert str(seen["query"]).lower().startswith("copy"), seen  # killed mid-COPY, not after it
@@ -495,7 +495,7 @@ def test_connection_killed_mid_copy_then_retry_leaves_one_copy(db, zz, tmp_path,
         db.execute("select count(*) from audit.submissions where file_name = %s", (path.name,)).fetchone()[0]
         == 0
     )
-    monkeypatch.setattr(landing._RowStream, "_send", real_send)
+    monkeypatch.setattr(copy_stream._RowStream, "_send", real_send)
     result = land_file(zz, path, batch_rows=2)
     assert result.rows_loaded == 4
     assert (
@@ -611,9 +611,8 @@ def _read_all(contract: Contract, path: Path, monkeypatch, fast: bool):  # type:
 
     from innovation_pipeline import readers
 
-    monkeypatch.setattr(readers, "FAST_CSV", fast)
     try:
-        source = readers.open_source(contract, path, path.name, batch_size=7)
+        source = readers.open_source(contract, path, path.name, batch_size=7, fast_csv=fast)
         frames = list(source.batches())
     except FileRejected as exc:
         return ("rejected", exc.code), None
@@ -641,16 +640,16 @@ def _count_calls(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> 
 def test_fast_csv_reader_reads_every_file_as_the_csv_module_does(tmp_path, monkeypatch, case):
     from polars.testing import assert_frame_equal
 
-    from innovation_pipeline import readers
+    from innovation_pipeline.readers import csv_fast
 
     contract = write_contract(tmp_path, PLAIN)
     path = tmp_path / "ZZ_001_2023-24.csv"
     path.write_bytes(FAST_CASES[case].encode("utf-8"))
     # Tiny blocks: records cross block boundaries, and late problems hand over mid-file.
-    monkeypatch.setattr(readers, "FAST_BLOCK_BYTES", 1024)
-    monkeypatch.setattr(readers, "FAST_MAX_PENDING", 2048)
-    parsed = _count_calls(monkeypatch, readers, "_parse_block")
-    handed = _count_calls(monkeypatch, readers, "_batched_text")
+    monkeypatch.setattr(csv_fast, "FAST_BLOCK_BYTES", 1024)
+    monkeypatch.setattr(csv_fast, "FAST_MAX_PENDING", 2048)
+    parsed = _count_calls(monkeypatch, csv_fast, "_parse_block")
+    handed = _count_calls(monkeypatch, csv_fast, "_batched_text")
     fast, fast_meta = _read_all(contract, path, monkeypatch, fast=True)
     assert parsed["n"] > 0, "the polars reader was not used"
     if case not in {"row longer than the header", "stray quote", "unterminated quote"} and "late" not in case:
@@ -676,11 +675,12 @@ def test_fast_csv_reader_hands_non_utf8_bytes_to_the_csv_module(db, zz, tmp_path
 def test_duplicate_keys_across_batches_are_found_as_the_database_finds_them(
     db, zz, tmp_path, monkeypatch, tracked
 ):
-    from innovation_pipeline import mapping, readers
+    from innovation_pipeline import duplicates
+    from innovation_pipeline.readers import csv_fast
 
     if tracked:
         # Past this many keys the tracker hands the rest of the file over to the database check.
-        monkeypatch.setattr(mapping, "MAX_TRACKED_KEYS", tracked)
+        monkeypatch.setattr(duplicates, "MAX_TRACKED_KEYS", tracked)
     source = f"zz_dupes_{tracked or 'all'}"
     contract = write_contract(tmp_path, dict(PLAIN, source=source, natural_key=["grade", "competency"]))
     rows = [
@@ -695,19 +695,19 @@ def test_duplicate_keys_across_batches_are_found_as_the_database_finds_them(
         "001,12,innovation,bad,i",  # quarantined for its count: not a first row
         "001,12,innovation,9,j",
     ]
-    monkeypatch.setattr(readers, "FAST_BLOCK_BYTES", 64)  # a few rows a block
+    monkeypatch.setattr(csv_fast, "FAST_BLOCK_BYTES", 64)  # a few rows a block
     streamed = land_file(
         contract, csv_file(tmp_path, "ZZ_001_2023-24.csv", [PLAIN_HEADER, *rows]), batch_rows=2
     )
     # The same rows again (an extra blank line at the end makes it another file), with the
     # duplicates left to the database's whole-submission check.
-    tracker_init = mapping.KeyTracker.__init__
+    tracker_init = duplicates.KeyTracker.__init__
 
     def database_check(self, ctx):  # type: ignore[no-untyped-def]
         tracker_init(self, ctx)
         self.active = False
 
-    monkeypatch.setattr(mapping.KeyTracker, "__init__", database_check)
+    monkeypatch.setattr(duplicates.KeyTracker, "__init__", database_check)
     in_db = land_file(
         contract, csv_file(tmp_path, "ZZ_001_2023-24_v2.csv", [PLAIN_HEADER, *rows, ""]), batch_rows=2
     )
@@ -733,13 +733,14 @@ def test_duplicate_keys_across_batches_are_found_as_the_database_finds_them(
 
 
 def test_server_error_mid_stream_aborts_the_load_and_leaves_nothing(db, zz, tmp_path, monkeypatch):
-    from innovation_pipeline import landing, readers
+    from innovation_pipeline import copy_stream
+    from innovation_pipeline.readers import csv_fast
 
     contract = write_contract(tmp_path, dict(PLAIN, source="zz_stream"))
     lines = [PLAIN_HEADER, *[f"001,{g},resiliency,{n},x" for n in range(20) for g in ("5", "8", "12")][:30]]
     path = csv_file(tmp_path, "ZZ_001_2023-24.csv", lines)
-    monkeypatch.setattr(readers, "FAST_BLOCK_BYTES", 64)
-    real_encode = landing._encode_rows
+    monkeypatch.setattr(csv_fast, "FAST_BLOCK_BYTES", 64)
+    real_encode = copy_stream._encode_rows
     calls = {"n": 0}
 
     def corrupt_third_batch(frame):  # type: ignore[no-untyped-def]
@@ -747,7 +748,7 @@ def test_server_error_mid_stream_aborts_the_load_and_leaves_nothing(db, zz, tmp_
         payload = real_encode(frame)
         return b"not,a,row\n" + payload if calls["n"] == 3 else payload
 
-    monkeypatch.setattr(landing, "_encode_rows", corrupt_third_batch)
+    monkeypatch.setattr(copy_stream, "_encode_rows", corrupt_third_batch)
     # The server refuses the stream's data: the load rolls back, and the safety net records the
     # file as rejected (the same bytes would fail the same way), with none of its rows.
     with pytest.raises(FileRejected) as info:
@@ -758,7 +759,7 @@ def test_server_error_mid_stream_aborts_the_load_and_leaves_nothing(db, zz, tmp_
         "select status, rows_loaded from audit.submissions where source = 'zz_stream'"
     ).fetchall() == [("rejected", 0)]
     assert db.execute("select count(*) from raw.zz_stream").fetchone()[0] == 0
-    monkeypatch.setattr(landing, "_encode_rows", real_encode)
+    monkeypatch.setattr(copy_stream, "_encode_rows", real_encode)
     result = land_file(contract, path, batch_rows=2, reprocess=True)
     assert (result.rows_received, result.rows_loaded + result.rows_quarantined) == (30, 30)
 

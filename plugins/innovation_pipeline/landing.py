@@ -10,38 +10,31 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import logging
 import os
-import queue
 import shutil
-import tempfile
 import threading
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path, PureWindowsPath
-from typing import Any
 
-import polars as pl
 import psycopg
 from psycopg import sql
 
-from innovation_pipeline import mapping
+from innovation_pipeline import checks, duplicates, mapping
 from innovation_pipeline.contracts import Contract
-from innovation_pipeline.crosswalk import Crosswalk, canonical_submitter, load_reference
+from innovation_pipeline.copy_stream import _Quarantine, _RowStream
+from innovation_pipeline.crosswalk import Crosswalk, canonical_submitter
+from innovation_pipeline.landing_tables import ensure_landing_schema, ensure_raw_table
 from innovation_pipeline.marts_snapshot import hold_load_fence
 from innovation_pipeline.readers import FileRejected, open_source
 from innovation_pipeline.settings import archive_dir, pseudonym_key
 from innovation_pipeline.warehouse import conninfo
 
-__all__ = ["FileRejected", "LandingResult", "ensure_landing_schema", "land_file"]
+# The landing and raw tables are created by landing_tables; callers set them up through here.
+__all__ = ["FileRejected", "LandingResult", "ensure_landing_schema", "ensure_raw_table", "land_file"]
 
 log = logging.getLogger(__name__)
 BATCH_ROWS = 50_000
-# Batches of CSV waiting for the COPY writer thread; bytes per write to the connection.
-STREAM_QUEUE = 2
-STREAM_CHUNK = 1 << 20
-QUARANTINE_IN_MEMORY = 100_000
 # Characters of an unexpected error's text kept in a rejection message.
 MESSAGE_DETAIL_LIMIT = 300
 
@@ -71,109 +64,6 @@ class LandingResult:
                 f"{self.rows_quarantined} quarantined (submission {self.submission_id})"
             )
         return f"{self.file_name}: {self.status}. {self.message}".strip()
-
-
-def ensure_landing_schema(conn: psycopg.Connection) -> None:
-    """Create the audit, ref and raw schemas and tables (idempotent) and load the district directory."""
-    ddl = (
-        resources.files("innovation_pipeline").joinpath("sql/landing_schema.sql").read_text(encoding="utf-8")
-    )
-    digest = hashlib.sha256(ddl.encode("utf-8")).hexdigest()
-    # DDL only when needed: `create index if not exists` takes a SHARE lock on audit.submissions
-    # even when the index exists, so running it per file made every load wait for every load in
-    # flight, of any source. A marker of the DDL's content says it ran already.
-    if not _landing_schema_current(conn, digest):
-        with conn.transaction():
-            conn.execute("select pg_advisory_xact_lock(hashtextextended('innovation.landing_schema', 0))")
-            if not _landing_schema_current(conn, digest):
-                conn.execute(ddl)
-                conn.execute(
-                    "insert into ref.reference_versions (name, content_sha256) values ('landing_schema', %s)"
-                    " on conflict (name) do update set content_sha256 = excluded.content_sha256, loaded_at = now()",
-                    (digest,),
-                )
-    load_reference(conn)
-
-
-_LANDING_TABLES = (
-    "audit.files",
-    "audit.submissions",
-    "audit.quarantine",
-    "audit.marts_builds",
-    "ref.districts",
-)
-
-
-def _landing_schema_current(conn: psycopg.Connection, digest: str) -> bool:
-    """Whether the landing DDL of this content ran (and its tables are still there)."""
-    present = conn.execute(
-        "select bool_and(to_regclass(t) is not null) from unnest(%s::text[]) t",
-        ([*_LANDING_TABLES, "ref.reference_versions"],),
-    ).fetchone()[0]  # type: ignore[index]
-    if not present:
-        return False
-    row = conn.execute(
-        "select content_sha256 from ref.reference_versions where name = 'landing_schema'"
-    ).fetchone()
-    return row is not None and row[0] == digest
-
-
-def ensure_raw_table(conn: psycopg.Connection, contract: Contract) -> None:
-    """Create ``raw.<source>`` from the contract, adding columns a revised contract introduces."""
-    columns = mapping.raw_columns(contract)
-    table = sql.Identifier("raw", contract.raw_table)
-    if _raw_table_current(conn, contract.raw_table, [n for n, _ in columns]):
-        return  # no DDL: `alter table` would lock the table against readers, even as a no-op
-    with conn.transaction():
-        conn.execute(
-            "select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"innovation.raw.{contract.raw_table}",)
-        )
-        conn.execute(
-            sql.SQL("create table if not exists {} ({})").format(
-                table,
-                sql.SQL(", ").join(
-                    sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in columns
-                ),
-            )
-        )
-        for name, pg_type in columns:
-            conn.execute(
-                sql.SQL("alter table {} add column if not exists {} {}").format(
-                    table, sql.Identifier(name), sql.SQL(pg_type)
-                )
-            )
-        # Tables from before rows stopped carrying the file's hash (it is on audit.submissions).
-        conn.execute(
-            sql.SQL(
-                "do $$ begin if exists (select 1 from information_schema.columns where table_schema = 'raw'"
-                " and table_name = {} and column_name = '_file_sha256') then"
-                " alter table {} alter column _file_sha256 drop not null; end if; end $$"
-            ).format(sql.Literal(contract.raw_table), table)
-        )
-        # BRIN, not B-tree: a submission's rows arrive in one COPY, so they sit in a run of pages
-        # and a block-range index finds them as well, for a fraction of the cost of maintaining a
-        # B-tree entry per row (a quarter of the server's work on a 2,000,000-row load). Tables
-        # made before keep the B-tree of the same name.
-        conn.execute(
-            sql.SQL(
-                "create index if not exists {} on {} using brin (_submission_id) with (autosummarize = on)"
-            ).format(sql.Identifier(f"{contract.raw_table}_submission"), table)
-        )
-
-
-def _raw_table_current(conn: psycopg.Connection, table: str, columns: list[str]) -> bool:
-    """Whether ``raw.<table>`` has every column and its index, and no obsolete not-null hash column."""
-    row = conn.execute(
-        """
-        select count(*) filter (where a.attname = any(%(columns)s::text[])) = cardinality(%(columns)s::text[])
-               and not bool_or(a.attname = '_file_sha256' and a.attnotnull)
-               and to_regclass(format('raw.%%I', %(index)s::text)) is not null
-        from pg_attribute a
-        where a.attrelid = to_regclass(format('raw.%%I', %(table)s::text)) and a.attnum > 0 and not a.attisdropped
-        """,
-        {"columns": columns, "table": table, "index": f"{table}_submission"},
-    ).fetchone()
-    return bool(row and row[0])
 
 
 def safe_file_name(name: str) -> str:
@@ -478,7 +368,7 @@ def _load(
     context.submission_id = sub_id
 
     received = 0
-    tracker = mapping.KeyTracker(context)
+    tracker = duplicates.KeyTracker(context)
     quarantine = _Quarantine()
     # One COPY for all the good rows, fed by a writer thread: the server stores one batch while
     # the next is parsed. Problems wait for it to end (a connection runs one COPY at a time).
@@ -498,7 +388,7 @@ def _load(
             "too_few_rows",
             f"{name}: {received} data rows, fewer than the {contract.min_rows} this source expects",
         )
-    mapping.post_load_checks(conn, context, tracker)
+    checks.post_load_checks(conn, context, tracker)
 
     loaded = conn.execute(
         sql.SQL("select count(*) from {} where _submission_id = %s").format(
@@ -570,155 +460,3 @@ def _supersede(
         (sub_id, contract.source, submitter, year, sub_id),
     ).fetchall()
     return [r[0] for r in rows]
-
-
-def _copy_frame(conn: psycopg.Connection, table: sql.Identifier, frame: pl.DataFrame) -> None:
-    if frame.height == 0:
-        return
-    with conn.cursor() as cur, cur.copy(_copy_statement(table, frame.columns)) as copy:
-        copy.write(_encode_rows(frame))
-
-
-def _copy_statement(table: sql.Identifier, columns: list[str]) -> sql.Composed:
-    names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-    return sql.SQL("copy {} ({}) from stdin (format csv, null '\\N')").format(table, names)
-
-
-def _encode_rows(frame: pl.DataFrame) -> bytes:
-    """A frame as COPY's CSV (no header; null as \\N, never confused with an empty string)."""
-    if frame.height == 0:
-        return b""
-    buffer = io.BytesIO()
-    frame.write_csv(buffer, include_header=False, null_value="\\N")
-    return buffer.getvalue()
-
-
-class _RowStream:
-    """One ``COPY ... FROM STDIN`` for all of a submission's good rows, written by a thread.
-
-    :meth:`put` hands over one batch as CSV and returns at once unless ``STREAM_QUEUE`` batches
-    are already waiting (so memory stays bounded while the server catches up); the thread writes
-    them to the connection, which the server turns into rows meanwhile. The COPY opens with the
-    first non-empty batch (its columns are the mapped frame's) and ends, waiting for the server,
-    when the block exits; an error on either side aborts it and reaches the caller.
-    """
-
-    def __init__(self, conn: psycopg.Connection, table: sql.Identifier):
-        self.conn = conn
-        self.table = table
-        self.columns: list[str] = []
-        self.rows = 0
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=STREAM_QUEUE)
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self._cursor: psycopg.Cursor | None = None
-        self._copy_cm: Any = None
-
-    def __enter__(self) -> _RowStream:
-        return self
-
-    def _start(self) -> None:
-        self._cursor = self.conn.cursor()
-        self._copy_cm = self._cursor.copy(_copy_statement(self.table, self.columns))
-        copy = self._copy_cm.__enter__()
-
-        def write() -> None:
-            try:
-                while (payload := self._queue.get()) is not None:
-                    view = memoryview(payload)
-                    for start in range(0, len(view), STREAM_CHUNK):
-                        copy.write(view[start : start + STREAM_CHUNK])
-            except BaseException as exc:  # handed to the main thread
-                self._error = exc
-                while self._queue.get() is not None:
-                    pass
-
-        self._thread = threading.Thread(target=write, name="copy-writer", daemon=True)
-        self._thread.start()
-
-    def put(self, frame: pl.DataFrame) -> None:
-        """Queue one batch of rows as CSV (waits while the queue is full)."""
-        if self._error is not None:
-            raise self._error
-        if frame.height == 0:
-            return
-        if self._thread is None:
-            self.columns = frame.columns
-            self._start()
-        elif frame.columns != self.columns:
-            raise RuntimeError(f"batch columns {frame.columns} differ from the COPY's {self.columns}")
-        self._send(_encode_rows(frame))
-
-    def _send(self, payload: bytes) -> None:
-        self._queue.put(payload)
-
-    def finish(self) -> None:
-        """End the COPY: wait for the thread to write everything and the server to store it."""
-        if self._thread is None:
-            return
-        self._stop()
-        error = self._error
-        try:
-            if error is None:
-                self._copy_cm.__exit__(None, None, None)
-                self.rows = self._cursor.rowcount if self._cursor is not None else 0
-            else:
-                # psycopg ends the COPY with an error: the server discards it, the transaction aborts.
-                self._copy_cm.__exit__(type(error), error, error.__traceback__)
-        finally:
-            self._cursor.close()  # type: ignore[union-attr]
-        if error is not None:
-            raise error
-
-    def _stop(self) -> None:
-        self._queue.put(None)
-        self._thread.join()  # type: ignore[union-attr]
-        self._thread = None
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if exc is None:
-            self.finish()
-            return
-        if self._thread is not None:
-            self._stop()
-            try:
-                self._copy_cm.__exit__(exc_type, exc, tb)
-            finally:
-                self._cursor.close()  # type: ignore[union-attr]
-
-
-class _Quarantine:
-    """Problem rows of every batch, kept until the raw rows' COPY has ended; a file keeps them
-    once there are more than ``QUARANTINE_IN_MEMORY`` (a file that is all problems)."""
-
-    def __init__(self) -> None:
-        self.frames: list[pl.DataFrame] = []
-        self.rows = 0
-        self.spill: Any = None
-
-    def add(self, frame: pl.DataFrame) -> None:
-        if frame.height == 0:
-            return
-        self.rows += frame.height
-        self.frames.append(frame.select(mapping.QUARANTINE_COLUMNS))
-        if self.spill is not None or self.rows > QUARANTINE_IN_MEMORY:
-            if self.spill is None:
-                self.spill = tempfile.TemporaryFile()
-            for part in self.frames:
-                self.spill.write(_encode_rows(part))
-            self.frames = []
-
-    def copy(self, conn: psycopg.Connection) -> None:
-        table = sql.Identifier("audit", "quarantine")
-        if self.spill is None:
-            frame = pl.concat(self.frames) if self.frames else pl.DataFrame(schema=mapping.QUARANTINE_SCHEMA)
-            _copy_frame(conn, table, frame)
-            return
-        with (
-            self.spill,
-            conn.cursor() as cur,
-            cur.copy(_copy_statement(table, mapping.QUARANTINE_COLUMNS)) as copy,
-        ):
-            self.spill.seek(0)
-            while chunk := self.spill.read(STREAM_CHUNK):
-                copy.write(chunk)

@@ -4,7 +4,7 @@ Every row of a batch either comes out in the ``good`` frame (COPYed to ``raw.<so
 one or more problems in the ``problems`` frame (COPYed to ``audit.quarantine``), each with a
 reason code, a message a program officer can read, the column and the raw value (masked for
 student identifiers). Checks that need the whole submission (duplicate keys, one district and
-one school year per file) run in the database after the batches are in.
+one school year per file) run after the batches are in (:mod:`.checks`, :mod:`.duplicates`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import polars as pl
-import psycopg
-from psycopg import sql
 
 from innovation_pipeline.contracts import NUMERIC_TYPES, Contract, FieldSpec
 from innovation_pipeline.crosswalk import Crosswalk, canonical_submitter
@@ -36,73 +33,17 @@ from innovation_pipeline.parsing import (
     school_year_label,
 )
 from innovation_pipeline.privacy import MASK, pseudonymize
+from innovation_pipeline.quarantine import (
+    QUARANTINE_COLUMNS,
+    QUARANTINE_SCHEMA,
+    RAW_VALUE_LIMIT,
+    _empty_problems,
+)
+from innovation_pipeline.raw_schema import column_name
 from innovation_pipeline.readers import DISTRICT, ROW_KIND, SCHOOL_YEAR, FileRejected, SourceFile
 
-PG_TYPES = {
-    "text": "text",
-    "category": "text",
-    "integer": "bigint",
-    "number": "numeric",
-    "rate": "numeric",
-    "money": "numeric(14, 2)",
-    "date": "date",
-    "boolean": "boolean",
-}
-QUARANTINE_SCHEMA = {
-    "submission_id": pl.Int64,
-    "source": pl.Utf8,
-    "source_row": pl.Int64,
-    "sheet": pl.Utf8,
-    "column_name": pl.Utf8,
-    "field_name": pl.Utf8,
-    "reason_code": pl.Utf8,
-    "message": pl.Utf8,
-    "raw_value": pl.Utf8,
-}
-QUARANTINE_COLUMNS = list(QUARANTINE_SCHEMA)
-RAW_VALUE_LIMIT = 500
 MESSAGE_VALUE_LIMIT = 100
-# Keys a KeyTracker remembers (20 bytes each) before leaving duplicates to the database.
-MAX_TRACKED_KEYS = 3_000_000
 UNKNOWN_NOTES_CACHED = 10_000
-
-
-def column_name(spec: FieldSpec) -> str:
-    """The raw-table column of a field: student identifiers land only as ``<name>_key``."""
-    return f"{spec.name}_key" if spec.type == "student_id" else spec.name
-
-
-def raw_columns(contract: Contract) -> list[tuple[str, str]]:
-    """Columns of ``raw.<source>``: lineage, identity, then one (or five) per field.
-
-    Lineage per row is the submission id and the row's place in the file; the file's SHA-256,
-    name and archive path are on ``audit.submissions``, once per file (at millions of rows a
-    per-row hash was a quarter of the bytes the server stored).
-    """
-    cols = [
-        ("_submission_id", "bigint not null"),
-        ("_sheet", "text"),
-        ("_source_row", "integer not null"),
-        ("_loaded_at", "timestamptz not null default now()"),
-        ("row_kind", "text not null"),
-        ("state", "text"),
-        ("district_id", "text"),
-        ("district_source_value", "text"),
-        ("school_year", "smallint"),
-    ]
-    for spec in contract.fields:
-        if spec.type == "student_id":
-            cols.append((column_name(spec), "text"))
-            continue
-        cols.append((spec.name, PG_TYPES[spec.type]))
-        if spec.suppressible:
-            cols += [
-                (f"{spec.name}__suppressed", "boolean"),
-                (f"{spec.name}__marker", "text"),
-                (f"{spec.name}__lower", "numeric"),
-                (f"{spec.name}__upper", "numeric"),
-            ]
-    return cols
 
 
 def filename_school_year(contract: Contract, text: str | None) -> int | None:
@@ -471,270 +412,3 @@ def _resolve_districts(ctx: MappingContext, raw: pl.Series, years: pl.Series) ->
     return rows.join(
         resolved, on=["__raw", "__year"], how="left", maintain_order="left", nulls_equal=True
     ).drop("__raw", "__year")
-
-
-def _quarantine_rows(
-    conn: psycopg.Connection,
-    ctx: MappingContext,
-    rows: list[tuple],
-    code: str,
-    field_name: str,
-    column: str,
-    why,
-) -> None:
-    with conn.cursor() as cur:
-        cur.executemany(
-            """
-            insert into audit.quarantine (submission_id, source, source_row, sheet, column_name, field_name,
-                reason_code, message, raw_value)
-            values (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-            """,
-            [
-                (
-                    ctx.submission_id,
-                    ctx.contract.source,
-                    r[0],
-                    ctx.source.sheet,
-                    column,
-                    field_name,
-                    code,
-                    f"Row {r[0]}, column '{column}': {why(r)}.",
-                    None if r[1] is None else str(r[1])[:RAW_VALUE_LIMIT],
-                )
-                for r in rows
-            ],
-        )
-
-
-def post_load_checks(
-    conn: psycopg.Connection, ctx: MappingContext, tracker: KeyTracker | None = None
-) -> None:
-    """Whole-submission checks, run in the database inside the load transaction.
-
-    Duplicate keys: found here by a self-join of the submission's rows, unless ``tracker`` found
-    them while loading.
-    """
-    c = ctx.contract
-    table = sql.Identifier("raw", c.raw_table)
-    sub = ctx.submission_id
-    assert sub is not None, "post-load checks run on a recorded submission"
-    district_col = ctx.source.mapping.get(DISTRICT, "district")
-
-    if c.district.role == "submitter" and ctx.submitter_district is None:
-        # The submitting district is the one the file's rows name (most of them, if some differ).
-        row = conn.execute(
-            sql.SQL(
-                "select district_id from {} where _submission_id = %s and district_id is not null"
-                " group by district_id order by count(*) desc, district_id limit 1"
-            ).format(table),
-            (sub,),
-        ).fetchone()
-        ctx.submitter = ctx.submitter_district = row[0] if row else None
-        if ctx.submitter_district:
-            moved = conn.execute(
-                sql.SQL(
-                    "delete from {} where _submission_id = %s and row_kind = 'district' and district_id <> %s"
-                    " returning _source_row, district_source_value"
-                ).format(table),
-                (sub, ctx.submitter_district),
-            ).fetchall()
-            _quarantine_rows(
-                conn,
-                ctx,
-                moved,
-                "district_mismatch",
-                "district_id",
-                district_col,
-                lambda r: f"district {r[1]!r} is not the submitting district {ctx.submitter_district}",
-            )
-
-    if c.school_year.source == "column":
-        # The year the file stands for: its load's (one year of a several-years file), else the
-        # one its name gives (a file named for 2016-17 whose rows say 2023-24 must not replace
-        # the real 2023-24 submission), else the year most rows carry.
-        named = filename_school_year(c, ctx.key.get("school_year"))
-        row = conn.execute(
-            sql.SQL(
-                "select school_year from {} where _submission_id = %s group by school_year"
-                " order by count(*) desc, school_year desc limit 1"
-            ).format(table),
-            (sub,),
-        ).fetchone()
-        ctx.school_year = c.school_year.year or named or (row[0] if row else None)
-        if ctx.school_year is not None:
-            moved = conn.execute(
-                sql.SQL(
-                    "delete from {} where _submission_id = %s and school_year <> %s returning _source_row, school_year"
-                ).format(table),
-                (sub, ctx.school_year),
-            ).fetchall()
-            year_col = ctx.source.mapping.get(SCHOOL_YEAR, "school_year")
-            _quarantine_rows(
-                conn,
-                ctx,
-                moved,
-                "bad_school_year",
-                "school_year",
-                year_col,
-                lambda r: (
-                    f"school year {school_year_label(r[1])} differs from the file's "
-                    f"{school_year_label(ctx.school_year)}"
-                    + (" (the year its name gives)" if named and not c.school_year.year else "")
-                ),
-            )
-
-    if tracker is not None and tracker.active:
-        return  # duplicates were found while loading
-    dupes = _sql_duplicates(conn, c, table, sub)
-    if dupes:
-        names = " and ".join(c.natural_key)
-        _quarantine_rows(
-            conn,
-            ctx,
-            [(r[0], None, r[1]) for r in dupes],
-            "duplicate_key",
-            ",".join(c.natural_key),
-            names,
-            lambda r: duplicate_message(r[2], names),
-        )
-
-
-def duplicate_message(first_row: int, names: str) -> str:
-    return f"row {first_row} already has the same {names}; only the first is kept"
-
-
-def _key_columns(c: Contract) -> list[str]:
-    """Raw-table columns that identify a row within a submission (its kind, then the natural key)."""
-    return ["row_kind", *(column_name(c.field(k)) if k != "district_id" else k for k in c.natural_key)]
-
-
-def _sql_duplicates(conn: psycopg.Connection, c: Contract, table: sql.Identifier, sub: int) -> list[tuple]:
-    """Delete every row but the first of each natural key; (deleted row, first row) pairs."""
-    keys = sql.SQL(", ").join(sql.Identifier(k) for k in _key_columns(c))
-    return conn.execute(
-        sql.SQL(
-            """
-            with ranked as (
-                select ctid as row_ctid, _source_row,
-                       row_number() over (partition by {keys} order by _source_row) as nth,
-                       min(_source_row) over (partition by {keys}) as first_row
-                from {table} where _submission_id = %s
-            )
-            delete from {table} t using ranked r
-            where t.ctid = r.row_ctid and r.nth > 1
-            returning r._source_row, r.first_row
-            """
-        ).format(keys=keys, table=table),
-        (sub,),
-    ).fetchall()
-
-
-class KeyTracker:
-    """Duplicate natural keys found while the batches stream by, not by a self-join afterwards.
-
-    A later row with the same natural key as an earlier one never reaches the raw table: it is
-    quarantined naming the first row, exactly what the database check did. Within a batch, rows
-    are compared on their key values. Across batches, each key's first row is remembered by a
-    128-bit fingerprint (two 64-bit hashes with seeds drawn for this load; 20 bytes a key), the
-    way the loader already treats equal SHA-256 file digests as the same file: two different keys
-    collide with probability about 2^-128 per pair. Rows are never missed: equal keys always have
-    equal fingerprints.
-
-    Used only when no whole-submission check can remove rows after loading (a school year or a
-    submitting district taken from the rows themselves): those checks run first in the database,
-    and the first row of a key must be one they keep, so there the database finds duplicates.
-    It also hands over to the database past ``MAX_TRACKED_KEYS`` distinct keys (60 MB).
-    """
-
-    def __init__(self, ctx: MappingContext):
-        c = ctx.contract
-        self.active = c.school_year.source != "column" and not (
-            c.district.role == "submitter" and ctx.submitter_district is None
-        )
-        self.keys = _key_columns(c)
-        self.names = " and ".join(c.natural_key)
-        self.column = ",".join(c.natural_key)
-        self.ctx = ctx
-        self.seeds = [int(x) for x in np.random.default_rng().integers(0, 2**62, size=2)]
-        self.seen: list[pl.DataFrame] = []  # h1, h2, first_row: each key's first row so far
-        self.tracked = 0
-
-    def _fingerprint(self) -> list[pl.Expr]:
-        key = pl.struct(self.keys)
-        return [key.hash(self.seeds[0]).alias("h1"), key.hash(self.seeds[1]).alias("h2")]
-
-    def check(self, good: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """The batch's rows without later duplicates of a key, and the quarantine rows for those."""
-        if not self.active or good.height == 0:
-            return good, _empty_problems()
-        prints = good.select(pl.col("_source_row").cast(pl.Int32), *self._fingerprint())
-        dupes = pl.DataFrame(schema={"_source_row": pl.Int32, "first_row": pl.Int32})
-        repeated = prints["h1"].is_duplicated()
-        if repeated.any():
-            # Rows whose fingerprint repeats within the batch: decided on the key values themselves.
-            same = good.filter(repeated).select(
-                pl.col("_source_row").cast(pl.Int32),
-                pl.struct(self.keys).is_first_distinct().alias("__first"),
-                pl.col("_source_row").cast(pl.Int32).min().over(self.keys).alias("first_row"),
-            )
-            dupes = same.filter(~pl.col("__first")).select("_source_row", "first_row")
-        firsts = prints.join(dupes, on="_source_row", how="anti") if dupes.height else prints
-        if self.seen:
-            # Probe the keys seen so far against this batch's (the small side is the one hashed).
-            seen = pl.concat(self.seen, rechunk=False)
-            matched = seen.filter(seen["h1"].is_in(firsts["h1"].implode()))
-            if matched.height:
-                hits = firsts.join(matched, on=["h1", "h2"], how="inner").select("_source_row", "first_row")
-                if hits.height:
-                    firsts = firsts.join(hits, on="_source_row", how="anti")
-                    # A later duplicate in this batch is one of the earlier batch's row too.
-                    earlier = hits.rename({"_source_row": "batch_first", "first_row": "earlier"})
-                    dupes = pl.concat(
-                        [
-                            hits,
-                            dupes.join(
-                                earlier, left_on="first_row", right_on="batch_first", how="left"
-                            ).select("_source_row", pl.coalesce("earlier", "first_row").alias("first_row")),
-                        ]
-                    )
-        self.seen.append(firsts.select("h1", "h2", pl.col("_source_row").alias("first_row")))
-        self.tracked += firsts.height
-        if self.tracked > MAX_TRACKED_KEYS:
-            # Memory and probing grow with the keys remembered: past this many, the database's
-            # whole-submission check finds the duplicates left (the ones removed so far were
-            # never first rows, so it finds the same first rows).
-            self.active, self.seen = False, []
-        if dupes.height == 0:
-            return good, _empty_problems()
-        dupes = dupes.sort("_source_row")
-        kept = good.filter(~pl.col("_source_row").is_in(dupes["_source_row"].cast(pl.Int64).implode()))
-        return kept, self.problems(dupes["_source_row"], dupes["first_row"])
-
-    def problems(self, rows: pl.Series, first_rows: pl.Series) -> pl.DataFrame:
-        """Quarantine rows for duplicates, worded as the database check words them."""
-        if rows.len() == 0:
-            return _empty_problems()
-        ctx = self.ctx
-        head, tail = duplicate_message(0, self.names).split("row 0", 1)
-        message = pl.concat_str(
-            pl.lit("Row "),
-            pl.col("source_row"),
-            pl.lit(f", column '{self.names}': {head}row "),
-            pl.col("first_row"),
-            pl.lit(tail + "."),
-        )
-        return pl.DataFrame({"source_row": rows.cast(pl.Int64), "first_row": first_rows}).select(
-            pl.lit(ctx.submission_id, dtype=pl.Int64).alias("submission_id"),
-            pl.lit(ctx.contract.source, dtype=pl.Utf8).alias("source"),
-            "source_row",
-            pl.lit(ctx.source.sheet, dtype=pl.Utf8).alias("sheet"),
-            pl.lit(self.names, dtype=pl.Utf8).alias("column_name"),
-            pl.lit(self.column, dtype=pl.Utf8).alias("field_name"),
-            pl.lit("duplicate_key", dtype=pl.Utf8).alias("reason_code"),
-            message.alias("message"),
-            pl.lit(None, dtype=pl.Utf8).alias("raw_value"),
-        )
-
-
-def _empty_problems() -> pl.DataFrame:
-    return pl.DataFrame(schema=QUARANTINE_SCHEMA)

@@ -24,7 +24,7 @@ MAX_TEXT_LENGTH = 4000
 DECIMAL_PRECISION = 38
 DECIMAL_SCALE = 20
 DECIMAL = pl.Decimal(DECIMAL_PRECISION, DECIMAL_SCALE)
-# Money columns are numeric(14, 2) (mapping.py): 12 digits before the point.
+# Money columns are numeric(14, 2) (raw_schema.py): 12 digits before the point.
 MONEY_DIGITS = 12
 # Dates outside these years are typing errors (0001-01-01, 9999-12-31), not program data.
 MIN_DATE_YEAR = 1900
