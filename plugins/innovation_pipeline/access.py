@@ -86,3 +86,37 @@ def publish_marts(conn: psycopg.Connection, schema: str = "marts") -> list[str]:
     for table in tables:
         conn.execute("select access.publish_mart(%s::regclass)", (table,))
     return tables
+
+
+# --- the officers' report in Airflow ---------------------------------------------------------------
+
+
+def scope_key(states: frozenset[str]) -> str:
+    """The folder name of the report built for these states: 'CO', 'CO+KY'."""
+    return "+".join(sorted(states))
+
+
+def set_report_scope(conn: psycopg.Connection, user: str, states: list[str]) -> None:
+    """Show the Airflow user ``user`` only these states' data-quality report (replacing any scope
+    it had); an empty list removes the scope, and the user sees the statewide report again."""
+    if not user.strip():
+        raise ValueError("an Airflow user name is needed")
+    bad = [s for s in states if not re.fullmatch(r"[A-Z]{2}", s)]
+    if bad:
+        raise ValueError(f"not a state code: {', '.join(map(repr, bad))}")
+    with conn.transaction():
+        conn.execute("delete from access.report_viewers where airflow_user = %s", (user,))
+        for state in sorted(set(states)):
+            conn.execute(
+                "insert into access.report_viewers (airflow_user, state) values (%s, %s)", (user, state)
+            )
+
+
+def report_scopes(conn: psycopg.Connection) -> dict[str, frozenset[str]]:
+    """Every Airflow user with a state scope, and its states (no table yet: nobody is scoped)."""
+    if not conn.execute("select to_regclass('access.report_viewers')").fetchone()[0]:  # type: ignore[index]
+        return {}
+    scopes: dict[str, set[str]] = {}
+    for user, state in conn.execute("select airflow_user, state from access.report_viewers"):
+        scopes.setdefault(user, set()).add(state)
+    return {user: frozenset(states) for user, states in scopes.items()}

@@ -190,18 +190,41 @@ def _cmd_warehouse(args: argparse.Namespace) -> int:
 
 
 def _cmd_access(args: argparse.Namespace) -> int:
-    from innovation_pipeline.access import ensure_roles, publish_marts, state_role
+    from innovation_pipeline.access import (
+        ensure_roles,
+        publish_marts,
+        report_scopes,
+        set_report_scope,
+        state_role,
+    )
     from innovation_pipeline.warehouse import connect
 
     with connect(autocommit=True) as conn:
         ensure_roles(conn)
         for state in args.state_roles:
             print(f"state-scoped role: {state_role(conn, state.upper(), args.base)}")
+        for user, states in args.report_viewers:
+            set_report_scope(conn, user, states)
         published = publish_marts(conn)
+        scopes = report_scopes(conn)
     print(
         f"roles ready; {len(published)} mart tables published with row-level security where they carry a state"
     )
+    for user, states in sorted(scopes.items()):
+        print(f"Airflow user {user!r} sees the data-quality report of {', '.join(sorted(states))} only")
+    if args.report_viewers:
+        print(
+            "the scoped reports are written by the next build_marts run (or: python -m innovation_pipeline.dq report)"
+        )
     return 0
+
+
+def _report_viewer(value: str) -> tuple[str, list[str]]:
+    user, sep, states = value.partition("=")
+    if not sep or not user.strip():
+        raise argparse.ArgumentTypeError(f"{value!r}: expected USER=ST[,ST...], e.g. officer_co=CO")
+    codes = [s.strip() for s in states.split(",") if s.strip()]
+    return user.strip(), [_state_code(c) for c in codes]
 
 
 def _exec_with_env(argv: list[str], extra: dict[str, str] | None = None) -> int:
@@ -348,6 +371,16 @@ def build_parser() -> argparse.ArgumentParser:
         default="pipeline_analyst",
         choices=["pipeline_analyst", "pipeline_officer"],
         help="the role the state-scoped roles are members of (default pipeline_analyst)",
+    )
+    p.add_argument(
+        "--report-viewer",
+        dest="report_viewers",
+        action="append",
+        default=[],
+        metavar="USER=ST[,ST]",
+        type=_report_viewer,
+        help="show the Airflow user USER only these states' data-quality report (repeatable);"
+        " USER= with no state removes the scope",
     )
     p.set_defaults(func=_cmd_access)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from innovation_pipeline import settings, warehouse
+from innovation_pipeline import access, settings, warehouse
 from innovation_pipeline.contracts import load_contracts
 from innovation_pipeline.dq import file_names, masking
 from innovation_pipeline.dq.report_data import Program, ReportData, Submission
@@ -235,16 +235,35 @@ def action_items(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(items, key=lambda i: (i["program"].title, i["year"] or 0, i["submitter"]))
 
 
-def build_report(out_dir: Path | None = None) -> Path:
-    """Write the report site (default ``output_dir()/report``) and return its front page."""
-    out = Path(out_dir) if out_dir else settings.output_dir() / "report"
+def scoped_report_dir(states: frozenset[str]) -> Path:
+    """Where the report for a state-scoped officer is written (the plugin serves it to them)."""
+    return settings.output_dir() / "report_scoped" / access.scope_key(states)
+
+
+def build_report(out_dir: Path | None = None, states: frozenset[str] | None = None) -> Path:
+    """Write the report site and return its front page.
+
+    By default the statewide report goes to ``output_dir()/report`` and, for every set of states an
+    Airflow user is scoped to (``access.report_viewers``), a report of those states only to
+    ``scoped_report_dir``; with ``states``, only that one report (to ``out_dir`` if given).
+    """
+    if out_dir is None and states is None:
+        with warehouse.connect(autocommit=True) as conn:
+            scopes = set(access.report_scopes(conn).values())
+        for scope in scopes:
+            build_report(states=scope)
+        _remove_unscoped(scopes)
+    if out_dir:
+        out = Path(out_dir)
+    else:
+        out = settings.output_dir() / "report" if states is None else scoped_report_dir(states)
     out.mkdir(parents=True, exist_ok=True)
     env = _environment()
     generated_at = dt.datetime.now(dt.UTC).astimezone()
     docs_index = data_docs_dir() / "index.html"
     contracts = load_contracts()
     with warehouse.connect(autocommit=True) as conn:
-        data = ReportData(conn, contracts)
+        data = ReportData(conn, contracts, states)
         marts = data.mart_runs()
         failures = data.task_failures()
         summaries = []
@@ -263,7 +282,9 @@ def build_report(out_dir: Path | None = None) -> Path:
             failures=failures,
             generated_at=generated_at,
             root="",
-            data_docs=os.path.relpath(docs_index, out) if docs_index.exists() else None,
+            # Data Docs hold every state's results: a scoped report does not link them.
+            data_docs=os.path.relpath(docs_index, out) if docs_index.exists() and states is None else None,
+            scope=sorted(states) if states is not None else None,
             checks_page=checks_page.name,
             actions=action_items(summaries),
             has_audit=data.has_audit,
@@ -271,6 +292,15 @@ def build_report(out_dir: Path | None = None) -> Path:
         encoding="utf-8",
     )
     return index
+
+
+def _remove_unscoped(scopes: set[frozenset[str]]) -> None:
+    """Drop the reports of state sets no user is scoped to any more."""
+    root = settings.output_dir() / "report_scoped"
+    keep = {access.scope_key(s) for s in scopes}
+    for folder in root.iterdir() if root.is_dir() else []:
+        if folder.is_dir() and folder.name not in keep:
+            shutil.rmtree(folder)
 
 
 def _write_program(

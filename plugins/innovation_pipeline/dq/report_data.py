@@ -122,18 +122,40 @@ def _exists(conn: Any, name: str) -> bool:
 
 
 class ReportData:
-    """Everything the report needs, read once."""
+    """Everything the report needs, read once.
 
-    def __init__(self, conn: Any, contracts: dict[str, Contract]) -> None:
+    With ``states``, only what those states' officers may see: their states' submissions, checks,
+    quarantined rows and ingest failures. The marts' validation (all states) and the feeds that
+    span states are left out, as the ``dq`` row policies leave them out for a state-scoped officer.
+    """
+
+    def __init__(
+        self, conn: Any, contracts: dict[str, Contract], states: frozenset[str] | None = None
+    ) -> None:
         self.conn = conn
-        self.contracts = contracts
+        self.states = states
+        self.contracts = (
+            contracts if states is None else {k: c for k, c in contracts.items() if c.state in states}
+        )
         self.cur = conn.cursor(row_factory=dict_row)
         self.has_audit = _exists(conn, "audit.submissions")
         self.has_dq = _exists(conn, "dq.validation_runs")
-        seen = self._all("select distinct program, source from audit.submissions") if self.has_audit else []
-        self.programs = programs(contracts, [(r["program"], r["source"]) for r in seen])
+        seen = (
+            self._all(
+                "select distinct program, source from audit.submissions"
+                " where %(states)s::text[] is null or state = any(%(states)s)",
+                {"states": self._state_list},
+            )
+            if self.has_audit
+            else []
+        )
+        self.programs = programs(self.contracts, [(r["program"], r["source"]) for r in seen])
 
-    def _all(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    @property
+    def _state_list(self) -> list[str] | None:
+        return sorted(self.states) if self.states is not None else None
+
+    def _all(self, query: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         return self.cur.execute(query, params).fetchall()
 
     # --- submissions -----------------------------------------------------------------------
@@ -153,10 +175,10 @@ class ReportData:
                 select rd.name from ref.district_aliases al join ref.districts rd using (district_id)
                 where al.state = s.state and al.alias_normalized = lower(s.submitter) limit 1
             ) a on true
-            where s.program = %s
+            where s.program = %(program)s and (%(states)s::text[] is null or s.state = any(%(states)s))
             order by s.school_year nulls last, s.submitter, s.received_at
             """,
-            (program,),
+            {"program": program, "states": self._state_list},
         )
         subs = [Submission(r, self._submitter_name(r)) for r in rows]
         self._attach_validation(subs)
@@ -264,7 +286,7 @@ class ReportData:
 
     def mart_runs(self) -> list[dict[str, Any]]:
         """The latest validation of each mart suite, with its failed checks."""
-        if not self.has_dq:
+        if not self.has_dq or self.states is not None:
             return []
         runs = self._all(
             """
@@ -291,15 +313,19 @@ class ReportData:
                 """
                 select * from (
                     select distinct on (r.kind, r.suite_name, r.submission_id)
-                           r.*, s.file_name, s.status as submission_status
+                           r.*, s.file_name, s.status as submission_status, s.state
                     from dq.validation_runs r
                     left join audit.submissions s on s.submission_id = r.submission_id
                     order by r.kind, r.suite_name, r.submission_id, r.run_at desc, r.run_id desc
                 ) latest
-                where kind = 'mart' or submission_status = 'loaded'
+                where (kind = 'mart' and %(states)s::text[] is null)
+                   or (submission_status = 'loaded' and (%(states)s::text[] is null or state = any(%(states)s)))
                 order by kind desc, suite_name, file_name
-                """
+                """,
+                {"states": self._state_list},
             )
+        elif self.states is not None:
+            runs = []
         else:
             runs = self._all(
                 """
@@ -323,10 +349,18 @@ class ReportData:
         """Recent failed Airflow tasks recorded by the orchestration callbacks, if that table exists."""
         if not _exists(self.conn, "audit.task_failures"):
             return []
+        # A scoped report shows the failures of its states' ingest DAGs only: a marts failure or
+        # another state's task can quote any state's data.
+        dag_ids = None
+        if self.states is not None:
+            from innovation_pipeline.orchestration.config import ingest_dag_id
+
+            dag_ids = sorted(ingest_dag_id(c.source) for c in self.contracts.values())
         rows = self._all(
             "select dag_id, task_id, run_id, map_index, try_number, failed_at, message"
-            " from audit.task_failures order by failed_at desc limit %s",
-            (limit,),
+            " from audit.task_failures where %(dags)s::text[] is null or dag_id = any(%(dags)s)"
+            " order by failed_at desc limit %(limit)s",
+            {"dags": dag_ids, "limit": limit},
         )
         for r in rows:
             # Officers get the first line only; the full text is in the table and the Airflow log.

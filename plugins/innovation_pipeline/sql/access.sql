@@ -36,6 +36,15 @@ create table if not exists access.state_scopes (
     primary key (role_name, state)
 );
 
+-- Which Airflow users see only some states' data-quality report (the report plugin serves them the
+-- report built for those states). Users not listed see the statewide report. Read by the pipeline's
+-- own connection only: no reader role is granted it.
+create table if not exists access.report_viewers (
+    airflow_user text not null,
+    state text not null check (state ~ '^[A-Z]{2}$'),
+    primary key (airflow_user, state)
+);
+
 -- True when the user may see rows of this state. Whoever is in a state-scoped role, as the login
 -- (session_user, which `set role` does not change) or as the role in effect (current_user), sees
 -- only the states of those scopes. Everyone else sees every state only through a role allowed all
