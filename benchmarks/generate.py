@@ -84,12 +84,22 @@ def _nh_district_names() -> tuple[list[str], list[str]]:
     """NH district names from the reference directory, and their alias spellings."""
     folder = reference_dir()
     with (folder / "districts.csv").open(encoding="utf-8", newline="") as fh:
-        districts = {r["district_id"]: r["name"] for r in csv.DictReader(fh) if r["state"] == "NH"}
+        # Districts that existed in the file's school year (others are quarantined, rightly).
+        districts = {
+            r["district_id"]: r["name"]
+            for r in csv.DictReader(fh)
+            if r["state"] == "NH"
+            and int(r.get("valid_from") or SCHOOL_YEAR) <= SCHOOL_YEAR <= int(r.get("valid_to") or SCHOOL_YEAR)
+        }
     with (folder / "district_aliases.csv").open(encoding="utf-8", newline="") as fh:
         aliases = [r["alias"] for r in csv.DictReader(fh) if r["district_id"] in districts]
     if not districts:
         raise SystemExit("no NH districts in programs/reference/districts.csv")
-    return sorted(districts.values()), aliases
+    if not aliases:
+        # The directory lists no NH aliases: spell names the way files abbreviate them
+        # ("ALBANY SD"), which the crosswalk resolves by its abbreviation rules.
+        aliases = [n.replace("School District", "SD").upper() for n in districts.values() if "School District" in n]
+    return sorted(districts.values()), sorted(aliases)
 
 
 def nh_file_name(rows: int) -> str:
