@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -212,7 +213,10 @@ def write_nh_credits(out_dir: Path, rows: int, seed: int = SEED) -> tuple[Path, 
     """Write the file (skipped when it already exists with its expectations) and return its path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / nh_file_name(rows)
-    meta = path.with_suffix(".expected.json")
+    # Keyed by the district names it draws from: a changed directory makes a new file.
+    names, aliases = _nh_district_names()
+    digest = hashlib.sha256("\n".join([*names, "", *aliases]).encode("utf-8")).hexdigest()[:8]
+    meta = path.with_suffix(f".{digest}.expected.json")
     if path.exists() and meta.exists():
         return path, Expected(**json.loads(meta.read_text(encoding="utf-8")))
     frame, expected = nh_credits_frame(rows, seed)
