@@ -90,7 +90,9 @@ def _nh_district_names() -> tuple[list[str], list[str]]:
             r["district_id"]: r["name"]
             for r in csv.DictReader(fh)
             if r["state"] == "NH"
-            and int(r.get("valid_from") or SCHOOL_YEAR) <= SCHOOL_YEAR <= int(r.get("valid_to") or SCHOOL_YEAR)
+            and int(r.get("valid_from") or SCHOOL_YEAR)
+            <= SCHOOL_YEAR
+            <= int(r.get("valid_to") or SCHOOL_YEAR)
         }
     with (folder / "district_aliases.csv").open(encoding="utf-8", newline="") as fh:
         aliases = [r["alias"] for r in csv.DictReader(fh) if r["district_id"] in districts]
@@ -99,7 +101,9 @@ def _nh_district_names() -> tuple[list[str], list[str]]:
     if not aliases:
         # The directory lists no NH aliases: spell names the way files abbreviate them
         # ("ALBANY SD"), which the crosswalk resolves by its abbreviation rules.
-        aliases = [n.replace("School District", "SD").upper() for n in districts.values() if "School District" in n]
+        aliases = [
+            n.replace("School District", "SD").upper() for n in districts.values() if "School District" in n
+        ]
     return sorted(districts.values()), sorted(aliases)
 
 

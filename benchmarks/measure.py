@@ -317,9 +317,9 @@ def run_dlt(path: Path, **_: Any) -> dict[str, Any]:
     a string, as in the bare COPY: typed, the first bad value would stop it), a resource yields
     them, and the postgres destination loads dlt's csv files with COPY (``file_format="csv"``)."""
     import dlt
+    import psycopg
     import pyarrow as pa
     import pyarrow.csv as pacsv
-    import psycopg
 
     from innovation_pipeline.warehouse import connection_parts
 
@@ -420,9 +420,10 @@ def _earthmover_files(path: Path, work: Path) -> tuple[Path, list[str]]:
     return config, columns
 
 
-def run_earthmover(path: Path, **_: Any) -> dict[str, Any]:
+def run_earthmover(path: Path, limit: int | None = None, **_: Any) -> dict[str, Any]:
     """earthmover's transform of the file to CSV (its own process, its own virtualenv), then a
-    COPY of its output into a table of text columns, timed together."""
+    COPY of its output into a table of text columns, timed together. ``limit``: the first rows
+    only, written to a file of their own before the clock starts."""
     import psycopg
 
     from innovation_pipeline.warehouse import conninfo
@@ -431,6 +432,12 @@ def run_earthmover(path: Path, **_: Any) -> dict[str, Any]:
     if not binary.exists():
         raise SystemExit(f"earthmover is not installed at {binary}: run `make bench-peers`")
     work = Path(os.environ.get("PIPELINE_DATA_DIR") or "/tmp") / "earthmover"
+    if limit:
+        work.mkdir(parents=True, exist_ok=True)
+        head = work / f"first_{limit}.csv"
+        with path.open("rb") as src, head.open("wb") as dst:
+            dst.writelines(itertools.islice(src, limit + 1))
+        path = head
     config, columns = _earthmover_files(path, work)
     output = work / "output" / "credits.csv"
     server = ServerCpu()
@@ -452,9 +459,7 @@ def run_earthmover(path: Path, **_: Any) -> dict[str, Any]:
         cpu = _cpu_details(cpu0, server, server0)
         rows = conn.execute(sql.SQL("select count(*) from {}").format(table)).fetchone()[0]  # type: ignore[index]
         conn.execute(sql.SQL("drop table {}").format(table))
-    version = subprocess.run(
-        [str(binary), "-v"], capture_output=True, text=True, check=False
-    ).stdout.strip()
+    version = subprocess.run([str(binary), "-v"], capture_output=True, text=True, check=False).stdout.strip()
     return {
         "rows": rows,
         "seconds": seconds,
