@@ -105,9 +105,11 @@ def _dq_run_id(conn: psycopg.Connection) -> int:
 
 
 def _dbt_raw_sources() -> set[str]:
-    """The raw tables the dbt project declares as sources (``raw.<source>``)."""
-    manifest = json.loads(dbt_project.ensure_manifest().read_text(encoding="utf-8"))
-    return {s["name"] for s in manifest.get("sources", {}).values() if s.get("source_name") == "raw"}
+    """The raw tables the dbt project declares as sources: one per contract (the generated
+    ``_raw__sources.yml``); read from the contracts, so planning needs no manifest."""
+    from innovation_pipeline.contracts import contract_paths
+
+    return {path.stem for path in contract_paths()}
 
 
 def plan_build(
@@ -202,7 +204,7 @@ def models_not_selected(plan: BuildPlan, manifest_path: Path | None = None) -> l
     nodes = {uid: n for uid, n in manifest["nodes"].items() if n["resource_type"] in ("model", "seed")}
     children: dict[str, set[str]] = defaultdict(set)
     for uid, node in nodes.items():
-        for parent in node["depends_on"]["nodes"]:
+        for parent in node["depends_on"].get("nodes", []):
             children[parent].add(uid)
     by_name = {n["name"]: uid for uid, n in nodes.items()}
     sources = {f"source:{s['source_name']}.{s['name']}": uid for uid, s in manifest["sources"].items()}
