@@ -9,7 +9,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 # A checkout run through make is a development install (a local pseudonym key is allowed).
 export PIPELINE_ENV ?= development
 
-.PHONY: install browser demo test airflow stop lint lock bench clean
+.PHONY: install browser demo test airflow stop lint lock bench bench-peers clean
 
 install: $(STAMP)
 
@@ -49,14 +49,29 @@ lint: install
 	$(BIN)/innovation-pipeline sqlfluff lint
 	$(BIN)/mypy
 
-bench: install
+# The benchmarks' peers: dlt in the project's virtualenv (the [bench] extra, pinned in
+# constraints.txt); earthmover in one of its own (it pins pandas 2.2, the project pandas 3).
+BENCH_STAMP := $(VENV)/.bench-installed
+EARTHMOVER_VENV := .venv-earthmover
+bench-peers: $(BENCH_STAMP) $(EARTHMOVER_VENV)/.installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+$(EARTHMOVER_VENV)/.installed: benchmarks/earthmover-requirements.txt
+	@test -x $(EARTHMOVER_VENV)/bin/python || $(PYTHON) -m venv $(EARTHMOVER_VENV)
+	$(EARTHMOVER_VENV)/bin/python -m pip install --quiet -r benchmarks/earthmover-requirements.txt
+	@touch $@
+
+bench: install bench-peers
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 # Regenerates the lock from a clean resolve of pyproject.toml.
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install --quiet --upgrade pip
-	.venv-lock/bin/python -m pip install --quiet '.[dev]'
+	.venv-lock/bin/python -m pip install --quiet '.[dev,bench]'
 	{ echo "# Resolved with Python 3.11 from pyproject.toml; regenerate with 'make lock'."; \
 	  .venv-lock/bin/python -m pip freeze --exclude-editable | grep -v '^innovation-pipeline'; } > constraints.txt
 	rm -rf .venv-lock

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -84,12 +85,26 @@ def _nh_district_names() -> tuple[list[str], list[str]]:
     """NH district names from the reference directory, and their alias spellings."""
     folder = reference_dir()
     with (folder / "districts.csv").open(encoding="utf-8", newline="") as fh:
-        districts = {r["district_id"]: r["name"] for r in csv.DictReader(fh) if r["state"] == "NH"}
+        # Districts that existed in the file's school year (others are quarantined, rightly).
+        districts = {
+            r["district_id"]: r["name"]
+            for r in csv.DictReader(fh)
+            if r["state"] == "NH"
+            and int(r.get("valid_from") or SCHOOL_YEAR)
+            <= SCHOOL_YEAR
+            <= int(r.get("valid_to") or SCHOOL_YEAR)
+        }
     with (folder / "district_aliases.csv").open(encoding="utf-8", newline="") as fh:
         aliases = [r["alias"] for r in csv.DictReader(fh) if r["district_id"] in districts]
     if not districts:
         raise SystemExit("no NH districts in programs/reference/districts.csv")
-    return sorted(districts.values()), aliases
+    if not aliases:
+        # The directory lists no NH aliases: spell names the way files abbreviate them
+        # ("ALBANY SD"), which the crosswalk resolves by its abbreviation rules.
+        aliases = [
+            n.replace("School District", "SD").upper() for n in districts.values() if "School District" in n
+        ]
+    return sorted(districts.values()), sorted(aliases)
 
 
 def nh_file_name(rows: int) -> str:
@@ -202,7 +217,10 @@ def write_nh_credits(out_dir: Path, rows: int, seed: int = SEED) -> tuple[Path, 
     """Write the file (skipped when it already exists with its expectations) and return its path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / nh_file_name(rows)
-    meta = path.with_suffix(".expected.json")
+    # Keyed by the district names it draws from: a changed directory makes a new file.
+    names, aliases = _nh_district_names()
+    digest = hashlib.sha256("\n".join([*names, "", *aliases]).encode("utf-8")).hexdigest()[:8]
+    meta = path.with_suffix(f".{digest}.expected.json")
     if path.exists() and meta.exists():
         return path, Expected(**json.loads(meta.read_text(encoding="utf-8")))
     frame, expected = nh_credits_frame(rows, seed)

@@ -496,6 +496,85 @@ def test_a_resubmission_rebuilds_only_its_partition(warehouse: Warehouse, sessio
     assert snapshot(warehouse, "cross_state_program_comparison") == incremental
 
 
+def test_a_build_runs_only_what_changed_and_equals_a_full_refresh(
+    warehouse: Warehouse, session_tmp: Path
+) -> None:
+    """The marts build's selection (orchestration/marts_selection.py): everything when no build
+    has finished, nothing when nothing changed, and after a resubmission only the tables downstream
+    of its source and of the audit, with the same marts as a full refresh."""
+    from innovation_pipeline.contracts import load_contract
+    from innovation_pipeline.landing import land_file
+    from innovation_pipeline.orchestration.marts_selection import (
+        models_not_selected,
+        plan_build,
+        record_finished_build,
+    )
+
+    def build(*args: str) -> None:
+        run = warehouse.dbt("run", *args)
+        assert run.returncode == 0, run.output[-6000:]
+
+    first = plan_build()
+    assert first.select is None and first.dbt_args() == []
+    build()
+    record_finished_build(first)
+    idle = plan_build()
+    assert idle.nothing_to_do, idle.reason
+
+    original = session_tmp / "dbt_samples" / "inbox" / "wa_mastery_learning" / "WA_OSPI_MBL_2023-24.csv"
+    lines = original.read_bytes().decode("cp1252").splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("NCES LEA ID"))
+    cells = lines[header + 1].split(";")
+    cells[3] = "941"  # Students in Mastery-Based Learning
+    lines[header + 1] = ";".join(cells)
+    corrected = session_tmp / "WA_OSPI_MBL_2023-24_v4.csv"
+    corrected.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
+    result = land_file(load_contract(ROOT / "programs" / "wa_mastery_learning.yml"), corrected)
+    assert result.status == "loaded"
+
+    plan = plan_build()
+    assert plan.select == ["source:raw.wa_mastery_learning+", "submission_quality", "dim_school_year"]
+    assert plan.exclude == ["config.materialized:view"]
+    # What the marts DAG reports as skipped is what dbt itself leaves out of the selection.
+    listed = warehouse.dbt(
+        "ls",
+        "--resource-type",
+        "model",
+        "seed",
+        "--output",
+        "json",
+        "--output-keys",
+        "unique_id",
+        *plan.dbt_args(),
+    )
+    assert listed.returncode == 0, listed.output[-6000:]
+    in_dbt = {json.loads(line)["unique_id"] for line in listed.output.splitlines() if line.startswith("{")}
+    everything = {
+        uid
+        for uid, node in json.loads((warehouse.work / "target" / "manifest.json").read_text())[
+            "nodes"
+        ].items()
+        if node["resource_type"] in ("model", "seed")
+    }
+    assert in_dbt and set(models_not_selected(plan)) == everything - in_dbt
+    run = warehouse.dbt("run", *plan.dbt_args())
+    assert run.returncode == 0, run.output[-6000:]
+    record_finished_build(plan)
+    results = json.loads((warehouse.work / "target" / "run_results.json").read_text())["results"]
+    ran_names = {r["unique_id"].rsplit(".", 1)[-1] for r in results}
+    # No view re-created; the outcome feeds' union not rebuilt (the outcome mart is: it reads
+    # dim_district, which reads every program's staging).
+    assert "stg_wa_mastery_learning__district_participation" not in ran_names
+    assert "int_district_outcomes__unioned" not in ran_names
+    assert {"fct_program_participation", "cross_state_program_comparison", "submission_quality"} <= ran_names
+    assert plan_build().nothing_to_do
+
+    models = (*MARTS_WITH_CELLS, "cross_state_program_comparison", "submission_quality", "dim_school_year")
+    selected = {m: snapshot(warehouse, m) for m in models}
+    build("--full-refresh")
+    assert {m: snapshot(warehouse, m) for m in models} == selected
+
+
 def test_marts_are_published_to_analysts_with_state_row_security(warehouse: Warehouse) -> None:
     """dbt's post-hook grants each mart to analysts and scopes state rows to state roles."""
     import psycopg

@@ -204,3 +204,19 @@ def test_pseudonyms_are_hmac_sha256_of_the_canonical_identifier(key):
         for v in values
     ]
     assert pseudonymize(values, key) == expected
+
+
+def test_decimal_text_drops_trailing_zeros_once_per_distinct_value() -> None:
+    """Repeated values (a credits column) take the per-distinct path; it must give each row what
+    the per-row path gives, nulls kept."""
+    from decimal import Decimal
+
+    import polars as pl
+
+    from innovation_pipeline.parsing import decimal_text
+
+    few = [Decimal("1.50"), None, Decimal("12.00"), Decimal("0.25"), Decimal("-3.10")]
+    repeated = pl.Series("credits", few * 40, dtype=pl.Decimal(20, 8))
+    assert decimal_text(repeated).to_list() == ["1.5", None, "12", "0.25", "-3.1"] * 40
+    distinct = pl.Series("credits", few, dtype=pl.Decimal(20, 8))
+    assert decimal_text(distinct).to_list() == ["1.5", None, "12", "0.25", "-3.1"]

@@ -136,6 +136,11 @@ begin
         grant execute on function audit.assert_marts_snapshot(bigint) to pipeline_transformer;
         grant usage on sequence audit.marts_builds_build_seq_seq to pipeline_transformer;
     end if;
+    -- The marts build records what it read (orchestration/marts_selection.py).
+    if to_regclass('audit.marts_finished_builds') is not null then
+        grant select, insert on audit.marts_finished_builds to pipeline_transformer;
+        grant usage on sequence audit.marts_finished_builds_build_seq_seq to pipeline_transformer;
+    end if;
 end
 $$;
 

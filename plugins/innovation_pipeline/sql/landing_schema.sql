@@ -101,6 +101,18 @@ create table if not exists audit.marts_builds (
 );
 alter table audit.marts_builds add column if not exists build_seq bigserial;
 
+-- Marts builds that finished, with what they had read: the next build runs only the models
+-- downstream of what changed since (orchestration/marts_selection.py).
+create table if not exists audit.marts_finished_builds (
+    build_seq bigserial primary key,
+    project_state text not null,
+    through_submission_id bigint not null,
+    reference_digest text not null,
+    dq_run_id bigint not null,
+    selection text not null,
+    finished_at timestamptz not null default now()
+);
+
 create or replace function audit.take_marts_snapshot(p_build_id text, p_requested_by text default null)
 returns bigint
 language plpgsql
