@@ -66,6 +66,17 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
+def survivors_after(pids: list[int], timeout: float = 30) -> list[str]:
+    """Those of ``pids`` still running once they had up to ``timeout`` seconds to exit (a process
+    signalled to stop may take a while on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    alive = survivors(pids)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.5)
+        alive = survivors(pids)
+    return alive
+
+
 @dataclass
 class Component:
     """One started Airflow process and its log file."""

@@ -20,7 +20,7 @@ import pytest
 
 if TYPE_CHECKING:
     from env_helpers import PipelineEnvironment
-    from sample_warehouse import SampleInbox, SampleWarehouse
+    from sample_warehouse import SampleInbox, SampleLanding, SampleWarehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_REAL = ROOT.parent / "shared" / "real"
@@ -119,15 +119,33 @@ def sample_inbox(session_tmp: Path) -> SampleInbox:
 
 
 @pytest.fixture(scope="session")
-def sample_warehouse(  # type: ignore[no-untyped-def]
-    pg_server, sample_inbox: SampleInbox, session_tmp: Path, real_co_file: Path
-) -> Iterator[SampleWarehouse]:
-    """The sample inbox landed, validated and built once for the session, in a database of its own
+def sample_landing(  # type: ignore[no-untyped-def]
+    pg_server, sample_inbox: SampleInbox, real_co_file: Path
+) -> Iterator[SampleLanding]:
+    """The sample inbox (and the real CDE workbook) landed once for the session, in a database of
+    its own; ``sample_warehouse`` validates and builds on this same database."""
+    from sample_warehouse import land_sample_inbox
+
+    with _fresh_database(pg_server, point=False) as url:
+        yield land_sample_inbox(url, sample_inbox, real_co_file)
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse(sample_landing: SampleLanding, session_tmp: Path) -> SampleWarehouse:
+    """The landed samples validated (GX) and built (``dbt build``) once for the session
     (tests/sample_warehouse.py). Read it only; change a ``sample_warehouse_copy``."""
     from sample_warehouse import build_sample_warehouse
 
-    with _fresh_database(pg_server, point=False) as url:
-        yield build_sample_warehouse(url, sample_inbox, session_tmp / "sample_warehouse", real_co_file)
+    return build_sample_warehouse(sample_landing, session_tmp / "sample_warehouse")
+
+
+@pytest.fixture(scope="module")
+def sample_landing_url(sample_landing: SampleLanding) -> Iterator[str]:
+    """``WAREHOUSE_URL`` points at the shared landed samples for the module, then back."""
+    from env_helpers import pointed_at
+
+    with pointed_at(sample_landing.url) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +231,8 @@ INTEGRATION_FIXTURES = {
     "isolated_warehouse_url",
     "db",
     "real_co_file",
+    "sample_landing",
+    "sample_landing_url",
     "sample_warehouse",
     "sample_warehouse_url",
     "sample_warehouse_copy",
@@ -262,8 +282,9 @@ def _module_name(item: pytest.Item) -> str:
 
 def xdist_group_of(module: str, fixtures: set[str]) -> str:
     """The xdist group of a module: its name, or the shared warehouse's group when a test of it
-    reads ``sample_warehouse`` (``fixtures``: every fixture the module's tests use)."""
-    return SAMPLE_WAREHOUSE_GROUP if "sample_warehouse" in fixtures else module
+    reads ``sample_landing`` or ``sample_warehouse`` (``fixtures``: every fixture the module's
+    tests use)."""
+    return SAMPLE_WAREHOUSE_GROUP if {"sample_landing", "sample_warehouse"} & fixtures else module
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist names each test by its group

@@ -3,7 +3,8 @@
 The generated inbox itself is written once per session too (``sample_inbox``). Landing every file (and the real CDE workbook), validating each landing with GX
 and a full ``dbt build`` take a few minutes on two cores; the read-only modules (test_dbt_project,
 test_docs, test_samples_landing, test_report_samples) share one such warehouse per session through
-the ``sample_warehouse`` fixture of conftest.py. A test that changes it works on a copy
+the ``sample_warehouse`` fixture of conftest.py (test_samples_landing needs only the landing,
+``sample_landing``, the same database before GX and dbt). A test that changes it works on a copy
 (``sample_warehouse_copy``): PostgreSQL copies the built database as a template in seconds.
 """
 
@@ -125,24 +126,41 @@ def land_samples(samples: SampleInbox, real_co_file: Path) -> dict[str, list[int
     return landed
 
 
-def build_sample_warehouse(url: str, samples: SampleInbox, tmp: Path, real_co_file: Path) -> SampleWarehouse:
-    """Land the samples into the (empty) database at ``url``, validate each source's landings with
-    GX, and build every dbt model, seed and test with warnings as errors."""
+@dataclass
+class SampleLanding:
+    """A database holding the landed sample inbox (``landed``: loaded submission ids per source)."""
+
+    url: str
+    samples: SampleInbox
+    landed: dict[str, list[int]]
+
+
+def land_sample_inbox(url: str, samples: SampleInbox, real_co_file: Path) -> SampleLanding:
+    """Land the samples into the (empty) database at ``url``."""
+    with pointed_at(url):
+        return SampleLanding(url, samples, land_samples(samples, real_co_file))
+
+
+def build_sample_warehouse(landing: SampleLanding, tmp: Path) -> SampleWarehouse:
+    """On the landed samples: validate each source's landings with GX, then build every dbt
+    model, seed and test with warnings as errors."""
     from innovation_pipeline.contracts import load_contracts
     from innovation_pipeline.dq import validate_landing
     from innovation_pipeline.warehouse_setup import prepare_warehouse
 
     work = tmp / "dbt"
     work.mkdir(parents=True, exist_ok=True)
-    with pointed_at(url):
-        landed = land_samples(samples, real_co_file)
+    with pointed_at(landing.url):
         contracts = load_contracts()
-        summaries = {s: validate_landing(contracts[s], ids) for s, ids in sorted(landed.items())}
+        summaries = {s: validate_landing(contracts[s], ids) for s, ids in sorted(landing.landed.items())}
         prepare_warehouse()  # roles and grants first: the marts' post-hook publishes them with row security
         build = run_dbt(work, "build", "--warn-error")
     results_file = work / "target" / "run_results.json"
     results = json.loads(results_file.read_text(encoding="utf-8")) if results_file.exists() else {}
-    return SampleWarehouse(url, samples.manifest, samples.folder, work, build, results, landed, summaries)
+    samples = landing.samples
+    return SampleWarehouse(
+        landing.url, samples.manifest, samples.folder, work, build, results, landing.landed, summaries
+    )
 
 
 def _terminate_others(conn: Any, dbname: str) -> None:

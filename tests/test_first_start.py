@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from airflow_procs import free_port, scratch_database, survivors, tail
+from airflow_procs import free_port, scratch_database, survivors_after, tail
 from sample_warehouse import SampleInbox
 
 from innovation_pipeline.contracts import load_contracts
@@ -188,8 +188,8 @@ def test_a_first_start_lands_the_inboxes_and_builds_the_marts_by_itself(
                     proc.kill()
                     pytest.fail("serve did not stop within 120 s of SIGTERM")
         assert proc.returncode == 0, tail(console)
-        time.sleep(2)
-        assert not survivors(pids), f"processes outlived serve: {survivors(pids)}"
+        left = survivors_after(pids)
+        assert not left, f"processes outlived serve: {left}"
         assert "[airflow] stopped" in console.read_text()
 
 

@@ -1,7 +1,7 @@
 """Every generated sample lands through its contract with exactly the outcome the manifest expects:
 each injected defect is caught with its reason, and everything else loads.
 
-The samples are those of the session's shared warehouse (``sample_warehouse``): each source's files
+The samples are those the session lands once (``sample_landing``): each source's files
 landed in file-name order, as an inbox listing gives them."""
 
 from __future__ import annotations
@@ -12,21 +12,21 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sample_warehouse import SampleWarehouse
+from sample_warehouse import SampleLanding
 
 from innovation_pipeline.contracts import load_contracts
 
 
 @pytest.fixture(scope="module")
-def warehouse_url(sample_warehouse_url: str) -> str:
-    """The session's shared sample warehouse: the whole inbox landed (and the real CDE workbook)."""
-    return sample_warehouse_url
+def warehouse_url(sample_landing_url: str) -> str:
+    """The session's shared landed samples: the whole inbox (and the real CDE workbook)."""
+    return sample_landing_url
 
 
 @pytest.fixture(scope="module")
-def landed(sample_warehouse: SampleWarehouse, warehouse_url: str) -> tuple[dict, dict, dict]:
-    manifest = sample_warehouse.manifest
-    written = json.loads((sample_warehouse.folder / "manifest.json").read_text())
+def landed(sample_landing: SampleLanding, warehouse_url: str) -> tuple[dict, dict, dict]:
+    manifest = sample_landing.samples.manifest
+    written = json.loads((sample_landing.samples.folder / "manifest.json").read_text())
     assert written == json.loads(json.dumps(manifest))
     with psycopg.connect(warehouse_url) as conn:
         subs = {
