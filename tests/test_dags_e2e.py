@@ -230,7 +230,9 @@ def test_marts_hold_the_loaded_submissions_only(first_run: dict[str, Run], conn:
     assert co >= 150
 
 
-def test_due_dates_flag_what_is_missing(first_run: dict[str, Run], conn: Any, pipeline: Path) -> None:
+def test_due_dates_flag_what_is_missing(
+    first_run: dict[str, Run], conn: Any, pipeline: Path, sample_inbox: SampleInbox
+) -> None:
     """The due-date check the ingest DAGs run, against what actually landed."""
     import datetime as dt
     import json
@@ -244,7 +246,7 @@ def test_due_dates_flag_what_is_missing(first_run: dict[str, Run], conn: Any, pi
     assert (due_2024.school_year, due_2024.due_date) == (2024, dt.date(2024, 7, 15))
     assert "KY-851" in due_2024.submitters and not due_2024.overdue
     # The staged files keep the samples' arrival times: late exactly where the manifest says so.
-    manifest = json.loads((pipeline / "samples" / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((sample_inbox.folder / "manifest.json").read_text(encoding="utf-8"))
     late = {
         e["submitter"]
         for e in manifest["files"]
@@ -252,7 +254,7 @@ def test_due_dates_flag_what_is_missing(first_run: dict[str, Run], conn: Any, pi
         and e["school_year"] == 2024
         and e["expected_status"] in ("loaded", "superseded")
         and e["expected_late"]
-        and _subset(pipeline / "samples" / e["path"])
+        and _subset(sample_inbox.folder / e["path"])
     }
     assert set(due_2024.late_submitters) == late
     assert set(due_2024.submitters) - late, "every KY submission of 2024 was late"

@@ -243,6 +243,7 @@ def onboarded(
     from innovation_pipeline.demo import load_dags, migrate_airflow_db
     from innovation_pipeline.dq.validate import validate_marts
     from innovation_pipeline.landing import FileRejected, land_file
+    from innovation_pipeline.orchestration.dbt_project import ensure_manifest
     from innovation_pipeline.warehouse_setup import prepare_warehouse
 
     work = tmp_path_factory.mktemp("onboard")
@@ -278,6 +279,7 @@ def onboarded(
 
     # No file yet: the marts build and their GX gate passes for everything already received.
     sync_project()
+    ensure_manifest()  # parsed here, not inside the DagBag's import timeout below
     prepare_warehouse()
     build = subprocess.run(
         [
