@@ -33,9 +33,13 @@ browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
-# Coverage of the package is reported at the end (settings in pyproject.toml).
+# Coverage of the package is reported at the end (settings in pyproject.toml). Two pytest-xdist
+# workers, each with its own PostgreSQL server and Airflow home: the long end-to-end modules run
+# side by side (tests/conftest.py starts them first and keeps each module on one worker).
+# TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 test: install browser
-	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --cov --cov-report=term $(PYTEST_ARGS)
 
 airflow: install
 	$(BIN)/innovation-pipeline serve

@@ -66,6 +66,17 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
+def survivors_after(pids: list[int], timeout: float = 30) -> list[str]:
+    """Those of ``pids`` still running once they had up to ``timeout`` seconds to exit (a process
+    signalled to stop may take a while on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    alive = survivors(pids)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.5)
+        alive = survivors(pids)
+    return alive
+
+
 @dataclass
 class Component:
     """One started Airflow process and its log file."""
@@ -223,7 +234,7 @@ class CeleryCluster:
 
     # --- processes -------------------------------------------------------------------------------
 
-    def cli(self, *args: str, timeout: float = 120) -> str:
+    def cli(self, *args: str, timeout: float = 300) -> str:
         """Run one ``airflow`` CLI command with the cluster's settings; its stdout."""
         result = subprocess.run(
             [AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout
@@ -241,7 +252,7 @@ class CeleryCluster:
         """
         probe = "import celery, airflow.providers.celery.executors.celery_executor_utils"
         result = subprocess.run(
-            [sys.executable, "-c", probe], env=self.env, capture_output=True, text=True, timeout=120
+            [sys.executable, "-c", probe], env=self.env, capture_output=True, text=True, timeout=300
         )
         if result.returncode != 0:
             version = subprocess.run(
@@ -249,7 +260,7 @@ class CeleryCluster:
                 env=self.env,
                 capture_output=True,
                 text=True,
-                timeout=60,
+                timeout=300,
             ).stdout.strip()
             raise ClusterError(
                 f"the CeleryExecutor does not import with celery {version or '?'}:\n"
@@ -275,7 +286,7 @@ class CeleryCluster:
     def start_all(self) -> None:
         """Migrate the metadata DB, then start API server, scheduler, DAG processor and a worker."""
         self.preflight()
-        self.cli("db", "migrate", timeout=300)
+        self.cli("db", "migrate", timeout=900)
         self.start("api-server", "api-server", "--port", str(self.api_port), "--host", "127.0.0.1")
         self.start("scheduler", "scheduler")
         self.start("dag-processor", "dag-processor")
@@ -291,7 +302,7 @@ class CeleryCluster:
             self.worker_node,
             env={"AIRFLOW__CELERY__EXTRA_CELERY_CONFIG": json.dumps(self._celery_config(worker=True))},
         )
-        self.wait_until(self._api_up, timeout=90, what="the API server to answer /api/v2/version")
+        self.wait_until(self._api_up, timeout=300, what="the API server to answer /api/v2/version")
 
     def stop(self) -> None:
         """Stop every component started, newest first; safe to call twice."""
@@ -328,7 +339,7 @@ class CeleryCluster:
         with psycopg.connect(self.metadata_conninfo, autocommit=True) as conn:
             return conn.execute(statement, params).fetchall()
 
-    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
+    def wait_for_dag(self, dag_id: str, timeout: float = 600) -> None:
         """Wait until the DAG processor has parsed and registered ``dag_id``."""
         self.wait_until(
             lambda: self.query("select 1 from dag where dag_id = %s and not is_stale", (dag_id,)),
@@ -350,7 +361,7 @@ class CeleryCluster:
         for dag_id in dag_ids:
             self.cli("dags", "unpause", dag_id)
 
-    def wait_for_new_run(self, dag_id: str, timeout: float = 120) -> tuple[str, str]:
+    def wait_for_new_run(self, dag_id: str, timeout: float = 600) -> tuple[str, str]:
         """Wait until ``dag_id`` has a run (e.g. one an Asset event created); its (run_id, run_type)."""
 
         def created() -> tuple[str, str] | None:
@@ -360,7 +371,7 @@ class CeleryCluster:
 
         return self.wait_until(created, timeout=timeout, what=f"a run of {dag_id} to be created")
 
-    def wait_until_idle(self, dag_id: str, timeout: float = 180) -> None:
+    def wait_until_idle(self, dag_id: str, timeout: float = 600) -> None:
         """Wait until ``dag_id`` has no run in progress and none due to be created right now.
 
         Unpausing a scheduled DAG makes the scheduler create the run of its latest interval at
@@ -390,7 +401,7 @@ class CeleryCluster:
         return rows[0][0] if rows else None
 
     def wait_for_run(
-        self, dag_id: str, run_id: str | None = None, timeout: float = 180, fail_fast: bool = False
+        self, dag_id: str, run_id: str | None = None, timeout: float = 900, fail_fast: bool = False
     ) -> str:
         """Wait until the run (or the newest run of ``dag_id``, e.g. one an Asset triggered) ends.
 
@@ -457,7 +468,7 @@ class CeleryCluster:
             "slowest": [(task, round(t, 1)) for t, task in took[-5:]],
         }
 
-    def celery_results(self, celery_ids: list[str], timeout: float = 30) -> dict[str, tuple[str, str]]:
+    def celery_results(self, celery_ids: list[str], timeout: float = 180) -> dict[str, tuple[str, str]]:
         """Celery's own (status, worker node name) of each task id, once all have settled.
 
         The result backend keeps the node name because the cluster sets Celery's

@@ -14,14 +14,27 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from env_helpers import PipelineEnvironment
+    from sample_warehouse import SampleInbox, SampleLanding, SampleWarehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_REAL = ROOT.parent / "shared" / "real"
 
 # Set before anything imports Airflow: its settings are read once, at import.
 _SESSION_TMP = Path(tempfile.mkdtemp(prefix="innovation-tests-"))
+# A pytest-xdist worker starts with its controller's environment: what the controller set from its
+# folder, each worker sets again from its own (every worker has its own server, Airflow home, data).
+_CONTROLLER_TMP = os.environ.get("INNOVATION_TESTS_TMP")
+os.environ["INNOVATION_TESTS_TMP"] = str(_SESSION_TMP)
+if _CONTROLLER_TMP:
+    for _key, _value in list(os.environ.items()):
+        if _value.startswith(_CONTROLLER_TMP):
+            os.environ[_key] = str(_SESSION_TMP) + _value[len(_CONTROLLER_TMP) :]
 os.environ["PIPELINE_HOME"] = str(ROOT)
 os.environ["AIRFLOW_HOME"] = str(_SESSION_TMP / "airflow")
 os.environ["PIPELINE_DATA_DIR"] = str(_SESSION_TMP / "data")
@@ -59,24 +72,24 @@ def pg_server() -> object:
 
 
 @contextmanager
-def _fresh_database(server) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A new database on ``server``; ``WAREHOUSE_URL`` points at it while the block runs."""
+def _fresh_database(server, point: bool = True) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A new database on ``server``; ``WAREHOUSE_URL`` points at it while the block runs (unless
+    ``point`` is false)."""
     import psycopg
+    from env_helpers import pointed_at
     from psycopg import sql
 
     dbname = f"test_{secrets.token_hex(4)}"
     with psycopg.connect(server.url(), autocommit=True) as conn:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
     url = server.with_dbname(dbname).url()
-    previous = os.environ.get("WAREHOUSE_URL")
-    os.environ["WAREHOUSE_URL"] = url
     try:
-        yield url
-    finally:
-        if previous is None:
-            os.environ.pop("WAREHOUSE_URL", None)
+        if point:
+            with pointed_at(url):
+                yield url
         else:
-            os.environ["WAREHOUSE_URL"] = previous
+            yield url
+    finally:
         with psycopg.connect(server.url(), autocommit=True) as conn:
             conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
 
@@ -94,6 +107,86 @@ def isolated_warehouse_url(pg_server) -> Iterator[str]:  # type: ignore[no-untyp
     count every row); ``WAREHOUSE_URL`` points at it for the module, then back at the session's."""
     with _fresh_database(pg_server) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def sample_inbox(session_tmp: Path) -> SampleInbox:
+    """The sample generator's inbox and manifest, written once for the session. Read the files
+    only: a test that changes or moves one copies it first."""
+    from sample_warehouse import generate_inbox
+
+    return generate_inbox(session_tmp / "sample_inbox")
+
+
+@pytest.fixture(scope="session")
+def sample_landing(  # type: ignore[no-untyped-def]
+    pg_server, sample_inbox: SampleInbox, real_co_file: Path
+) -> Iterator[SampleLanding]:
+    """The sample inbox (and the real CDE workbook) landed once for the session, in a database of
+    its own; ``sample_warehouse`` validates and builds on this same database."""
+    from sample_warehouse import land_sample_inbox
+
+    with _fresh_database(pg_server, point=False) as url:
+        yield land_sample_inbox(url, sample_inbox, real_co_file)
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse(sample_landing: SampleLanding, session_tmp: Path) -> SampleWarehouse:
+    """The landed samples validated (GX) and built (``dbt build``) once for the session
+    (tests/sample_warehouse.py). Read it only; change a ``sample_warehouse_copy``."""
+    from sample_warehouse import build_sample_warehouse
+
+    return build_sample_warehouse(sample_landing, session_tmp / "sample_warehouse")
+
+
+@pytest.fixture(scope="module")
+def sample_landing_url(sample_landing: SampleLanding) -> Iterator[str]:
+    """``WAREHOUSE_URL`` points at the shared landed samples for the module, then back."""
+    from env_helpers import pointed_at
+
+    with pointed_at(sample_landing.url) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def sample_warehouse_url(sample_warehouse: SampleWarehouse) -> Iterator[str]:
+    """``WAREHOUSE_URL`` points at the shared sample warehouse for the module, then back."""
+    from env_helpers import pointed_at
+
+    with pointed_at(sample_warehouse.url) as url:
+        yield url
+
+
+@pytest.fixture()
+def sample_warehouse_copy(sample_warehouse: SampleWarehouse, tmp_path: Path) -> Iterator[SampleWarehouse]:
+    """A copy of the sample warehouse for one test that changes it; ``WAREHOUSE_URL`` points at
+    the copy during the test."""
+    from sample_warehouse import copy_of
+
+    with copy_of(sample_warehouse, tmp_path) as copy:
+        yield copy
+
+
+@pytest.fixture(scope="module")
+def pipeline_environment(pg_server) -> Iterator[PipelineEnvironment]:  # type: ignore[no-untyped-def]
+    """A database of the module's own and an environment put back after the module: the
+    end-to-end modules point the pipeline at their own database, folders and project with
+    ``pipeline_environment.use(...)``."""
+    from env_helpers import PipelineEnvironment, restored_environment
+
+    with _fresh_database(pg_server, point=False) as url, restored_environment():
+        yield PipelineEnvironment(url)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The chromium binary; `make browser` (a step of `make test`) installs it where it is missing."""
+    import shutil
+
+    found = shutil.which("chromium")
+    if not found:
+        pytest.fail("chromium is not installed: run `make browser` (Debian's chromium package, needs root)")
+    return found
 
 
 @pytest.fixture()
@@ -132,7 +225,19 @@ E2E_MODULES = {
     "test_report_browser",
     "test_first_start",
 }
-INTEGRATION_FIXTURES = {"pg_server", "warehouse_url", "isolated_warehouse_url", "db", "real_co_file"}
+INTEGRATION_FIXTURES = {
+    "pg_server",
+    "warehouse_url",
+    "isolated_warehouse_url",
+    "db",
+    "real_co_file",
+    "sample_landing",
+    "sample_landing_url",
+    "sample_warehouse",
+    "sample_warehouse_url",
+    "sample_warehouse_copy",
+    "pipeline_environment",
+}
 INTEGRATION_MODULES = {
     "test_dag_integrity",
     "test_compose",
@@ -155,9 +260,51 @@ def tier_of(module: str, fixtures: set[str], marked: set[str]) -> str:
     return "unit"
 
 
+# --- order and workers --------------------------------------------------------------------------
+#: Modules that run longest (whole Airflow runs, the shared warehouse's build), started first: with
+#: pytest-xdist's workers (`make test`) the long runs overlap and the short modules fill in after.
+#: Without xdist the order changes nothing a test sees (no test depends on another's leftovers).
+LONG_MODULES = (
+    "test_first_start",
+    "test_celery",
+    "test_dags_e2e",
+    "test_onboarding_e2e",
+    "test_marts_snapshot",
+)
+#: The group of the modules that read the session's ``sample_warehouse``: one xdist worker runs
+#: them all, so it is built once.
+SAMPLE_WAREHOUSE_GROUP = "sample_warehouse"
+
+
+def _module_name(item: pytest.Item) -> str:
+    return item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+
+
+def xdist_group_of(module: str, fixtures: set[str]) -> str:
+    """The xdist group of a module: its name, or the shared warehouse's group when a test of it
+    reads ``sample_landing`` or ``sample_warehouse`` (``fixtures``: every fixture the module's
+    tests use)."""
+    return SAMPLE_WAREHOUSE_GROUP if {"sample_landing", "sample_warehouse"} & fixtures else module
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist names each test by its group
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    fixtures_of: dict[str, set[str]] = {}
     for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        fixtures_of.setdefault(_module_name(item), set()).update(getattr(item, "fixturenames", ()))
+    for item in items:
+        module = _module_name(item)
         marked = {m.name for m in item.iter_markers()}
         fixtures = set(getattr(item, "fixturenames", ()))
         item.add_marker(getattr(pytest.mark, tier_of(module, fixtures, marked)))
+        item.add_marker(pytest.mark.xdist_group(xdist_group_of(module, fixtures_of[module])))
+
+    def rank(item: pytest.Item) -> int:
+        module = _module_name(item)
+        if module in LONG_MODULES:
+            return LONG_MODULES.index(module)
+        if xdist_group_of(module, fixtures_of[module]) == SAMPLE_WAREHOUSE_GROUP:
+            return len(LONG_MODULES)
+        return len(LONG_MODULES) + 1
+
+    items.sort(key=rank)  # stable: collection order within each rank

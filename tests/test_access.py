@@ -134,7 +134,7 @@ def test_connection_secrets_never_appear_in_errors_or_logs(tmp_path, real_co_fil
         [sys.executable, "-m", "innovation_pipeline.cli", "warehouse", "start"],
     ]
     for argv in runs:
-        out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
         assert secret not in out.stdout + out.stderr
     # `warehouse url` is the one place the password is printed, on purpose: its output is for
     # `psql "$(innovation-pipeline warehouse url)"` (tests/test_cli.py); messages mask it.
@@ -143,7 +143,7 @@ def test_connection_secrets_never_appear_in_errors_or_logs(tmp_path, real_co_fil
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=300,
     )
     assert shown.stdout.strip() == env["WAREHOUSE_URL"] and secret not in shown.stderr
 

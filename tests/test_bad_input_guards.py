@@ -247,7 +247,7 @@ def test_cli_says_what_is_wrong_without_a_traceback(tmp_path, argv):
         [sys.executable, "-m", "innovation_pipeline.cli", *(a.format(**names) for a in argv)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
     )
     assert out.returncode != 0
     assert "Traceback" not in out.stdout + out.stderr, out.stderr[-2000:]

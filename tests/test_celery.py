@@ -36,6 +36,7 @@ from typing import Any
 import psycopg
 import pytest
 from airflow_procs import ClusterError, celery_cluster, redis_ping, scratch_database, survivors
+from sample_warehouse import SampleInbox
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 LOAD_POOL = "warehouse_loads"
@@ -54,8 +55,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Tasks the worker runs at once: one per core (see the module docstring).
 WORKER_CONCURRENCY = 2
 #: How long the whole build_marts run may take (about 55 tasks).
-MARTS_TIMEOUT = 600
-TEST_TIMEOUT = 900
+MARTS_TIMEOUT = 2400
+TEST_TIMEOUT = 3600
 SUBMISSIONS = (
     "select file_name, status, rows_received, rows_loaded, rows_quarantined, rows_skipped, is_late,"
     " reason_code from audit.submissions where source = %s order by file_name"
@@ -88,7 +89,7 @@ def test_worker_preload_only_imports() -> None:
         "assert not missing, missing\n"
         "assert 'dbt.cli.main' in sys.modules and 'great_expectations' in sys.modules\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=180)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
@@ -208,11 +209,13 @@ def _marts(url: str) -> dict[str, list[tuple[Any, ...]]]:
 @pytest.mark.slow
 @pytest.mark.timeout(TEST_TIMEOUT)
 def test_ingest_and_marts_run_on_the_celery_worker(
-    warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+    warehouse_url: str,
+    sample_inbox: SampleInbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     redis_ping(REDIS_HOST, REDIS_PORT)  # a clear failure before anything starts
-
-    from innovation_samples import generate
 
     from innovation_pipeline import settings
     from innovation_pipeline.demo import stage_samples
@@ -236,12 +239,11 @@ def test_ingest_and_marts_run_on_the_celery_worker(
         prepare_warehouse()  # raw tables for every contract, dq tables, roles: what dbt expects
         warehouse_env = export_environment()  # WAREHOUSE_*, AIRFLOW_CONN_WAREHOUSE for dbt and GX
         ensure_manifest()  # parsed once here, not by the DAG processor under its import timeout
-        generate(tmp_path / "samples")
         # The other programs' earlier deliveries, in both warehouses alike.
         monkeypatch.setenv("WAREHOUSE_URL", reference.url())
         prepare_warehouse()
         monkeypatch.setenv("WAREHOUSE_URL", wh.url())
-        earlier = _earlier_deliveries(tmp_path / "samples")
+        earlier = _earlier_deliveries(sample_inbox.folder)
         assert _land(earlier, wh.url()) == _land(earlier, reference.url()) != []
         timings["prepared"] = time.monotonic() - started
 
@@ -272,8 +274,8 @@ def test_ingest_and_marts_run_on_the_celery_worker(
             timings["start"] = time.monotonic() - started
             # What airflow-init does in docker-compose.yml.
             cluster.cli("pools", "set", LOAD_POOL, "2", "File loads into the warehouse")
-            cluster.wait_for_dag(INGEST_DAG, timeout=240)
-            cluster.wait_for_dag(MARTS_DAG, timeout=240)
+            cluster.wait_for_dag(INGEST_DAG)
+            cluster.wait_for_dag(MARTS_DAG)
             cluster.unpause(MARTS_DAG, INGEST_DAG)
             # Unpausing creates the run of the latest schedule interval; on an empty inbox it
             # loads nothing and publishes no Asset event. Only then do the files arrive.
@@ -281,7 +283,7 @@ def test_ingest_and_marts_run_on_the_celery_worker(
             assert cluster.run_state(MARTS_DAG) is None, "build_marts ran before any file arrived"
             timings["parsed"] = time.monotonic() - started
 
-            assert stage_samples(tmp_path / "samples", include=lambda p: p.name in FILES) == len(FILES)
+            assert stage_samples(sample_inbox.folder, include=lambda p: p.name in FILES) == len(FILES)
             staged = {p.name for p in (inbox / SOURCE).iterdir()}
             assert staged == FILES, staged
             direct_dbt = _direct_run(inbox / SOURCE, reference.url(), tmp_path / "direct_dbt")
@@ -289,13 +291,13 @@ def test_ingest_and_marts_run_on_the_celery_worker(
             request.addfinalizer(lambda: (direct_dbt.kill(), direct_dbt.wait(timeout=30)))
 
             run_id = cluster.trigger(INGEST_DAG)
-            state = cluster.wait_for_run(INGEST_DAG, run_id, timeout=240)
+            state = cluster.wait_for_run(INGEST_DAG, run_id)
             timings["ingest"] = time.monotonic() - started
             tis = cluster.task_instances(INGEST_DAG, run_id)
             assert state == "success", f"{INGEST_DAG} ended {state}: {tis}\n{cluster.report()}"
 
             # The ingest run's raw Asset event creates the build_marts run; wait for all of it.
-            marts_run_id, marts_run_type = cluster.wait_for_new_run(MARTS_DAG, timeout=120)
+            marts_run_id, marts_run_type = cluster.wait_for_new_run(MARTS_DAG)
             sources = cluster.query(
                 "select ae.source_dag_id, ae.source_run_id from asset_event ae"
                 " join dagrun_asset_event dae on dae.event_id = ae.id"
@@ -313,7 +315,7 @@ def test_ingest_and_marts_run_on_the_celery_worker(
             )
             durations = cluster.task_durations(MARTS_DAG, marts_run_id)
         # The direct dbt build has had the whole marts run to finish in.
-        direct_out, _ = direct_dbt.communicate(timeout=300)
+        direct_out, _ = direct_dbt.communicate(timeout=1200)
         timings["direct_dbt"] = time.monotonic() - started
         # Read before the databases are dropped.
         celery_state = _warehouse_state(wh.url())

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sample_warehouse import SampleInbox
 
 from innovation_pipeline.cli import build_parser, main
 from innovation_pipeline.warehouse import parse_url
@@ -110,15 +111,13 @@ def test_warehouse_start_connects_before_it_says_ready(
 
 
 def test_loading_the_same_file_again_says_nothing_changed(
-    warehouse_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    warehouse_url: str, sample_inbox: SampleInbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from innovation_samples import generate
-
-    manifest = generate(tmp_path / "samples")
+    manifest = sample_inbox.manifest
     entry = next(
         e for e in manifest["files"] if e["source"] == "ky_local_labs" and e["expected_status"] == "loaded"
     )
-    file = str(tmp_path / "samples" / entry["path"])
+    file = str(sample_inbox.folder / entry["path"])
     code, first, _ = _run(capsys, "load", KY, file)
     assert code == 0 and " loaded " in first
     code, again, _ = _run(capsys, "load", KY, file)
@@ -130,7 +129,7 @@ def test_dbt_runs_on_the_project_from_any_folder(warehouse_url: str, tmp_path: P
     env.pop("DBT_PROFILES_DIR", None)
     env.pop("DBT_PROJECT_DIR", None)
     done = subprocess.run(
-        [CLI, "dbt", "debug"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False
+        [CLI, "dbt", "debug"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900, check=False
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "All checks passed" in done.stdout

@@ -76,7 +76,7 @@ def run_compose(
     cmd += ["--env-file", os.devnull]
     for profile in profiles:
         cmd += ["--profile", profile]
-    return subprocess.run([*cmd, *args], env=full_env, capture_output=True, text=True, timeout=60)
+    return subprocess.run([*cmd, *args], env=full_env, capture_output=True, text=True, timeout=300)
 
 
 def resolved(profiles: tuple[str, ...] = (), env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -98,7 +98,7 @@ def strings_in(node: Any) -> list[str]:
 def test_compose_binary_is_v2() -> None:
     """The binary the other tests call is Compose v2 (the one that validates the compose spec)."""
     binary = compose_binary()
-    result = subprocess.run([str(binary), "version"], capture_output=True, text=True, timeout=30)
+    result = subprocess.run([str(binary), "version"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0
     assert "v2." in result.stdout
 

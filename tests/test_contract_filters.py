@@ -9,6 +9,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from contract_helpers import use_real_directory, write_contract
+from real_file_contracts import NH_CONTRACT
 
 from innovation_pipeline.contracts import ContractError
 from innovation_pipeline.landing import FileRejected, land_file
@@ -16,55 +17,6 @@ from innovation_pipeline.landing import FileRejected, land_file
 SHARED_REAL = Path(__file__).resolve().parents[2] / "shared" / "real"
 NH_FILE = SHARED_REAL / "nh_doe_district_fall_enrollments_2024-25.xlsx"
 CCD = SHARED_REAL / "nces_ccd_lea_directory_2024-25_7states.csv"
-GRADES = ["PreSchool", "Kindergarten", "Elementary", "Middle", "High", "PG"]
-
-NH_CONTRACT = {
-    "source": "nh_fall_enrollment",
-    "title": "NH district fall enrollment (NH DOE)",
-    "state": "NH",
-    "program": "state_outcomes",
-    "kind": "outcomes",
-    "entity": "one district's fall enrollment",
-    "submitter": "state",
-    "due": {"month": 12, "day": 31},
-    "file": {
-        "pattern": r"^nh_doe_district_fall_enrollments_(?P<school_year>\d{4}-\d{2})\.xlsx$",
-        "format": "excel",
-    },
-    "rows": {
-        "stop_at": [{"equals": "Foot Notes"}],
-        "skip": [
-            # the header repeated above each section
-            {"column": "SAU #", "equals": "SAU #"},
-            # section titles and totals: no district number, and a title or a "... Total:" name
-            {
-                "all": [
-                    {"column": "District #", "blank": True},
-                    {
-                        "any": [
-                            {"column": "Total", "blank": True},
-                            {"column": "District Name", "matches": "Total:$"},
-                        ]
-                    },
-                ]
-            },
-        ],
-        "state_total": {
-            "all": [
-                {"column": "District Name", "equals": "State Totals"},
-                {"column": "District #", "blank": True},
-            ]
-        },
-    },
-    "district": {"scheme": "state_code", "column": "District #", "width": 3},
-    "fields": [
-        {"name": "district_name", "source": "District Name", "type": "text", "required": False},
-        {"name": "preschool", "source": ["PreSchool", "Pre School"], "type": "integer", "min": 0},
-        *[{"name": g.lower(), "source": g, "type": "integer", "min": 0} for g in GRADES[1:]],
-        {"name": "total", "source": ["Total", "Total "], "type": "integer", "min": 0},
-    ],
-    "natural_key": ["district_id"],
-}
 
 
 def nh_rows() -> list[tuple[int, list]]:

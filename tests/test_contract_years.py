@@ -14,56 +14,14 @@ from pathlib import Path
 import psycopg
 import pytest
 from contract_helpers import use_real_directory, write_contract
+from real_file_contracts import EDFACTS_CONTRACT as CONTRACT
+from real_file_contracts import FIPS
 
 from innovation_pipeline.landing import FileRejected, land_file
 
 SHARED_REAL = Path(__file__).resolve().parents[2] / "shared" / "real"
 EDFACTS = SHARED_REAL / "us_edfacts_acgr_school_sy2013-14.csv"
 CCD = SHARED_REAL / "nces_ccd_lea_directory_2024-25_7states.csv"
-FIPS = ["08", "21", "30", "33", "38", "49", "53"]
-
-CONTRACT = {
-    "source": "us_edfacts_acgr",
-    "title": "EDFacts four-year adjusted cohort graduation rate by school",
-    "state": "US",
-    "program": "state_outcomes",
-    "kind": "outcomes",
-    "entity": "one school's graduation cohort in one school year",
-    "submitter": "state",
-    "due": {"month": 12, "day": 31, "year_offset": 1},
-    "file": {"pattern": r"^us_edfacts_acgr_school_sy(?P<school_year>\d{4}-\d{2})\.csv$", "format": "csv"},
-    "rows": {"keep": [{"column": "FIPST", "in": FIPS}]},
-    "district": {"scheme": "nces_lea_id", "column": "LEAID"},
-    "school_year": {"min_year": 2010},
-    "suppression": {"markers": ["PS", "."]},
-    "fields": [
-        {"name": "school_id", "source": "NCESSCH", "type": "text"},
-        {"name": "school_name", "source": "SCHNAM", "type": "text", "required": False},
-        {
-            "name": "all_cohort",
-            "source": {"pattern": r"ALL_COHORT_(\d{4})"},
-            "type": "integer",
-            "min": 0,
-            "suppressible": True,
-        },
-        {
-            "name": "all_rate",
-            "source": {"pattern": r"ALL_RATE_(\d{4})"},
-            "type": "rate",
-            "format": "percent",
-            "suppressible": True,
-        },
-        {
-            "name": "ecd_rate",
-            "source": {"pattern": r"ECD_RATE_(?P<school_year>\d{4})"},
-            "type": "rate",
-            "format": "percent",
-            "required": False,  # blank in a few schools' rows
-            "suppressible": True,
-        },
-    ],
-    "natural_key": ["school_id"],
-}
 
 
 @pytest.fixture(scope="module")

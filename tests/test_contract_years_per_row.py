@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from contract_helpers import use_real_directory, write_contract
+from real_file_contracts import KIDSCOUNT_CONTRACT as CONTRACT
 
 from innovation_pipeline.landing import land_file
 from innovation_pipeline.parsing import normalize_name
@@ -22,31 +23,6 @@ SHARED_REAL = Path(__file__).resolve().parents[2] / "shared" / "real"
 KY_FILE = SHARED_REAL / "ky_kidscount_hs_graduation_rates_2003-2009.csv"
 CCD = SHARED_REAL / "nces_ccd_lea_directory_2024-25_7states.csv"
 
-CONTRACT = {
-    "source": "ky_kidscount_grad_years",
-    "title": "KIDS COUNT averaged freshman graduation (KY)",
-    "state": "KY",
-    "program": "state_outcomes",
-    "kind": "outcomes",
-    "entity": "a district's graduates in one school year",
-    "submitter": "state",
-    "due": {"month": 12, "day": 31},
-    "file": {"pattern": r"^ky_kidscount_hs_graduation_rates_.*\.csv$", "format": "csv"},
-    "rows": {
-        "keep": [{"column": "DataFormat", "equals": "Number"}],
-        "state_total": {
-            "all": [
-                {"column": "LocationType", "equals": "State"},
-                {"column": "Location", "equals": "Kentucky"},
-            ]
-        },
-    },
-    "district": {"scheme": "name", "column": "Location"},
-    "school_year": {"source": "column", "column": "TimeFrame", "several": True},
-    "suppression": {"markers": ["*", "**"]},
-    "fields": [{"name": "graduates", "source": "Data", "type": "integer", "min": 0, "suppressible": True}],
-    "natural_key": ["district_id"],
-}
 ABBREVIATIONS = {" County": " Co.", " Independent": " Ind."}
 
 

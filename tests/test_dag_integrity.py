@@ -187,7 +187,7 @@ def _parse_in_guarded_subprocess(extra_env: dict[str, str] | None = None) -> dic
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-4000:]
@@ -217,7 +217,7 @@ def test_guard_catches_a_connection_at_parse_time(tmp_path: Path) -> None:
         [sys.executable, "-c", _PARSE_GUARDED, str(tmp_path)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
         check=False,
     )
     result = json.loads(done.stdout.strip().splitlines()[-1])

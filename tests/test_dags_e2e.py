@@ -9,7 +9,6 @@ only their own file task, and that running everything again changes nothing in t
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from env_helpers import PipelineEnvironment
+from sample_warehouse import SampleInbox
 
 pytestmark = pytest.mark.slow
 
@@ -35,19 +36,6 @@ EXTRA_FILES = {
     "WA_state_outcomes_2022-2023_v2.csv",  # supersedes the file above
 }
 REJECTED = {"KY_LLL_822_2022.csv": "empty_file", "KY_LLL_920_2024.csv": "missing_columns"}
-_ENV_KEYS = (
-    "WAREHOUSE_URL",
-    "PIPELINE_DATA_DIR",
-    "PIPELINE_OUTPUT_DIR",
-    "WAREHOUSE_HOST",
-    "WAREHOUSE_PORT",
-    "WAREHOUSE_USER",
-    "WAREHOUSE_PASSWORD",
-    "WAREHOUSE_DB",
-    "AIRFLOW_CONN_WAREHOUSE",
-    "DBT_PROFILES_DIR",
-    "PIPELINE_RETRY_DELAY_SECONDS",
-)
 
 
 @dataclass
@@ -85,52 +73,32 @@ def _subset(path: Path) -> bool:
 
 @pytest.fixture(scope="module")
 def pipeline(
-    warehouse_url: str, tmp_path_factory: pytest.TempPathFactory, real_co_file: Path
-) -> Iterator[Path]:
+    pipeline_environment: PipelineEnvironment,
+    sample_inbox: SampleInbox,
+    tmp_path_factory: pytest.TempPathFactory,
+    real_co_file: Path,
+) -> Path:
     """A database, inboxes and outputs of this module's own, with the sample subset staged."""
-    import psycopg
-    from innovation_samples import generate
-    from psycopg import sql
-
     from innovation_pipeline import settings
     from innovation_pipeline.demo import migrate_airflow_db, stage_samples
     from innovation_pipeline.orchestration.dbt_project import ensure_manifest
     from innovation_pipeline.orchestration.inbox import inbox
-    from innovation_pipeline.warehouse import export_environment, parse_url
 
-    server = parse_url(warehouse_url)
-    dbname = f"e2e_{secrets.token_hex(4)}"
-    with psycopg.connect(server.with_dbname("postgres").url(), autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
-    saved = {k: os.environ.get(k) for k in _ENV_KEYS}
     work = tmp_path_factory.mktemp("e2e")
-    os.environ.update(
-        WAREHOUSE_URL=server.with_dbname(dbname).url(),
+    pipeline_environment.use(
         PIPELINE_DATA_DIR=str(work / "data"),
         PIPELINE_OUTPUT_DIR=str(work / "output"),
         DBT_PROFILES_DIR=str(settings.dbt_project_dir()),
         # dag.test() waits out a retry delay; a failing task should fail the test quickly.
         PIPELINE_RETRY_DELAY_SECONDS="1",
     )
-    # What every task process needs: WAREHOUSE_* for dbt's profile, AIRFLOW_CONN_WAREHOUSE.
-    os.environ.update(export_environment())
-    try:
-        migrate_airflow_db(dict(os.environ))
-        ensure_manifest()
-        generate(work / "samples")
-        assert stage_samples(work / "samples", include=_subset) >= 45
-        target = inbox("co_chronic_absenteeism")
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(real_co_file, Path(target.path) / real_co_file.name)
-        yield work
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        with psycopg.connect(server.with_dbname("postgres").url(), autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
+    migrate_airflow_db(dict(os.environ))
+    ensure_manifest()
+    assert stage_samples(sample_inbox.folder, include=_subset) >= 45
+    target = inbox("co_chronic_absenteeism")
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(real_co_file, Path(target.path) / real_co_file.name)
+    return work
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +230,9 @@ def test_marts_hold_the_loaded_submissions_only(first_run: dict[str, Run], conn:
     assert co >= 150
 
 
-def test_due_dates_flag_what_is_missing(first_run: dict[str, Run], conn: Any, pipeline: Path) -> None:
+def test_due_dates_flag_what_is_missing(
+    first_run: dict[str, Run], conn: Any, pipeline: Path, sample_inbox: SampleInbox
+) -> None:
     """The due-date check the ingest DAGs run, against what actually landed."""
     import datetime as dt
     import json
@@ -276,7 +246,7 @@ def test_due_dates_flag_what_is_missing(first_run: dict[str, Run], conn: Any, pi
     assert (due_2024.school_year, due_2024.due_date) == (2024, dt.date(2024, 7, 15))
     assert "KY-851" in due_2024.submitters and not due_2024.overdue
     # The staged files keep the samples' arrival times: late exactly where the manifest says so.
-    manifest = json.loads((pipeline / "samples" / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((sample_inbox.folder / "manifest.json").read_text(encoding="utf-8"))
     late = {
         e["submitter"]
         for e in manifest["files"]
@@ -284,7 +254,7 @@ def test_due_dates_flag_what_is_missing(first_run: dict[str, Run], conn: Any, pi
         and e["school_year"] == 2024
         and e["expected_status"] in ("loaded", "superseded")
         and e["expected_late"]
-        and _subset(pipeline / "samples" / e["path"])
+        and _subset(sample_inbox.folder / e["path"])
     }
     assert set(due_2024.late_submitters) == late
     assert set(due_2024.submitters) - late, "every KY submission of 2024 was late"

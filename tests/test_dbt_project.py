@@ -1,24 +1,22 @@
 """The dbt warehouse end to end: the sample submissions land through the real loader, real dbt
 builds every model and test against a real PostgreSQL, and the marts are checked from outside dbt.
 
-One build per session (generation, landing and ``dbt build`` take about a minute); the tests that
-change something (a threshold override, a resubmission) run last and put the warehouse back.
+The warehouse is the session's shared one (``sample_warehouse`` in conftest.py: one landing and one
+``dbt build`` for every read-only module). The threshold test puts it back and checks it did; the
+resubmission test lands a new file, so it works on a copy.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sample_warehouse import SampleWarehouse as Warehouse
+from sample_warehouse import run_dbt
 
 ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT = ROOT / "dbt_project"
@@ -28,86 +26,16 @@ MARTS_WITH_CELLS = ("fct_program_participation", "fct_district_outcomes")
 pytestmark = pytest.mark.slow
 
 
-@dataclass
-class DbtRun:
-    returncode: int
-    output: str
-
-
-@dataclass
-class Warehouse:
-    url: str
-    manifest: dict[str, Any]
-    work: Path
-    build: DbtRun
-
-    def dbt(self, *args: str) -> DbtRun:
-        return run_dbt(self.work, *args)
-
-    def rows(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        import psycopg
-
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            return conn.execute(query, params).fetchall()
-
-
-def run_dbt(work: Path, *args: str, project: Path = DBT_PROJECT) -> DbtRun:
-    """Run the dbt beside this Python with the warehouse's environment; outputs stay in ``work``."""
-    from innovation_pipeline.warehouse import export_environment
-
-    env = {**os.environ, **export_environment(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    cmd = [
-        str(Path(sys.executable).with_name("dbt")),
-        *args,
-        "--project-dir",
-        str(project),
-        "--profiles-dir",
-        str(project),
-        "--target-path",
-        str(work / "target"),
-        "--log-path",
-        str(work / "logs"),
-    ]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, check=False)
-    return DbtRun(done.returncode, done.stdout + done.stderr)
-
-
-def land_samples(out: Path, real_co_file: Path) -> dict[str, Any]:
-    """Generate the sample inbox and land every file through the loader, as the ingest DAGs do."""
-    from innovation_samples import generate
-
-    from innovation_pipeline.contracts import load_contract
-    from innovation_pipeline.landing import FileRejected, land_file
-
-    manifest = generate(out)
-    for entry in manifest["files"]:
-        contract = load_contract(ROOT / "programs" / f"{entry['source']}.yml")
-        try:
-            land_file(contract, out / entry["path"])
-        except FileRejected:
-            assert entry["expected_status"] == "rejected", entry["path"]
-    # The real CDE workbook carries Colorado's State Total, which must stay as reported.
-    land_file(load_contract(ROOT / "programs" / "co_chronic_absenteeism.yml"), real_co_file)
-    return manifest
+@pytest.fixture(scope="module")
+def warehouse_url(sample_warehouse_url: str) -> str:
+    """The session's shared sample warehouse (other tests land made-up programs in the session
+    database; this one holds only the samples)."""
+    return sample_warehouse_url
 
 
 @pytest.fixture(scope="module")
-def warehouse_url(isolated_warehouse_url: str) -> str:
-    """Other tests land their own made-up programs in the session database: this module gets a
-    database holding only what it loads."""
-    return isolated_warehouse_url
-
-
-@pytest.fixture(scope="module")
-def warehouse(warehouse_url: str, session_tmp: Path, real_co_file: Path) -> Iterator[Warehouse]:
-    work = session_tmp / "dbt"
-    work.mkdir(parents=True, exist_ok=True)
-    from innovation_pipeline.warehouse_setup import prepare_warehouse
-
-    manifest = land_samples(session_tmp / "dbt_samples", real_co_file)
-    prepare_warehouse()  # roles and grants first: the marts' post-hook publishes them with row security
-    build = run_dbt(work, "build", "--warn-error")
-    yield Warehouse(warehouse_url, manifest, work, build)
+def warehouse(sample_warehouse: Warehouse, warehouse_url: str) -> Warehouse:
+    return sample_warehouse
 
 
 def seed_rows(name: str) -> list[dict[str, str]]:
@@ -236,7 +164,7 @@ def snapshot(wh: Warehouse, mart: str) -> set[tuple[Any, ...]]:
 def test_build_passes_with_no_warnings(warehouse: Warehouse) -> None:
     assert warehouse.build.returncode == 0, warehouse.build.output[-6000:]
     assert "WARN=0" in warehouse.build.output and "ERROR=0" in warehouse.build.output
-    results = json.loads((warehouse.work / "target" / "run_results.json").read_text(encoding="utf-8"))
+    results = warehouse.build_results
     statuses = {r["status"] for r in results["results"]}
     assert statuses <= {"success", "pass"}, statuses
     kinds = {r["unique_id"].split(".")[0] for r in results["results"]}
@@ -435,17 +363,18 @@ def test_changing_a_threshold_changes_exactly_the_cells_it_should(warehouse: War
         assert snapshot(warehouse, mart) == rows, mart
 
 
-def test_a_resubmission_rebuilds_only_its_partition(warehouse: Warehouse, session_tmp: Path) -> None:
+def test_a_resubmission_rebuilds_only_its_partition(sample_warehouse_copy: Warehouse, tmp_path: Path) -> None:
     from innovation_pipeline.contracts import load_contract
     from innovation_pipeline.landing import land_file
 
-    original = session_tmp / "dbt_samples" / "inbox" / "wa_mastery_learning" / "WA_OSPI_MBL_2023-24.csv"
+    warehouse = sample_warehouse_copy
+    original = warehouse.folder / "inbox" / "wa_mastery_learning" / "WA_OSPI_MBL_2023-24.csv"
     lines = original.read_bytes().decode("cp1252").splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("NCES LEA ID"))
     cells = lines[header + 1].split(";")
     lea, cells[3] = cells[0], "917"  # Students in Mastery-Based Learning
     lines[header + 1] = ";".join(cells)
-    corrected = session_tmp / "WA_OSPI_MBL_2023-24_v3.csv"
+    corrected = tmp_path / "WA_OSPI_MBL_2023-24_v3.csv"
     corrected.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
 
     def lineage() -> dict[tuple[str, int], set[int]]:
@@ -497,7 +426,7 @@ def test_a_resubmission_rebuilds_only_its_partition(warehouse: Warehouse, sessio
 
 
 def test_a_build_runs_only_what_changed_and_equals_a_full_refresh(
-    warehouse: Warehouse, session_tmp: Path
+    sample_warehouse_copy: Warehouse, tmp_path: Path
 ) -> None:
     """The marts build's selection (orchestration/marts_selection.py): everything when no build
     has finished, nothing when nothing changed, and after a resubmission only the tables downstream
@@ -510,6 +439,8 @@ def test_a_build_runs_only_what_changed_and_equals_a_full_refresh(
         record_finished_build,
     )
 
+    warehouse = sample_warehouse_copy
+
     def build(*args: str) -> None:
         run = warehouse.dbt("run", *args)
         assert run.returncode == 0, run.output[-6000:]
@@ -521,13 +452,13 @@ def test_a_build_runs_only_what_changed_and_equals_a_full_refresh(
     idle = plan_build()
     assert idle.nothing_to_do, idle.reason
 
-    original = session_tmp / "dbt_samples" / "inbox" / "wa_mastery_learning" / "WA_OSPI_MBL_2023-24.csv"
+    original = warehouse.folder / "inbox" / "wa_mastery_learning" / "WA_OSPI_MBL_2023-24.csv"
     lines = original.read_bytes().decode("cp1252").splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("NCES LEA ID"))
     cells = lines[header + 1].split(";")
     cells[3] = "941"  # Students in Mastery-Based Learning
     lines[header + 1] = ";".join(cells)
-    corrected = session_tmp / "WA_OSPI_MBL_2023-24_v4.csv"
+    corrected = tmp_path / "WA_OSPI_MBL_2023-24_v4.csv"
     corrected.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
     result = land_file(load_contract(ROOT / "programs" / "wa_mastery_learning.yml"), corrected)
     assert result.status == "loaded"

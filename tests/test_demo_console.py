@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sample_warehouse import SampleInbox
 
 from innovation_pipeline import demo
 
@@ -18,11 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def samples(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    from innovation_samples import generate
-
-    folder = tmp_path_factory.mktemp("samples")
-    return folder, generate(folder)
+def samples(sample_inbox: SampleInbox) -> tuple[Path, dict]:
+    return sample_inbox.folder, sample_inbox.manifest
 
 
 def test_only_the_demos_lines_reach_the_console(tmp_path: Path) -> None:
@@ -40,7 +38,7 @@ def test_only_the_demos_lines_reach_the_console(tmp_path: Path) -> None:
         "print('[demo] after')\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=600, check=False
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["[demo] ingest_ky_local_labs: success", "[demo] after"]

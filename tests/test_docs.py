@@ -1,7 +1,7 @@
 """The analysts' documentation where they look: in the database (table, column and schema comments,
 the suppression reason codes), in types they expect, and as dbt docs that open offline from a file.
 
-The marts come from one real ``dbt build`` of the landed samples (the fixture of test_dbt_project).
+The marts come from the session's one real ``dbt build`` of the landed samples (``sample_warehouse``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_dbt_project import Warehouse, warehouse, warehouse_url  # noqa: F401  (one build per session)
-from test_report_browser import _run, chromium  # noqa: F401  (Debian's chromium, installed if missing)
+from browser_helpers import run_chromium
+from sample_warehouse import SampleWarehouse as Warehouse
 
 from innovation_pipeline.orchestration import dbt_docs
 
@@ -29,6 +29,18 @@ GX_TYPE = {
     "text": "TEXT",
     "boolean": "BOOLEAN",
 }
+
+
+@pytest.fixture(scope="module")
+def warehouse_url(sample_warehouse_url: str) -> str:
+    return sample_warehouse_url
+
+
+@pytest.fixture(scope="module")
+def warehouse(sample_warehouse: Warehouse, warehouse_url: str) -> Warehouse:
+    return sample_warehouse
+
+
 COUNT_COLUMNS = {
     "fct_program_participation": ["count_behind"],
     "fct_district_outcomes": ["count_behind"],
@@ -53,7 +65,7 @@ def mart_docs() -> dict[str, dict]:
     return {m["name"]: m for m in yaml.safe_load(MARTS_YML.read_text(encoding="utf-8"))["models"]}
 
 
-def built_docs(warehouse: Warehouse) -> dict[str, dict]:  # noqa: F811
+def built_docs(warehouse: Warehouse) -> dict[str, dict]:
     """The marts' descriptions as dbt rendered them ({{ doc() }} blocks expanded) in the build."""
     manifest = json.loads((warehouse.work / "target" / "manifest.json").read_text(encoding="utf-8"))
     built = {}
@@ -64,7 +76,7 @@ def built_docs(warehouse: Warehouse) -> dict[str, dict]:  # noqa: F811
     return built
 
 
-def test_every_mart_and_column_carries_its_description_in_the_database(warehouse: Warehouse) -> None:  # noqa: F811
+def test_every_mart_and_column_carries_its_description_in_the_database(warehouse: Warehouse) -> None:
     missing = []
     docs = built_docs(warehouse)
     assert "measure_catalog" not in str(docs) and "| `students_participating` |" in str(docs)
@@ -85,7 +97,7 @@ def test_every_mart_and_column_carries_its_description_in_the_database(warehouse
     assert not missing, "\n".join(missing)
 
 
-def test_the_warehouse_schemas_are_described(warehouse: Warehouse) -> None:  # noqa: F811
+def test_the_warehouse_schemas_are_described(warehouse: Warehouse) -> None:
     described = dict(
         warehouse.rows(
             "select nspname, obj_description(oid, 'pg_namespace') from pg_namespace"
@@ -97,7 +109,7 @@ def test_the_warehouse_schemas_are_described(warehouse: Warehouse) -> None:  # n
     assert "suppression_reasons" in described["marts"] and "Not for analysis" in described["intermediate"]
 
 
-def test_every_suppression_reason_is_explained_in_a_mart(warehouse: Warehouse) -> None:  # noqa: F811
+def test_every_suppression_reason_is_explained_in_a_mart(warehouse: Warehouse) -> None:
     explained = dict(warehouse.rows("select suppression_reason, explanation from marts.suppression_reasons"))
     assert all(len(text) > 40 for text in explained.values()), explained
     # every code the suppression macro can write ...
@@ -124,7 +136,7 @@ def test_every_suppression_reason_is_explained_in_a_mart(warehouse: Warehouse) -
     assert grants[0][0] >= 1
 
 
-def test_counts_are_integers_and_values_have_their_measures_scale(warehouse: Warehouse) -> None:  # noqa: F811
+def test_counts_are_integers_and_values_have_their_measures_scale(warehouse: Warehouse) -> None:
     types = dict(
         ((t, c), d)
         for t, c, d in warehouse.rows(
@@ -179,7 +191,7 @@ def test_gx_mart_type_checks_agree_with_the_dbt_contracts() -> None:
 
 
 @pytest.fixture(scope="module")
-def docs_page(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
+def docs_page(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Path:
     generated = warehouse.dbt("docs", "generate")
     assert generated.returncode == 0, generated.output[-3000:]
     return dbt_docs.publish(warehouse.work / "target", tmp_path_factory.mktemp("dbt_docs"))
@@ -195,9 +207,9 @@ def test_dbt_docs_are_one_file_with_our_overview_and_no_tracker(docs_page: Path)
     assert not re.search(r"""<(script|link|img)[^>]+(src|href)=["'](https?:)?//""", html)
 
 
-def test_dbt_docs_render_from_a_file_in_a_browser(docs_page: Path, chromium: str, tmp_path: Path) -> None:  # noqa: F811
+def test_dbt_docs_render_from_a_file_in_a_browser(docs_page: Path, chromium: str, tmp_path: Path) -> None:
     try:
-        dom = _run(
+        dom = run_chromium(
             chromium,
             tmp_path / "profile",
             "--virtual-time-budget=15000",

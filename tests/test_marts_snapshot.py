@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from test_dbt_project import DbtRun, run_dbt
+from sample_warehouse import DbtRun, SampleInbox, run_dbt
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = "ky_local_labs"
@@ -90,16 +90,14 @@ def land(ky: Ky, path: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def ky(isolated_warehouse_url: str, session_tmp: Path) -> Iterator[Ky]:
+def ky(isolated_warehouse_url: str, sample_inbox: SampleInbox, session_tmp: Path) -> Iterator[Ky]:
     """Every Kentucky sample landed and the marts built once, in a database of this module's own."""
-    from innovation_samples import generate
 
     from innovation_pipeline.contracts import load_contract
     from innovation_pipeline.landing import FileRejected, land_file
     from innovation_pipeline.warehouse_setup import prepare_warehouse
 
-    out = session_tmp / "snapshot_samples"
-    manifest = generate(out)
+    out, manifest = sample_inbox.folder, sample_inbox.manifest
     prepare_warehouse()
     contract = load_contract(ROOT / "programs" / f"{SOURCE}.yml")
     for entry in manifest["files"]:
@@ -198,7 +196,7 @@ def test_a_snapshot_waits_for_a_load_in_flight(ky: Ky) -> None:
         waiter.join(timeout=2)
         assert waiter.is_alive() and not taken, "the snapshot did not wait for the load in flight"
         loader.commit()
-    waiter.join(timeout=30)
+    waiter.join(timeout=300)
     assert taken == [in_flight], "the snapshot must include the load it waited for"
     # A retried build reads the same snapshot, whatever landed since.
     assert take_marts_snapshot("test-wait") == in_flight
@@ -290,7 +288,7 @@ def test_whole_builds_racing_resubmissions_are_each_consistent(ky: Ky, tmp_path:
             ky.dbt("run", "--select", MARTS)
             shown.append(shown_submission(ky, marts_state(ky)))
     finally:
-        resubmitter.join(timeout=300)
+        resubmitter.join(timeout=900)
     assert not errors, errors
     ky.dbt("run", "--select", MARTS)
     assert shown_submission(ky, marts_state(ky)) == landed[-1]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import filecmp
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from env_helpers import PipelineEnvironment
+from sample_warehouse import SampleInbox
 
 pytestmark = pytest.mark.slow
 
@@ -228,121 +229,92 @@ def _drop_oregon_files() -> None:
     _write_csv(target, header, OUTCOME_ROWS)
 
 
-_ENV_KEYS = (
-    "PIPELINE_HOME",
-    "WAREHOUSE_URL",
-    "PIPELINE_DATA_DIR",
-    "PIPELINE_OUTPUT_DIR",
-    "WAREHOUSE_HOST",
-    "WAREHOUSE_PORT",
-    "WAREHOUSE_USER",
-    "WAREHOUSE_PASSWORD",
-    "WAREHOUSE_DB",
-    "AIRFLOW_CONN_WAREHOUSE",
-    "DBT_PROFILES_DIR",
-    "PIPELINE_RETRY_DELAY_SECONDS",
-)
-
-
 @pytest.fixture(scope="module")
-def onboarded(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def onboarded(
+    pipeline_environment: PipelineEnvironment,
+    sample_inbox: SampleInbox,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, Any]]:
     """The copy, other programs' sample files landed, the two contracts added; both marts runs."""
     import psycopg
-    from innovation_samples import generate
-    from psycopg import sql
 
     from innovation_pipeline.contracts import load_contract
     from innovation_pipeline.dbt_codegen import sync_project
     from innovation_pipeline.demo import load_dags, migrate_airflow_db
     from innovation_pipeline.dq.validate import validate_marts
     from innovation_pipeline.landing import FileRejected, land_file
-    from innovation_pipeline.warehouse import export_environment, parse_url
+    from innovation_pipeline.orchestration.dbt_project import ensure_manifest
     from innovation_pipeline.warehouse_setup import prepare_warehouse
 
-    server = parse_url(warehouse_url)
-    dbname = f"onboard_{secrets.token_hex(4)}"
-    with psycopg.connect(server.with_dbname("postgres").url(), autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
-    saved = {k: os.environ.get(k) for k in _ENV_KEYS}
     work = tmp_path_factory.mktemp("onboard")
     project = work / "project"
     _copy_project(project)
-    os.environ.update(
+    pipeline_environment.use(
         PIPELINE_HOME=str(project),
-        WAREHOUSE_URL=server.with_dbname(dbname).url(),
         PIPELINE_DATA_DIR=str(work / "data"),
         PIPELINE_OUTPUT_DIR=str(work / "output"),
         DBT_PROFILES_DIR=str(project / "dbt_project"),
         PIPELINE_RETRY_DELAY_SECONDS="1",
     )
-    os.environ.update(export_environment())
-    try:
-        migrate_airflow_db(dict(os.environ))
-        # The other programs' deliveries: two files of every existing source, landed directly.
-        manifest = generate(work / "samples")
-        per_source: dict[str, int] = {}
-        for entry in manifest["files"]:
-            if entry["expected_status"] == "rejected" or per_source.get(entry["source"], 0) >= 2:
-                continue
-            try:
-                land_file(
-                    load_contract(project / "programs" / f"{entry['source']}.yml"),
-                    work / "samples" / entry["path"],
-                )
-            except FileRejected:
-                continue
-            per_source[entry["source"]] = per_source.get(entry["source"], 0) + 1
+    migrate_airflow_db(dict(os.environ))
+    # The other programs' deliveries: two files of every existing source, landed directly.
+    manifest = sample_inbox.manifest
+    per_source: dict[str, int] = {}
+    for entry in manifest["files"]:
+        if entry["expected_status"] == "rejected" or per_source.get(entry["source"], 0) >= 2:
+            continue
+        try:
+            land_file(
+                load_contract(project / "programs" / f"{entry['source']}.yml"),
+                sample_inbox.folder / entry["path"],
+            )
+        except FileRejected:
+            continue
+        per_source[entry["source"]] = per_source.get(entry["source"], 0) + 1
 
-        # Onboarding: two contracts (and the new state's districts in the directory).
-        (project / "programs" / "or_career_pathways.yml").write_text(PROGRAM_CONTRACT, encoding="utf-8")
-        (project / "programs" / "or_graduation.yml").write_text(OUTCOME_CONTRACT, encoding="utf-8")
-        _add_districts(project)
+    # Onboarding: two contracts (and the new state's districts in the directory).
+    (project / "programs" / "or_career_pathways.yml").write_text(PROGRAM_CONTRACT, encoding="utf-8")
+    (project / "programs" / "or_graduation.yml").write_text(OUTCOME_CONTRACT, encoding="utf-8")
+    _add_districts(project)
 
-        # No file yet: the marts build and their GX gate passes for everything already received.
-        sync_project()
-        prepare_warehouse()
-        build = subprocess.run(
-            [
-                str(Path(sys.executable).with_name("dbt")),
-                "build",
-                "--project-dir",
-                str(project / "dbt_project"),
-            ],
-            env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-        assert build.returncode == 0, build.stdout[-4000:]
-        gate = validate_marts()
-        with psycopg.connect(os.environ["WAREHOUSE_URL"], autocommit=True) as conn:
-            programs_before = {
-                r[0] for r in conn.execute("select distinct program_id from marts.fct_program_participation")
-            }
-
-        dags = load_dags()
-        assert {"ingest_or_career_pathways", "ingest_or_graduation", MARTS_DAG} <= set(dags)
-
-        _drop_oregon_files()
-        ingest = {d: _run(dags[d]) for d in ("ingest_or_career_pathways", "ingest_or_graduation")}
-        after = _run(load_dags()[MARTS_DAG])
-        yield {
-            "project": project,
-            "per_source": per_source,
-            "gate": gate,
-            "programs_before": programs_before,
-            "ingest": ingest,
-            "after": after,
+    # No file yet: the marts build and their GX gate passes for everything already received.
+    sync_project()
+    ensure_manifest()  # parsed here, not inside the DagBag's import timeout below
+    prepare_warehouse()
+    build = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("dbt")),
+            "build",
+            "--project-dir",
+            str(project / "dbt_project"),
+        ],
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    assert build.returncode == 0, build.stdout[-4000:]
+    gate = validate_marts()
+    with psycopg.connect(os.environ["WAREHOUSE_URL"], autocommit=True) as conn:
+        programs_before = {
+            r[0] for r in conn.execute("select distinct program_id from marts.fct_program_participation")
         }
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        with psycopg.connect(server.with_dbname("postgres").url(), autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
+
+    dags = load_dags()
+    assert {"ingest_or_career_pathways", "ingest_or_graduation", MARTS_DAG} <= set(dags)
+
+    _drop_oregon_files()
+    ingest = {d: _run(dags[d]) for d in ("ingest_or_career_pathways", "ingest_or_graduation")}
+    after = _run(load_dags()[MARTS_DAG])
+    yield {
+        "project": project,
+        "per_source": per_source,
+        "gate": gate,
+        "programs_before": programs_before,
+        "ingest": ingest,
+        "after": after,
+    }
 
 
 @pytest.fixture()

@@ -15,9 +15,8 @@ from pathlib import Path
 import psycopg
 import pytest
 from contract_helpers import write_contract
-from test_contract_filters import NH_CONTRACT
-from test_contract_years import CONTRACT as EDFACTS_CONTRACT
-from test_contract_years_per_row import CONTRACT as KIDSCOUNT_CONTRACT
+from real_file_contracts import EDFACTS_CONTRACT, KIDSCOUNT_CONTRACT, NH_CONTRACT
+from sample_warehouse import SampleInbox
 
 from innovation_pipeline.cli import main
 from innovation_pipeline.contracts import load_contract
@@ -456,11 +455,10 @@ def test_a_rejected_district_file_records_the_canonical_district(url: str, tmp_p
     assert submitter == district["district_id"] == "KY-275"  # not "275"
 
 
-def test_a_provider_written_in_another_case_is_the_same_submitter(url: str, tmp_path: Path) -> None:
-    from innovation_samples import generate
-
-    generate(tmp_path / "samples")
-    inbox = tmp_path / "samples" / "inbox" / "nh_learn_everywhere"
+def test_a_provider_written_in_another_case_is_the_same_submitter(
+    url: str, sample_inbox: SampleInbox, tmp_path: Path
+) -> None:
+    inbox = sample_inbox.folder / "inbox" / "nh_learn_everywhere"
     sample = inbox / "NH_LE_nh-academy-of-science_SY2024.json"
     contract = load_contract(ROOT / "programs" / "nh_learn_everywhere.yml")
     first = _copy(sample, tmp_path, "NH_LE_NH-Academy-of-Science_2023-24.json")

@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
-from test_report import landed  # noqa: F401  (the landed KY submissions, shared with test_report.py)
+from browser_helpers import run_chromium
+from ky_report_files import land_report_submissions
 
 from innovation_pipeline.dq import build_report
 
@@ -29,36 +28,22 @@ ARTIFACTS = Path(
 )
 
 
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """The chromium binary; `make browser` (a step of `make test`) installs it where it is missing."""
-    found = shutil.which("chromium")
-    if not found:
-        pytest.fail("chromium is not installed: run `make browser` (Debian's chromium package, needs root)")
-    return found
+@pytest.fixture(scope="module")
+def warehouse_url(isolated_warehouse_url: str) -> str:
+    """The report is built from this module's KY submissions only."""
+    return isolated_warehouse_url
 
 
-def _run(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [
-        chromium,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        "--window-size=1280,1800",
-        *args,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+@pytest.fixture(scope="module")
+def landed(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, int]:
+    """The KY submissions test_report lands too (tests/ky_report_files.py)."""
+    return land_report_submissions(tmp_path_factory.mktemp("ky"))
 
 
-def test_page_shows_the_failing_district_with_its_message(chromium, landed, session_tmp, tmp_path):  # noqa: F811
+def test_page_shows_the_failing_district_with_its_message(chromium, landed, session_tmp, tmp_path):
     index = build_report(session_tmp / "browser_report")
     page = index.parent / "ky_local_labs" / "2025.html"
-    dom = _run(chromium, tmp_path / "profile", "--dump-dom", page.as_uri())
+    dom = run_chromium(chromium, tmp_path / "profile", "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
     # the failing district, its failed check in plain words, and a quarantine reason
@@ -75,7 +60,7 @@ def test_page_shows_the_failing_district_with_its_message(chromium, landed, sess
     for name, target in (("report_ky_local_labs_2024-25.png", page), ("report_index.png", index)):
         shot = ARTIFACTS / name
         shot.unlink(missing_ok=True)
-        done = _run(chromium, tmp_path / "profile", f"--screenshot={shot}", target.as_uri())
+        done = run_chromium(chromium, tmp_path / "profile", f"--screenshot={shot}", target.as_uri())
         assert done.returncode == 0, done.stderr[-2000:]
         assert shot.exists() and shot.stat().st_size > 10_000, f"{shot} is missing or blank"
 
@@ -145,7 +130,7 @@ def probe(chromium: str, page: Path, profile: Path) -> dict:
     copy = page.with_name(f"_probe_{page.name}")
     copy.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
     try:
-        dom = _run(chromium, profile, "--dump-dom", copy.as_uri())
+        dom = run_chromium(chromium, profile, "--dump-dom", copy.as_uri())
     finally:
         copy.unlink()
     assert dom.returncode == 0, dom.stderr[-2000:]
@@ -157,7 +142,7 @@ def probe(chromium: str, page: Path, profile: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def report_pages(landed, session_tmp):  # noqa: F811
+def report_pages(landed, session_tmp):
     index = build_report(session_tmp / "browser_a11y_report")
     return [index, index.parent / "ky_local_labs" / "2025.html", index.parent / "checks.html"]
 

@@ -122,7 +122,7 @@ def test_airflow_registers_the_plugin_once_without_import_errors():
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     }
     done = subprocess.run(
-        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=900, check=False
     )
     assert done.returncode == 0, done.stderr[-3000:]
     loaded = json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,6 +1,9 @@
 """End to end on the sample generator's inbox: every file landed by the real loader, every landing
 validated by GX, the marts built by the real dbt project and validated, and the report checked
 against the generator's manifest of injected defects and rejected files.
+
+The landed, validated and built inbox is the session's shared warehouse (``sample_warehouse``);
+the tests that break a mart or store mart validations work on a copy of it.
 """
 
 from __future__ import annotations
@@ -8,57 +11,36 @@ from __future__ import annotations
 import csv
 import html as htmllib
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from psycopg import sql
+from sample_warehouse import SampleWarehouse
 
 from innovation_pipeline.contracts import load_contracts
-from innovation_pipeline.dq import MartValidationError, build_report, validate_landing, validate_marts
+from innovation_pipeline.dq import MartValidationError, build_report, validate_marts
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
-REAL_CO = ROOT.parent / "shared" / "real" / "co_cde_2022-2023_ChronicAbsenteeism_by_district.xlsx"
+
+@pytest.fixture(scope="module")
+def warehouse_url(sample_warehouse_url: str) -> str:
+    """The session's shared sample warehouse: the whole inbox landed, validated and built."""
+    return sample_warehouse_url
 
 
 @pytest.fixture(scope="module")
-def warehouse_url(isolated_warehouse_url: str) -> str:
-    """Other tests land their own made-up programs in the session database: this module gets a
-    database holding only what it loads."""
-    return isolated_warehouse_url
-
-
-@pytest.fixture(scope="module")
-def sample_run(warehouse_url, tmp_path_factory):
-    """Land the whole sample inbox (each source's files in name order, as the manifest assumes)."""
-    from innovation_samples import generate
-
-    from innovation_pipeline.landing import FileRejected, land_file
-
-    folder = tmp_path_factory.mktemp("samples")
-    manifest = generate(folder)
-    contracts = load_contracts()
-    landed: dict[str, list[int]] = {}
-    for source, contract in sorted(contracts.items()):
-        inbox = folder / "inbox" / source
-        files = sorted(inbox.iterdir()) if inbox.exists() else []
-        if source == "co_chronic_absenteeism" and REAL_CO.exists():
-            files.append(REAL_CO)
-        for path in files:
-            try:
-                result = land_file(contract, path)
-            except FileRejected:
-                continue
-            if result.status == "loaded":
-                landed.setdefault(source, []).append(result.submission_id)
-    summaries = {s: validate_landing(contracts[s], ids) for s, ids in landed.items()}
-    report = build_report(folder / "report")
-    return {"manifest": manifest, "report": report, "summaries": summaries, "folder": folder}
+def sample_run(sample_warehouse: SampleWarehouse, warehouse_url: str, tmp_path_factory) -> dict[str, Any]:
+    """The report of the landed and validated sample inbox."""
+    report = build_report(tmp_path_factory.mktemp("sample_report") / "report")
+    return {
+        "manifest": sample_warehouse.manifest,
+        "report": report,
+        "summaries": sample_warehouse.summaries,
+        "folder": sample_warehouse.folder,
+    }
 
 
 def _submission(db, file_name: str, statuses: tuple[str, ...]) -> tuple[int, str, int | None] | None:
@@ -137,67 +119,43 @@ def test_landing_runs_are_stored_for_every_loaded_submission(db, sample_run):
             assert stored[0] == stored[1] == stored[2], (source, run)
 
 
-def _dbt_build() -> subprocess.CompletedProcess[str]:
-    from innovation_pipeline.settings import dbt_project_dir
-    from innovation_pipeline.warehouse import dbt_env
+def test_mart_suites_pass_on_the_built_marts_and_catch_a_broken_one(
+    sample_warehouse_copy: SampleWarehouse, tmp_path: Path
+) -> None:
+    import psycopg
 
-    project = dbt_project_dir()
-    target = Path(os.environ["PIPELINE_OUTPUT_DIR"]).parent / "dbt_dq_target"
-    dbt = Path(sys.executable).parent / "dbt"
-    # Models and seeds only: dbt's own tests belong to the dbt suite; here the GX suites are under test.
-    cmd = [
-        str(dbt),
-        "build",
-        "--exclude-resource-type",
-        "test",
-        "--exclude-resource-type",
-        "unit_test",
-        "--project-dir",
-        str(project),
-        "--profiles-dir",
-        str(project),
-        "--target-path",
-        str(target),
-        "--log-path",
-        str(target / "logs"),
-        "--quiet",
-    ]
-    return subprocess.run(
-        cmd, env={**os.environ, **dbt_env()}, capture_output=True, text=True, timeout=900, check=False
-    )
-
-
-def test_mart_suites_pass_on_the_built_marts_and_catch_a_broken_one(db, sample_run):
-    if not REAL_CO.exists():
-        pytest.fail(f"the real Colorado file is missing: {REAL_CO}")
-    built = _dbt_build()
-    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    built = sample_warehouse_copy.build
+    assert built.returncode == 0, built.output[-6000:]
     summary = validate_marts()
     assert summary["success"] and len(summary["runs"]) >= 6
-    # a published count below the threshold, and a state gone missing
-    db.execute(
-        "update marts.cross_state_program_comparison set participating_count = 3"
-        " where ctid = (select ctid from marts.cross_state_program_comparison"
-        " where participating_count is not null limit 1)"
-    )
-    db.execute("delete from marts.cross_state_program_comparison where state = 'ND'")
+    # a published count below the threshold, and a state gone missing (in the copy only)
+    with psycopg.connect(sample_warehouse_copy.url, autocommit=True) as db:
+        db.execute(
+            "update marts.cross_state_program_comparison set participating_count = 3"
+            " where ctid = (select ctid from marts.cross_state_program_comparison"
+            " where participating_count is not null limit 1)"
+        )
+        db.execute("delete from marts.cross_state_program_comparison where state = 'ND'")
     with pytest.raises(MartValidationError) as failed:
         validate_marts()
     checks = {json.dumps(r) for r in failed.value.summary["runs"] if not r["success"]}
     assert any("suppression threshold" in c for c in checks) and any("ND" in c for c in checks)
-    html = build_report(sample_run["folder"] / "report").read_text(encoding="utf-8")
+    html = build_report(tmp_path / "report").read_text(encoding="utf-8")
     assert "comparison tables failed their checks" in html
     assert "A small count is published" in html and "A state is missing from the comparison" in html
 
 
-def test_no_raw_student_identifier_in_anything_analysts_or_officers_read(db, sample_run):
+def test_no_raw_student_identifier_in_anything_analysts_or_officers_read(
+    sample_warehouse_copy: SampleWarehouse, tmp_path: Path
+) -> None:
     """Issue 7: scan every table in the schemas analysts and officers can read (marts, dq) and every
     file of the report and Data Docs for the sample data's raw student identifiers."""
+    import psycopg
+
     from innovation_pipeline.settings import output_dir
-    from innovation_pipeline.warehouse_setup import prepare_warehouse
 
     ids: set[str] = set()
-    for path in (sample_run["folder"] / "inbox" / "nh_learn_everywhere").glob("*.json"):
+    for path in (sample_warehouse_copy.folder / "inbox" / "nh_learn_everywhere").glob("*.json"):
         try:
             records = json.loads(path.read_text(encoding="utf-8")).get("records", [])
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -206,12 +164,15 @@ def test_no_raw_student_identifier_in_anything_analysts_or_officers_read(db, sam
     ids.discard("None")
     ids.discard("")
     assert len(ids) > 100
+    db = psycopg.connect(sample_warehouse_copy.url, autocommit=True)
     # The landed rows do carry pseudonyms: the scan must see them to prove the raw ids are gone.
     assert db.execute("select count(student_id_key) from raw.nh_learn_everywhere").fetchone()[0] > 100
-    prepare_warehouse()
-    built = _dbt_build()
-    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    build_report(sample_run["folder"] / "report")
+    built = sample_warehouse_copy.build
+    assert built.returncode == 0, built.output[-6000:]
+    # Every table analysts read is filled: the marts built, and their GX runs and results stored.
+    validate_marts()
+    report = tmp_path / "report"
+    build_report(report)
     tables = db.execute(
         "select schemaname, tablename from pg_tables where schemaname in ('marts', 'dq') order by 1, 2"
     ).fetchall()
@@ -223,7 +184,8 @@ def test_no_raw_student_identifier_in_anything_analysts_or_officers_read(db, sam
             for r in db.execute(sql.SQL("select t::text from {} t").format(sql.Identifier(schema, table)))
         )
         leaks += [(f"{schema}.{table}", i) for i in ids if i in text]
-    folders = [sample_run["folder"] / "report", output_dir() / "data_docs"]
+    db.close()
+    folders = [report, output_dir() / "data_docs"]
     for folder in folders:
         for page in folder.rglob("*"):
             if page.is_file():

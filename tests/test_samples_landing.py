@@ -1,5 +1,8 @@
 """Every generated sample lands through its contract with exactly the outcome the manifest expects:
-each injected defect is caught with its reason, and everything else loads."""
+each injected defect is caught with its reason, and everything else loads.
+
+The samples are those the session lands once (``sample_landing``): each source's files
+landed in file-name order, as an inbox listing gives them."""
 
 from __future__ import annotations
 
@@ -9,31 +12,22 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from innovation_samples import generate
+from sample_warehouse import SampleLanding
 
 from innovation_pipeline.contracts import load_contracts
-from innovation_pipeline.landing import FileRejected, land_file
 
 
 @pytest.fixture(scope="module")
-def warehouse_url(isolated_warehouse_url: str) -> str:
-    """Other tests land their own made-up programs in the session database: this module gets a
-    database holding only what it loads."""
-    return isolated_warehouse_url
+def warehouse_url(sample_landing_url: str) -> str:
+    """The session's shared landed samples: the whole inbox (and the real CDE workbook)."""
+    return sample_landing_url
 
 
 @pytest.fixture(scope="module")
-def landed(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict, dict]:
-    out = tmp_path_factory.mktemp("samples")
-    manifest = generate(out)
-    assert json.loads((out / "manifest.json").read_text()) == json.loads(json.dumps(manifest))
-    contracts = load_contracts()
-    # Files of one source land in file-name order, as an inbox listing gives them.
-    for entry in sorted(manifest["files"], key=lambda f: (f["source"], f["path"])):
-        try:
-            land_file(contracts[entry["source"]], out / entry["path"])
-        except FileRejected:
-            pass
+def landed(sample_landing: SampleLanding, warehouse_url: str) -> tuple[dict, dict, dict]:
+    manifest = sample_landing.samples.manifest
+    written = json.loads((sample_landing.samples.folder / "manifest.json").read_text())
+    assert written == json.loads(json.dumps(manifest))
     with psycopg.connect(warehouse_url) as conn:
         subs = {
             (r[0], r[1]): r[2:]

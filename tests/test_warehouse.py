@@ -65,7 +65,7 @@ def test_embedded_server_outlives_the_process_that_started_it(tmp_path):
         capture_output=True,
         text=True,
         check=True,
-        timeout=120,
+        timeout=600,
     )
     assert str(data) in start.stdout.replace("%2F", "/")
     try:
@@ -118,7 +118,7 @@ def test_a_tcp_server_from_warehouse_url_is_used_for_loading(tmp_path, real_co_f
             env=env,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=900,
         )
         assert out.returncode == 0, out.stderr
         with psycopg.connect(url) as conn:
