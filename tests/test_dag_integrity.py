@@ -25,7 +25,7 @@ PROGRAMS = ROOT / "programs"
 def _expected_ids() -> set[str]:
     from innovation_pipeline.contracts import contract_paths
 
-    return {f"ingest_{p.stem}" for p in contract_paths(PROGRAMS)} | {"build_marts"}
+    return {f"ingest_{p.stem}" for p in contract_paths(PROGRAMS)} | {"build_marts", "publish_docs"}
 
 
 @pytest.fixture(scope="module")
@@ -127,12 +127,20 @@ def test_marts_dag_runs_dbt_then_gx_on_any_raw_asset(dagbag) -> None:  # type: i
     # Every model task runs after the seeds it depends on, and before the GX check of the marts.
     validate = dag.get_task("validate")
     assert {t for t in validate.get_flat_relative_ids(upstream=True) if t.startswith("dbt.")} == dbt_tasks
-    assert dag.get_task("report").trigger_rule == TriggerRule.ALL_DONE
     # Airflow normalizes the URI (a trailing slash); compare with an Asset built the same way.
     assert [a.uri for a in dag.get_task("publish").outlets] == [Asset("warehouse://marts").uri]
     assert "validate" in dag.get_task("publish").upstream_task_ids
+    # Whatever dbt and GX did, the build ends by starting the docs DAG (docs, Data Docs, report).
+    checked = dag.get_task("checked")
+    assert checked.trigger_rule == TriggerRule.ALL_DONE and "validate" in checked.upstream_task_ids
+    assert [a.uri for a in checked.outlets] == [Asset("warehouse://dq/marts_checked").uri]
+    docs = dagbag.dags["publish_docs"]
+    condition = docs.timetable.asset_condition
+    assert {a.uri for a in getattr(condition, "objects", [condition])} == {checked.outlets[0].uri}
+    assert set(docs.task_ids) == {"dbt_docs", "data_docs", "report"}
+    assert not ({"dbt_docs", "report"} & ids), "docs and report belong to the docs DAG"
     # Every dbt task reads the one snapshot the run's prepare task pinned (test_marts_snapshot.py).
-    for task_id in [*dbt_tasks - {"dbt.dbt_producer_watcher_done"}, "dbt_docs"]:
+    for task_id in dbt_tasks - {"dbt.dbt_producer_watcher_done"}:
         task = dag.get_task(task_id)
         assert "prepare" in task.get_flat_relative_ids(upstream=True), task_id
         assert "xcom_pull(task_ids='prepare')" in str(task.vars.get("as_of_submission_id")), task_id

@@ -18,6 +18,14 @@ START_DATE = dt.datetime(2024, 7, 1, tzinfo=dt.UTC)
 #: The DAG that rebuilds the cross-state marts whenever any raw table changes.
 MARTS_DAG_ID = "build_marts"
 
+#: The DAG that publishes the dbt docs, the GX Data Docs and the data-quality report after each
+#: marts build, outside the build's own run (they take longer than the build's GX check).
+DOCS_DAG_ID = "publish_docs"
+
+#: The Asset a marts build updates when it has ended (validated or not) and recorded its checks;
+#: it schedules the docs DAG, so the report also shows a build whose marts failed.
+MARTS_CHECKED_URI = "warehouse://dq/marts_checked"
+
 #: Priority of every ingest task over the marts tasks (whose weights are their downstream counts).
 INGEST_PRIORITY = 1000
 
@@ -38,6 +46,11 @@ def raw_asset(source: str) -> Asset:
 def marts_asset() -> Asset:
     """The Asset for the validated marts."""
     return Asset(MARTS_ASSET_URI, group="marts")
+
+
+def marts_checked_asset() -> Asset:
+    """The Asset a marts build updates once it has ended and its checks are recorded."""
+    return Asset(MARTS_CHECKED_URI, group="dq")
 
 
 def load_pool() -> str:
