@@ -68,7 +68,7 @@ def test_every_dag_has_owner_retries_tags_docs(dagbag) -> None:  # type: ignore[
 
 
 def test_ingest_dags_follow_their_contracts(dagbag) -> None:  # type: ignore[no-untyped-def]
-    from airflow.sdk import TriggerRule
+    from airflow.sdk import Asset, CronTriggerTimetable, TriggerRule
 
     from innovation_pipeline.contracts import load_contracts
     from innovation_pipeline.orchestration.callbacks import record_task_failure
@@ -78,7 +78,13 @@ def test_ingest_dags_follow_their_contracts(dagbag) -> None:  # type: ignore[no-
         assert dag.owner == contract.owner
         assert {t.retries for t in dag.tasks} == {contract.retries}
         assert f"state:{contract.state.lower()}" in dag.tags and "ingest" in dag.tags
-        assert dag.schedule == contract.schedule
+        # The contract's schedule, or at once when a file arrives (the inbox Asset's watcher).
+        cron = CronTriggerTimetable(contract.schedule, timezone="UTC")
+        assert dag.timetable.timetable.expression == cron.expression
+        inbox_asset = dag.timetable.asset_condition
+        assert inbox_asset.uri == Asset(name="x", uri=f"inbox://{source}").uri
+        (watcher,) = inbox_asset.watchers
+        assert watcher.trigger.serialize()[1]["source"] == source
         land = dag.get_task("land")
         # One task instance per batch of files, in the load pool, named by its files in the UI.
         assert land.is_mapped if hasattr(land, "is_mapped") else type(land).__name__ == "MappedOperator"

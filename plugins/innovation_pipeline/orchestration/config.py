@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from typing import Any
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable
 
 #: All DAGs start here; with ``catchup=False`` only the latest interval runs, so this date only
 #: anchors the schedule. Timezone-aware, as Airflow requires.
@@ -46,6 +47,29 @@ def raw_asset(source: str) -> Asset:
 def marts_asset() -> Asset:
     """The Asset for the validated marts."""
     return Asset(MARTS_ASSET_URI, group="marts")
+
+
+def inbox_asset(source: str) -> Asset:
+    """The Asset of a source's inbox: updated by a watcher in the triggerer when a file arrives
+    (:mod:`~innovation_pipeline.orchestration.inbox_watch`); no watcher when watching is off."""
+    from innovation_pipeline.orchestration.inbox_watch import InboxTrigger, watch_seconds
+
+    seconds = watch_seconds()
+    watchers = [AssetWatcher(f"inbox_{source}", InboxTrigger(source, seconds))] if seconds else []
+    return Asset(name=f"inbox_{source}", uri=f"inbox://{source}", group="inbox", watchers=watchers)
+
+
+def ingest_schedule(source: str, schedule: str | None) -> Any:
+    """An ingest DAG's schedule: the contract's (cron or preset), or a file arriving in its inbox."""
+    from innovation_pipeline.orchestration.inbox_watch import watch_seconds
+
+    if not watch_seconds():
+        return schedule
+    if schedule is None:
+        return inbox_asset(source)
+    return AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(schedule, timezone="UTC"), assets=inbox_asset(source)
+    )
 
 
 def marts_checked_asset() -> Asset:

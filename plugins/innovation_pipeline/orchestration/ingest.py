@@ -410,7 +410,8 @@ def build_ingest_dag(contract: Contract) -> DAG:
         dag_display_name=contract.title,
         description=f"Land {contract.title} submissions into raw.{source}",
         doc_md=docs.ingest_doc(contract),
-        schedule=contract.schedule,
+        # The contract's schedule, or at once when a file arrives in the inbox (inbox_watch.py).
+        schedule=config.ingest_schedule(source, contract.schedule),
         start_date=config.START_DATE,
         catchup=False,
         max_active_runs=1,
