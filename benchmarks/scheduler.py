@@ -57,7 +57,7 @@ def _query(url: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(statement, params).fetchall()  # type: ignore[arg-type]
+        return conn.execute(statement, params).fetchall()
 
 
 def _wait(check: Any, timeout: float, what: str, airflow: Any) -> Any:
