@@ -30,37 +30,36 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _files(folder: Path, years: int, source: str | None = None) -> list[dict[str, Any]]:
+    """The statewide set's files (of ``source`` only, if given), in landing order."""
+    from benchmarks.statewide import statewide_set
+
+    manifest = statewide_set(folder, years)
+    files = [f for f in manifest["files"] if source is None or f["source"] == source]
+    return sorted(files, key=lambda f: (f["source"], f["path"]))
+
+
 def setup(work: Path, years: int) -> dict[str, Any]:
     """Land the statewide set with land_file and build the marts once (both runs then start equal)."""
-    from benchmarks.statewide import statewide_set
+    from benchmarks.statewide import land_files
     from innovation_pipeline import demo
     from innovation_pipeline.contracts import load_contracts
-    from innovation_pipeline.landing import FileRejected, ensure_landing_schema, ensure_raw_table, land_file
+    from innovation_pipeline.landing import ensure_landing_schema, ensure_raw_table
     from innovation_pipeline.warehouse import connect
 
     env = _env()
-    folder = work / "statewide"
-    manifest = statewide_set(folder, years)
-    contracts = load_contracts()
-    landed = rejected = 0
-    start = time.perf_counter()
-    for f in sorted(manifest["files"], key=lambda f: (f["source"], f["path"])):
-        try:
-            land_file(contracts[f["source"]], folder / f["path"])
-            landed += 1
-        except FileRejected:
-            rejected += 1
-    land_seconds = time.perf_counter() - start
+    files = _files(work / "statewide", years)
+    landed, rejected, land_seconds = land_files(work / "statewide", files)
     with connect(autocommit=True) as conn:
         ensure_landing_schema(conn)
-        for contract in contracts.values():
+        for contract in load_contracts().values():
             ensure_raw_table(conn, contract)
     demo.migrate_airflow_db(env)
     seconds, nodes = _dbt_build(work)
     return {
         "rows": None,
         "seconds": seconds,
-        "files": len(manifest["files"]),
+        "files": len(files),
         "landed": landed,
         "rejected": rejected,
         "land_seconds": land_seconds,
@@ -86,7 +85,7 @@ def build_marts(work: Path, mode: str) -> dict[str, Any]:
     os.environ["PIPELINE_DBT_EXECUTION_MODE"] = mode
     _env()
     from innovation_pipeline.demo import failed_tasks, state_name
-    from innovation_pipeline.orchestration.marts import build_marts_dag
+    from innovation_pipeline.orchestration.marts import build_docs_dag, build_marts_dag
 
     t0 = time.perf_counter()
     dag = build_marts_dag()
@@ -100,6 +99,14 @@ def build_marts(work: Path, mode: str) -> dict[str, Any]:
         states[state_name(ti.state)] = states.get(state_name(ti.state), 0) + 1
     durations = {ti.task_id: float(ti.duration or 0) for ti in tis}
     producer = sum(v for k, v in durations.items() if k.endswith("dbt_producer_watcher"))
+    nodes = [
+        v for k, v in durations.items() if k.startswith("dbt.") and not k.endswith("dbt_producer_watcher")
+    ]
+    # The docs DAG the build's marts_checked Asset starts, timed on its own (off the build's run).
+    docs_start = time.perf_counter()
+    docs_run = build_docs_dag().test()
+    docs_seconds = time.perf_counter() - docs_start
+    docs_tasks = {ti.task_id: float(ti.duration or 0) for ti in docs_run.get_task_instances()}
     return {
         "rows": None,
         "seconds": seconds,
@@ -112,36 +119,32 @@ def build_marts(work: Path, mode: str) -> dict[str, Any]:
         "parse_seconds": parse_seconds,
         "producer_seconds": producer,
         "validate_seconds": durations.get("validate"),
-        "report_seconds": durations.get("report"),
-        "docs_seconds": durations.get("dbt_docs"),
+        "prepare_seconds": durations.get("prepare"),
+        "node_tasks": len(nodes),
+        "node_task_seconds": sum(nodes),
+        "docs_dag_state": state_name(docs_run.state),
+        "docs_dag_seconds": docs_seconds,
+        "report_seconds": docs_tasks.get("report"),
+        "docs_seconds": docs_tasks.get("dbt_docs"),
+        "data_docs_seconds": docs_tasks.get("data_docs"),
     }
 
 
-def land_direct(work: Path, years: int) -> dict[str, Any]:
-    """Every file of the statewide set through ``land_file`` in this one process, source by source."""
-    from benchmarks.statewide import statewide_set
-    from innovation_pipeline.contracts import load_contracts
-    from innovation_pipeline.landing import FileRejected, land_file
+def land_direct(work: Path, years: int, source: str | None = None) -> dict[str, Any]:
+    """Every file of the statewide set (of ``source``) through ``land_file`` in this one process."""
+    from benchmarks.statewide import land_files
 
     _env()
-    folder = work / "statewide"
-    manifest = statewide_set(folder, years)
-    contracts = load_contracts()
-    files = sorted(manifest["files"], key=lambda f: (f["source"], f["path"]))
-    landed = rejected = 0
-    start = time.perf_counter()
-    for f in files:
-        try:
-            land_file(contracts[f["source"]], folder / f["path"])
-            landed += 1
-        except FileRejected:
-            rejected += 1
-    seconds = time.perf_counter() - start
+    files = _files(work / "statewide", years, source)
+    landed, rejected, seconds = land_files(work / "statewide", files)
     return {"rows": None, "seconds": seconds, "files": len(files), "landed": landed, "rejected": rejected}
 
 
-def ingest_dags(work: Path, years: int, batch_files: int | None = None) -> dict[str, Any]:
-    """The statewide set staged in the inboxes, then every ingest DAG with ``dag.test()``."""
+def ingest_dags(
+    work: Path, years: int, batch_files: int | None = None, source: str | None = None
+) -> dict[str, Any]:
+    """The statewide set (of ``source``) staged in the inboxes, then every (that) ingest DAG with
+    ``dag.test()``; per-task seconds summed by task id."""
     if batch_files:
         os.environ["PIPELINE_LOAD_BATCH_FILES"] = str(batch_files)
     from benchmarks.statewide import statewide_set
@@ -151,9 +154,12 @@ def ingest_dags(work: Path, years: int, batch_files: int | None = None) -> dict[
     folder = work / "statewide"
     manifest = statewide_set(folder, years)
     demo.migrate_airflow_db(env)
-    staged = demo.stage_samples(folder)
-    dags = {k: v for k, v in demo.load_dags().items() if k.startswith("ingest_")}
+    wanted = {f["path"].rsplit("/", 1)[-1] for f in _files(folder, years, source)}
+    staged = demo.stage_samples(folder, include=lambda p: p.name in wanted)
+    prefix = f"ingest_{source}" if source else "ingest_"
+    dags = {k: v for k, v in demo.load_dags().items() if k.startswith(prefix)}
     runs = []
+    by_task: dict[str, float] = {}
     land_task_seconds = validate_seconds = 0.0
     start = time.perf_counter()
     for dag_id in sorted(dags):
@@ -161,6 +167,8 @@ def ingest_dags(work: Path, years: int, batch_files: int | None = None) -> dict[
         tis = run.get_task_instances()
         land_task_seconds += sum(float(ti.duration or 0) for ti in tis if ti.task_id == "land")
         validate_seconds += sum(float(ti.duration or 0) for ti in tis if ti.task_id == "validate")
+        for ti in tis:
+            by_task[ti.task_id] = by_task.get(ti.task_id, 0.0) + float(ti.duration or 0)
         runs.append(
             {
                 "dag_id": dag_id,
@@ -180,6 +188,7 @@ def ingest_dags(work: Path, years: int, batch_files: int | None = None) -> dict[
         "runs": runs,
         "land_task_seconds": land_task_seconds,
         "validate_seconds": validate_seconds,
+        "task_seconds": by_task,
     }
 
 
@@ -190,15 +199,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--years", type=int, default=10)
     parser.add_argument("--mode", default="watcher")
+    parser.add_argument("--source", default=None, help="land_direct, ingest_dags: one source's files only")
     args = parser.parse_args(argv)
     if args.what == "setup":
         out = setup(args.work, args.years)
     elif args.what == "dbt_build":
         out = dbt_build(args.work)
     elif args.what == "land_direct":
-        out = land_direct(args.work, args.years)
+        out = land_direct(args.work, args.years, args.source)
     elif args.what == "ingest_dags":
-        out = ingest_dags(args.work, args.years, args.batch_files)
+        out = ingest_dags(args.work, args.years, args.batch_files, args.source)
     else:
         out = build_marts(args.work, args.mode)
     from benchmarks.measure import rss_mb

@@ -39,6 +39,23 @@ def statewide_set(out_dir: Path, years: int) -> dict[str, Any]:
     return generate(out_dir, years=tuple(wanted))
 
 
+def land_files(folder: Path, files: list[dict[str, Any]]) -> tuple[int, int, float]:
+    """``land_file`` on each of the set's ``files`` in this process; (landed, rejected, seconds)."""
+    from innovation_pipeline.contracts import load_contracts
+    from innovation_pipeline.landing import FileRejected, land_file
+
+    contracts = load_contracts()
+    landed = rejected = 0
+    start = time.perf_counter()
+    for f in files:
+        try:
+            land_file(contracts[f["source"]], folder / f["path"])
+            landed += 1
+        except FileRejected:
+            rejected += 1
+    return landed, rejected, time.perf_counter() - start
+
+
 def _dbt(args: list[str], work: Path) -> tuple[float, list[dict[str, Any]]]:
     """One dbt command through dbtRunner; wall seconds and per-node timings. Raises if it fails."""
     from dbt.cli.main import dbtRunner

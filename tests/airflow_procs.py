@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -90,43 +89,11 @@ class Component:
 
 
 def stop_process_tree(popen: subprocess.Popen[bytes], grace: float = 15.0) -> list[int]:
-    """SIGTERM the process's group and every descendant, then SIGKILL what is left after ``grace``.
+    """SIGTERM the process's group and every descendant, then SIGKILL what is left after ``grace``;
+    the pids found, so a caller can check that none survived (the package's ``stop_tree``)."""
+    from innovation_pipeline.orchestration.local_airflow import stop_tree
 
-    Returns the pids it found in the tree, so a caller can check that none survived.
-    """
-    import psutil
-
-    try:
-        root = psutil.Process(popen.pid)
-        family = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        family = []
-    try:
-        os.killpg(popen.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    # Descendants that started a session of their own are outside the group: signal them directly.
-    for proc in family:
-        try:
-            proc.terminate()
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(family, timeout=grace)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    try:
-        os.killpg(popen.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    psutil.wait_procs(alive, timeout=5)
-    try:
-        popen.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
-    return [p.pid for p in family]
+    return stop_tree(popen, grace=grace)
 
 
 def survivors(pids: list[int]) -> list[str]:

@@ -43,6 +43,7 @@ LOAD_POOL = "warehouse_loads"
 SOURCE = "ky_local_labs"
 INGEST_DAG = f"ingest_{SOURCE}"
 MARTS_DAG = "build_marts"
+DOCS_DAG = "publish_docs"
 #: A small subset of the samples: two loads of one district, the second delivered again (same
 #: bytes: a duplicate), and a second district.
 FILES = {
@@ -276,7 +277,8 @@ def test_ingest_and_marts_run_on_the_celery_worker(
             cluster.cli("pools", "set", LOAD_POOL, "2", "File loads into the warehouse")
             cluster.wait_for_dag(INGEST_DAG)
             cluster.wait_for_dag(MARTS_DAG)
-            cluster.unpause(MARTS_DAG, INGEST_DAG)
+            cluster.wait_for_dag(DOCS_DAG)
+            cluster.unpause(MARTS_DAG, INGEST_DAG, DOCS_DAG)
             # Unpausing creates the run of the latest schedule interval; on an empty inbox it
             # loads nothing and publishes no Asset event. Only then do the files arrive.
             cluster.wait_until_idle(INGEST_DAG)
@@ -310,8 +312,14 @@ def test_ingest_and_marts_run_on_the_celery_worker(
             assert marts_state == "success", (
                 f"{MARTS_DAG} ended {marts_state}: {marts_tis}\n{cluster.report()}"
             )
+            # The build's marts_checked Asset starts the docs DAG (dbt docs, Data Docs, report).
+            docs_run_id, docs_run_type = cluster.wait_for_new_run(DOCS_DAG, timeout=600)
+            docs_state = cluster.wait_for_run(DOCS_DAG, docs_run_id, timeout=1200, fail_fast=True)
+            timings["docs"] = time.monotonic() - started
+            docs_tis = cluster.task_instances(DOCS_DAG, docs_run_id)
+            assert docs_state == "success", f"{DOCS_DAG} ended {docs_state}: {docs_tis}\n{cluster.report()}"
             celery_results = cluster.celery_results(
-                [ti["celery_id"] for ti in tis + marts_tis if ti["celery_id"]]
+                [ti["celery_id"] for ti in tis + marts_tis + docs_tis if ti["celery_id"]]
             )
             durations = cluster.task_durations(MARTS_DAG, marts_run_id)
         # The direct dbt build has had the whole marts run to finish in.
@@ -351,14 +359,19 @@ def test_ingest_and_marts_run_on_the_celery_worker(
     assert sources == [(INGEST_DAG, run_id)], sources
     assert all(ti["state"] == "success" for ti in marts_tis), marts_tis
     marts_tasks = {ti["task_id"] for ti in marts_tis}
-    assert {"prepare", "dbt_docs", "validate", "report", "publish"} <= marts_tasks, marts_tasks
+    assert {"prepare", "validate", "publish", "checked"} <= marts_tasks, marts_tasks
     assert len([t for t in marts_tasks if t.startswith("dbt.")]) >= 50, marts_tasks
-    # dbt, GX and the report go to the transform queue the worker also serves; publish does not.
+    # dbt, GX and the report go to the transform queue the worker also serves; the Asset tasks do not.
     queues = {ti["task_id"]: ti["queue"] for ti in marts_tis}
-    assert queues.pop("publish") == cluster.queue
+    assert (queues.pop("publish"), queues.pop("checked")) == (cluster.queue, cluster.queue)
     assert set(queues.values()) == {cluster.transform_queue}, queues
+    assert docs_run_type == "asset_triggered", docs_run_type
+    assert {ti["task_id"]: ti["state"] for ti in docs_tis} == dict.fromkeys(
+        ("dbt_docs", "data_docs", "report"), "success"
+    ), docs_tis
+    assert {ti["queue"] for ti in docs_tis} == {cluster.transform_queue}, docs_tis
 
-    for ti in tis + marts_tis:
+    for ti in tis + marts_tis + docs_tis:
         if ti["operator"] == "EmptyOperator":
             continue  # never executed: the scheduler marks it done (Cosmos's watcher_done marker)
         # The executor handed the task to Celery, and our worker ran it to success.

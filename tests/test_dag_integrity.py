@@ -25,7 +25,7 @@ PROGRAMS = ROOT / "programs"
 def _expected_ids() -> set[str]:
     from innovation_pipeline.contracts import contract_paths
 
-    return {f"ingest_{p.stem}" for p in contract_paths(PROGRAMS)} | {"build_marts"}
+    return {f"ingest_{p.stem}" for p in contract_paths(PROGRAMS)} | {"build_marts", "publish_docs"}
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_every_dag_has_owner_retries_tags_docs(dagbag) -> None:  # type: ignore[
 
 
 def test_ingest_dags_follow_their_contracts(dagbag) -> None:  # type: ignore[no-untyped-def]
-    from airflow.sdk import TriggerRule
+    from airflow.sdk import Asset, CronTriggerTimetable, TriggerRule
 
     from innovation_pipeline.contracts import load_contracts
     from innovation_pipeline.orchestration.callbacks import record_task_failure
@@ -78,7 +78,13 @@ def test_ingest_dags_follow_their_contracts(dagbag) -> None:  # type: ignore[no-
         assert dag.owner == contract.owner
         assert {t.retries for t in dag.tasks} == {contract.retries}
         assert f"state:{contract.state.lower()}" in dag.tags and "ingest" in dag.tags
-        assert dag.schedule == contract.schedule
+        # The contract's schedule, or at once when a file arrives (the inbox Asset's watcher).
+        cron = CronTriggerTimetable(contract.schedule, timezone="UTC")
+        assert dag.timetable.timetable.expression == cron.expression
+        inbox_asset = dag.timetable.asset_condition
+        assert inbox_asset.uri == Asset(name="x", uri=f"inbox://{source}").uri
+        (watcher,) = inbox_asset.watchers
+        assert watcher.trigger.serialize()[1]["source"] == source
         land = dag.get_task("land")
         # One task instance per batch of files, in the load pool, named by its files in the UI.
         assert land.is_mapped if hasattr(land, "is_mapped") else type(land).__name__ == "MappedOperator"
@@ -127,12 +133,20 @@ def test_marts_dag_runs_dbt_then_gx_on_any_raw_asset(dagbag) -> None:  # type: i
     # Every model task runs after the seeds it depends on, and before the GX check of the marts.
     validate = dag.get_task("validate")
     assert {t for t in validate.get_flat_relative_ids(upstream=True) if t.startswith("dbt.")} == dbt_tasks
-    assert dag.get_task("report").trigger_rule == TriggerRule.ALL_DONE
     # Airflow normalizes the URI (a trailing slash); compare with an Asset built the same way.
     assert [a.uri for a in dag.get_task("publish").outlets] == [Asset("warehouse://marts").uri]
     assert "validate" in dag.get_task("publish").upstream_task_ids
+    # Whatever dbt and GX did, the build ends by starting the docs DAG (docs, Data Docs, report).
+    checked = dag.get_task("checked")
+    assert checked.trigger_rule == TriggerRule.ALL_DONE and "validate" in checked.upstream_task_ids
+    assert [a.uri for a in checked.outlets] == [Asset("warehouse://dq/marts_checked").uri]
+    docs = dagbag.dags["publish_docs"]
+    condition = docs.timetable.asset_condition
+    assert {a.uri for a in getattr(condition, "objects", [condition])} == {checked.outlets[0].uri}
+    assert set(docs.task_ids) == {"dbt_docs", "data_docs", "report"}
+    assert not ({"dbt_docs", "report"} & ids), "docs and report belong to the docs DAG"
     # Every dbt task reads the one snapshot the run's prepare task pinned (test_marts_snapshot.py).
-    for task_id in [*dbt_tasks - {"dbt.dbt_producer_watcher_done"}, "dbt_docs"]:
+    for task_id in dbt_tasks - {"dbt.dbt_producer_watcher_done"}:
         task = dag.get_task(task_id)
         assert "prepare" in task.get_flat_relative_ids(upstream=True), task_id
         assert "xcom_pull(task_ids='prepare')" in str(task.vars.get("as_of_submission_id")), task_id

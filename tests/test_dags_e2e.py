@@ -22,6 +22,7 @@ from sample_warehouse import SampleInbox
 pytestmark = pytest.mark.slow
 
 MARTS_DAG = "build_marts"
+DOCS_DAG = "publish_docs"
 #: Sample files on top of the first three of every source: a duplicate delivery, two rejected
 #: files, and a state outcome file with its corrected resubmission (all outcome files are staged).
 EXTRA_FILES = {
@@ -109,7 +110,8 @@ def dags(pipeline: Path) -> dict[str, Any]:
 
 
 def _run_all(dags: dict[str, Any]) -> dict[str, Run]:
-    order = [d for d in sorted(dags) if d != MARTS_DAG] + [MARTS_DAG]
+    # The order the Assets impose: the ingest DAGs, the marts, then the docs and report.
+    order = [d for d in sorted(dags) if d not in (MARTS_DAG, DOCS_DAG)] + [MARTS_DAG, DOCS_DAG]
     return {dag_id: _run(dags[dag_id]) for dag_id in order}
 
 
@@ -132,7 +134,9 @@ def test_every_dag_run_succeeds(first_run: dict[str, Run]) -> None:
     marts = first_run[MARTS_DAG]
     assert marts.states("validate") == {"": "success"}
     assert marts.states("publish") == {"": "success"}
-    assert marts.states("report") == {"": "success"}
+    assert marts.states("checked") == {"": "success"}
+    docs = first_run[DOCS_DAG]
+    assert {t for t, _ in docs.tasks} == {"dbt_docs", "data_docs", "report"}
     assert any(t.startswith("dbt.") and s == "success" for (t, _), s in marts.tasks.items())
 
 
@@ -269,6 +273,9 @@ def test_outputs_are_written(first_run: dict[str, Run]) -> None:
     out = settings.output_dir()
     assert (out / "dbt_docs" / "index.html").exists()
     assert (out / "dbt_docs" / "catalog.json").exists()
+    # The docs DAG rendered the GX Data Docs of every landing and mart validation of the run.
+    assert list((out / "data_docs" / "validations" / "landing").rglob("*.html"))
+    assert list((out / "data_docs" / "validations" / "marts").rglob("*.html"))
     assert any(out.rglob("index.html"))
 
 
@@ -300,7 +307,7 @@ def test_a_rerun_changes_nothing(first_run: dict[str, Run], dags: dict[str, Any]
     """
     before = _warehouse_state(conn)
     assert before["marts.fct_program_participation"][0] > 0
-    for dag_id in sorted(d for d in dags if d != MARTS_DAG):
+    for dag_id in sorted(d for d in dags if d not in (MARTS_DAG, DOCS_DAG)):
         run = _run(dags[dag_id])
         assert run.state == "success", (dag_id, run.tasks)
         # Nothing new in the inbox: no file task ran, and the raw Asset was not updated.

@@ -155,12 +155,13 @@ def test_validate_landing_runs_gx_and_stores_results(db, ky_raw):
         (runs[102]["run_id"],),
     ).fetchall()
     assert rows == [(2,)]
-    # GX Data Docs were rendered for engineers, with this suite's validation pages
-    from innovation_pipeline.dq.runner import data_docs_dir
+    # GX stored both results; the docs DAG's step renders them for engineers, once each.
+    from innovation_pipeline.dq.runner import data_docs_dir, render_data_docs
 
-    index = data_docs_dir() / "index.html"
-    assert index.exists()
-    assert list((data_docs_dir() / "validations" / "landing" / "ky_local_labs").rglob("*.html"))
+    pages = data_docs_dir() / "validations" / "landing" / "ky_local_labs"
+    assert render_data_docs() == data_docs_dir() / "index.html"
+    assert len(list(pages.rglob("*.html"))) == 2
+    assert render_data_docs() is None  # nothing new to render
 
 
 def test_history_is_kept(db, ky_raw):

@@ -4,7 +4,7 @@
 environment whose ``PATH`` does not hold the venv, with files already dropped into the inboxes and
 an empty metadata database. With no manual step (no unpausing, no triggering), every ingest DAG's
 first scheduled run must land its inbox's file, ``build_marts`` must run by itself on their raw
-Assets, and the marts must reflect the landed submissions; no task may have needed a retry. Then
+Assets (and ``publish_docs`` after it), and the marts must reflect the landed submissions; no task may have needed a retry. Then
 SIGTERM must stop every process the command started, and the console must have said how to log in.
 
 Unit tests of the pure parts (parallelism, settings) are at the end.
@@ -127,13 +127,18 @@ def test_a_first_start_lands_the_inboxes_and_builds_the_marts_by_itself(
                     "select count(*) from dag_run where state in ('queued', 'running')"
                     " union all select count(*) from asset_dag_run_queue",
                 )
-                return ingest <= ran and "build_marts" in ran and all(n == 0 for (n,) in busy)
+                marts = {"build_marts", "publish_docs"}
+                return ingest | marts <= ran and all(n == 0 for (n,) in busy)
 
             _wait("every DAG to have run and the marts to be built", settled, RUN_TIMEOUT, proc, logs)
             last = _query(
                 meta.url(), "select state from dag_run where dag_id = 'build_marts' order by id desc limit 1"
             )
             assert last[0][0] == "success", _task_states(meta.url())
+            docs = _query(
+                meta.url(), "select state from dag_run where dag_id = 'publish_docs' order by id desc limit 1"
+            )
+            assert docs[0][0] == "success", _task_states(meta.url())
             import psutil
 
             pids = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]

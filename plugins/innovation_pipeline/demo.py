@@ -335,21 +335,22 @@ def run_all(
     intended: dict[str, str] | None = None,
     run_date: dt.datetime | None = None,
 ) -> list[RunOutcome]:
-    """Every ingest DAG (sorted), then the marts DAG: the order the raw Assets impose.
+    """Every ingest DAG (sorted), then the marts DAG and the docs DAG: the order the Assets impose.
 
     ``intended`` maps the sample files rejected on purpose to their defect; ``run_date`` dates the
     ingest runs (their due-date check looks at the latest school year due by then).
     """
-    from innovation_pipeline.orchestration.config import MARTS_DAG_ID
+    from innovation_pipeline.orchestration.config import DOCS_DAG_ID, MARTS_DAG_ID
 
     console = console or Console()
-    order = [d for d in sorted(dags) if d != MARTS_DAG_ID] + [MARTS_DAG_ID]
+    last = [MARTS_DAG_ID, DOCS_DAG_ID]
+    order = [d for d in sorted(dags) if d not in last] + [d for d in last if d in dags]
     outcomes = []
     for dag_id in order:
         source = dag_id.removeprefix("ingest_")
-        names = inbox_names(source) if dag_id != MARTS_DAG_ID else None
+        names = inbox_names(source) if dag_id not in last else None
         with progress(console, dag_id, names):
-            outcome, _ = run_dag(dags[dag_id], None if dag_id == MARTS_DAG_ID else run_date)
+            outcome, _ = run_dag(dags[dag_id], None if dag_id in last else run_date)
         line = f"[demo] {dag_id}: {outcome.state} in {outcome.seconds:.0f}s"
         details: list[str] = []
         if names is not None:

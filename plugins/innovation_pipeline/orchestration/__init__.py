@@ -25,12 +25,17 @@ def ingest_dags() -> dict[str, Any]:
 
 
 def marts_dags() -> dict[str, Any]:
-    """The ``build_marts`` DAG, unless a task of another DAG is starting."""
-    from innovation_pipeline.orchestration.config import MARTS_DAG_ID
+    """The ``build_marts`` and ``publish_docs`` DAGs, unless a task of another DAG is starting."""
+    from innovation_pipeline.orchestration.config import DOCS_DAG_ID, MARTS_DAG_ID
 
     current = _parsing_dag_id()
-    if current and current != MARTS_DAG_ID:
+    if current and current not in (MARTS_DAG_ID, DOCS_DAG_ID):
         return {}
-    from innovation_pipeline.orchestration.marts import build_marts_dag
+    from innovation_pipeline.orchestration.marts import build_docs_dag, build_marts_dag
 
-    return {MARTS_DAG_ID: build_marts_dag()}
+    dags = {}
+    if current in (None, MARTS_DAG_ID):
+        dags[MARTS_DAG_ID] = build_marts_dag()
+    if current in (None, DOCS_DAG_ID):
+        dags[DOCS_DAG_ID] = build_docs_dag()
+    return dags

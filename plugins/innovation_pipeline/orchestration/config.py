@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from typing import Any
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable
 
 #: All DAGs start here; with ``catchup=False`` only the latest interval runs, so this date only
 #: anchors the schedule. Timezone-aware, as Airflow requires.
@@ -17,6 +18,14 @@ START_DATE = dt.datetime(2024, 7, 1, tzinfo=dt.UTC)
 
 #: The DAG that rebuilds the cross-state marts whenever any raw table changes.
 MARTS_DAG_ID = "build_marts"
+
+#: The DAG that publishes the dbt docs, the GX Data Docs and the data-quality report after each
+#: marts build, outside the build's own run (they take longer than the build's GX check).
+DOCS_DAG_ID = "publish_docs"
+
+#: The Asset a marts build updates when it has ended (validated or not) and recorded its checks;
+#: it schedules the docs DAG, so the report also shows a build whose marts failed.
+MARTS_CHECKED_URI = "warehouse://dq/marts_checked"
 
 #: Priority of every ingest task over the marts tasks (whose weights are their downstream counts).
 INGEST_PRIORITY = 1000
@@ -38,6 +47,34 @@ def raw_asset(source: str) -> Asset:
 def marts_asset() -> Asset:
     """The Asset for the validated marts."""
     return Asset(MARTS_ASSET_URI, group="marts")
+
+
+def inbox_asset(source: str) -> Asset:
+    """The Asset of a source's inbox: updated by a watcher in the triggerer when a file arrives
+    (:mod:`~innovation_pipeline.orchestration.inbox_watch`); no watcher when watching is off."""
+    from innovation_pipeline.orchestration.inbox_watch import InboxTrigger, watch_seconds
+
+    seconds = watch_seconds()
+    watchers = [AssetWatcher(f"inbox_{source}", InboxTrigger(source, seconds))] if seconds else []
+    return Asset(name=f"inbox_{source}", uri=f"inbox://{source}", group="inbox", watchers=watchers)
+
+
+def ingest_schedule(source: str, schedule: str | None) -> Any:
+    """An ingest DAG's schedule: the contract's (cron or preset), or a file arriving in its inbox."""
+    from innovation_pipeline.orchestration.inbox_watch import watch_seconds
+
+    if not watch_seconds():
+        return schedule
+    if schedule is None:
+        return inbox_asset(source)
+    return AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(schedule, timezone="UTC"), assets=inbox_asset(source)
+    )
+
+
+def marts_checked_asset() -> Asset:
+    """The Asset a marts build updates once it has ended and its checks are recorded."""
+    return Asset(MARTS_CHECKED_URI, group="dq")
 
 
 def load_pool() -> str:

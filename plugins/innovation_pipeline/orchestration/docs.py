@@ -89,7 +89,23 @@ Rebuilds the comparison marts whenever any raw table changes: it runs on the raw
    is read from {load_mode}.
 2. **Validate marts (GX)**: a failed expectation fails the run, so the marts Asset is not updated
    and nothing downstream takes the marts as fresh.
-3. **Data-quality report** (always, even after a failure, so the failure shows in it) in
-   `{settings.output_dir()}`.
-4. **Publish marts asset** `{config.MARTS_ASSET_URI}`.
+3. **Publish marts asset** `{config.MARTS_ASSET_URI}`.
+4. **Checks recorded** (always, even after a failure): updates `{config.MARTS_CHECKED_URI}`, which
+   starts `{config.DOCS_DAG_ID}` (dbt docs, GX Data Docs, the data-quality report).
+"""
+
+
+def docs_dag_doc() -> str:
+    """The docs DAG's documentation."""
+    return f"""# Docs and the data-quality report
+
+Runs after every `{config.MARTS_DAG_ID}` run, whatever its outcome (the Asset
+`{config.MARTS_CHECKED_URI}`), so a failed build shows in the report too:
+
+- **dbt docs**: `dbt docs generate`, published as one offline page in `{settings.output_dir()}/dbt_docs`.
+- **GX Data Docs**: the validation results of the landings and marts not rendered yet.
+- **Data-quality report**: the program officers' report in `{settings.output_dir()}/report`.
+
+They are outside the build's run because they take longer than the build's own checks, and
+nothing waits on them.
 """

@@ -138,17 +138,19 @@ def _land(contract: Contract, file: dict[str, Any]) -> Any:
         return land_file(contract, path, original_name=file["name"], received_at=_received_at(file))
 
 
-def _summary(file: dict[str, Any], result: Any) -> dict[str, Any]:
+def _summary(file: dict[str, Any], result: Any, error: str | None = None, **extra: Any) -> dict[str, Any]:
+    """One file's outcome as the run's XCom shows it; ``result`` None: rejected with ``error``."""
     return {
         "file": file["name"],
-        "sha256": file["sha256"],
-        "submission_id": result.submission_id,
-        "status": result.status,
-        "rows_received": result.rows_received,
-        "rows_loaded": result.rows_loaded,
-        "rows_quarantined": result.rows_quarantined,
-        "rows_skipped": result.rows_skipped,
-        "message": result.message,
+        "sha256": file.get("sha256"),
+        **extra,
+        "status": "rejected" if result is None else result.status,
+        "submission_id": None if result is None else result.submission_id,
+        "rows_received": None if result is None else result.rows_received,
+        "rows_loaded": None if result is None else result.rows_loaded,
+        "rows_quarantined": None if result is None else result.rows_quarantined,
+        "rows_skipped": None if result is None else result.rows_skipped,
+        "message": error if result is None else result.message,
     }
 
 
@@ -284,19 +286,7 @@ def reprocess_archive(source: str) -> list[dict[str, Any]]:
     summaries = []
     for item in done:
         (log.warning if item.result is None else log.info)("%s", item.summary())
-        result = item.result
-        summaries.append(
-            {
-                "file": item.file_name,
-                "replaces": item.replaced,
-                "status": "rejected" if result is None else result.status,
-                "submission_id": None if result is None else result.submission_id,
-                "rows_received": None if result is None else result.rows_received,
-                "rows_loaded": None if result is None else result.rows_loaded,
-                "rows_quarantined": None if result is None else result.rows_quarantined,
-                "message": item.error if result is None else result.message,
-            }
-        )
+        summaries.append(_summary({"name": item.file_name}, item.result, item.error, replaces=item.replaced))
     log.info("%s: %d archived file(s) landed again", source, len(done))
     return summaries
 
@@ -423,7 +413,8 @@ def build_ingest_dag(contract: Contract) -> DAG:
         dag_display_name=contract.title,
         description=f"Land {contract.title} submissions into raw.{source}",
         doc_md=docs.ingest_doc(contract),
-        schedule=contract.schedule,
+        # The contract's schedule, or at once when a file arrives in the inbox (inbox_watch.py).
+        schedule=config.ingest_schedule(source, contract.schedule),
         start_date=config.START_DATE,
         catchup=False,
         max_active_runs=1,

@@ -1,7 +1,11 @@
-"""The marts DAG: dbt through Cosmos, GX validation of the marts, the data-quality report.
+"""The marts DAG (dbt through Cosmos, GX validation of the marts) and the docs DAG after it.
 
-It is scheduled on the raw Assets of every source (any one of them updating triggers it), and it
-updates the marts Asset only when dbt's models and tests and the GX checkpoint all passed.
+``build_marts`` is scheduled on the raw Assets of every source (any one of them updating triggers
+it), and it updates the marts Asset only when dbt's models and tests and the GX checks all passed.
+Whatever its outcome, it ends by updating the ``marts_checked`` Asset, which starts
+``publish_docs``: dbt's docs site, GX's Data Docs and the data-quality report. Those take longer
+than the build's own checks, and nothing waits on them, so they run outside the build's run
+(benchmarks/RESULTS-orchestration.md).
 """
 
 from __future__ import annotations
@@ -160,7 +164,8 @@ def dbt_task_group(manifest: Path) -> Any:
             # announce models GX has not checked yet.
             emit_datasets=False,
         ),
-        operator_args={"install_deps": False, "vars": SNAPSHOT_VARS, **_transform_args()},
+        # The queue is set on every task of the group afterwards (on_transform_queue), Cosmos's own too.
+        operator_args={"install_deps": False, "vars": SNAPSHOT_VARS},
     )
 
 
@@ -203,8 +208,6 @@ def _tasks_of(group: Any) -> list[Any]:
 
 def build_marts_dag(sources: list[str] | None = None) -> DAG:
     """The marts DAG, scheduled on the raw Assets of ``sources`` (default: every contract)."""
-    from cosmos.operators.local import DbtDocsLocalOperator
-
     sources = sources if sources is not None else [p.stem for p in contract_paths()]
     manifest = dbt_project.ensure_manifest()
     schedule = AssetAny(*(config.raw_asset(s) for s in sources)) if sources else None
@@ -236,32 +239,77 @@ def build_marts_dag(sources: list[str] | None = None) -> DAG:
             report_after_build(transform)
         on_transform_queue(transform)
 
-        dbt_docs = DbtDocsLocalOperator(
-            task_id="dbt_docs",
-            task_display_name="dbt docs",
-            project_dir=str(dbt_project.project_dir()),
-            profile_config=profile_config(),
-            install_deps=False,
-            vars=SNAPSHOT_VARS,
-            callback=dbt_project.publish_docs,
-            **_transform_args(),
-        )
-
         @task(task_display_name="Validate marts (GX)", **_transform_args())
         def validate() -> dict[str, Any]:
             return validate_marts()
-
-        @task(task_display_name="Data-quality report", trigger_rule=TriggerRule.ALL_DONE, **_transform_args())
-        def report() -> str:
-            return build_report()
 
         @task(task_display_name="Publish marts asset", outlets=[config.marts_asset()])
         def publish(validation: dict[str, Any]) -> None:
             log.info("marts validated and published")
 
-        checked = validate()
-        transform >> checked
-        transform >> dbt_docs
-        publish(checked)  # type: ignore[arg-type]  # an XComArg, resolved when the task runs
-        checked >> report()
+        @task(
+            task_display_name="Checks recorded",
+            trigger_rule=TriggerRule.ALL_DONE,
+            outlets=[config.marts_checked_asset()],
+        )
+        def checked() -> None:
+            # Runs whatever dbt and GX did, so the docs DAG reports a failed build too.
+            log.info("the build's results are recorded; %s publishes the report", config.DOCS_DAG_ID)
+
+        validation = validate()
+        transform >> validation
+        publish(validation)  # type: ignore[arg-type]  # an XComArg, resolved when the task runs
+        validation >> checked()
+    return dag
+
+
+def publish_data_docs() -> str | None:
+    """Render the GX Data Docs of the validation results not rendered yet; where the index is."""
+    from innovation_pipeline.dq.runner import render_data_docs
+
+    where = render_data_docs()
+    return None if where is None else str(where)
+
+
+def build_docs_dag() -> DAG:
+    """``publish_docs``: dbt docs, GX Data Docs and the data-quality report after each marts build."""
+    from cosmos.operators.local import DbtDocsLocalOperator
+
+    with DAG(
+        dag_id=config.DOCS_DAG_ID,
+        dag_display_name="Publish docs and the data-quality report",
+        description="dbt docs, GX Data Docs and the data-quality report after each marts build",
+        doc_md=docs.docs_dag_doc(),
+        schedule=config.marts_checked_asset(),
+        start_date=config.START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=["marts", "docs", "dq"],
+        default_args={
+            "owner": MARTS_OWNER,
+            "retries": MARTS_RETRIES,
+            "retry_delay": config.retry_delay(),
+            "on_failure_callback": callbacks.failure_callbacks(),
+        },
+    ) as dag:
+        DbtDocsLocalOperator(
+            task_id="dbt_docs",
+            task_display_name="dbt docs",
+            project_dir=str(dbt_project.project_dir()),
+            profile_config=profile_config(),
+            install_deps=False,
+            callback=dbt_project.publish_docs,
+            **_transform_args(),
+        )
+
+        @task(task_display_name="GX Data Docs", **_transform_args())
+        def data_docs() -> str | None:
+            return publish_data_docs()
+
+        @task(task_display_name="Data-quality report", **_transform_args())
+        def report() -> str:
+            return build_report()
+
+        data_docs()
+        report()
     return dag
