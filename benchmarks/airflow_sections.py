@@ -208,11 +208,12 @@ def scheduler_part(bench: Bench, years: int) -> tuple[list[str], list[str], dict
 
 
 NOT_MEASURED = [
-    "| loader ≥ 0.5 × bare COPY, peak < 300 MB, ahead of dlt and earthmover | see the loader table "
-    "(issue 9 section) | dlt and earthmover NOT MEASURED: no `[bench]` extra yet |",
-    "| incremental marts ≤ 0.2 × full refresh, nothing-new run near dbt's start-up | see the marts "
-    "section | NOT WORKED ON in issue 19 yet |",
-    "| test suite < 12 minutes | — | NOT WORKED ON in issue 19 yet (no shared warehouse fixture) |",
+    "| loader ≥ 0.5 × bare COPY, peak < 300 MB, ahead of dlt and earthmover | in `benchmarks/RESULTS.md` "
+    "(loaders section) | see there |",
+    "| incremental marts ≤ 0.2 × full refresh, nothing-new run near dbt's start-up | in "
+    "`benchmarks/RESULTS.md` (marts section) | see there |",
+    "| test suite < 12 minutes | the wall time of a CI run (`.ci/run`), not measured here | see the "
+    "closing note of the session |",
 ]
 
 

@@ -94,9 +94,9 @@ def dbt_execution_mode() -> str:
 
     ``watcher``: one ``dbt build`` of the whole project in a producer task, and per seed and model
     (and per model's tests) a light task that reports that node's result from the build (Cosmos
-    watcher mode); the producer takes about as long as a plain ``dbt build``, each node task about
-    a second (benchmarks/RESULTS-issue19.md). ``local``: one dbt invocation per task, each paying
-    dbt's start-up and parsing again (about 10x the build, issue 19).
+    watcher mode); the node tasks only read the producer's results (figures in
+    benchmarks/RESULTS-orchestration.md). ``local``: one dbt invocation per task, each paying
+    dbt's start-up and parsing again.
     """
     value = (os.environ.get("PIPELINE_DBT_EXECUTION_MODE") or "watcher").strip().lower()
     if value not in ("watcher", "local"):
