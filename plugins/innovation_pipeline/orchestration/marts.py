@@ -206,6 +206,22 @@ def _tasks_of(group: Any) -> list[Any]:
     return out
 
 
+def _marts_dag_args() -> dict[str, Any]:
+    """What the marts DAG and the docs DAG it starts share: no catch-up, one run at a time, owner,
+    retries and the failure callbacks."""
+    return {
+        "start_date": config.START_DATE,
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": {
+            "owner": MARTS_OWNER,
+            "retries": MARTS_RETRIES,
+            "retry_delay": config.retry_delay(),
+            "on_failure_callback": callbacks.failure_callbacks(),
+        },
+    }
+
+
 def build_marts_dag(sources: list[str] | None = None) -> DAG:
     """The marts DAG, scheduled on the raw Assets of ``sources`` (default: every contract)."""
     sources = sources if sources is not None else [p.stem for p in contract_paths()]
@@ -217,16 +233,8 @@ def build_marts_dag(sources: list[str] | None = None) -> DAG:
         description="Rebuild and validate the cross-state marts when raw data changes",
         doc_md=docs.marts_doc(sources, f"a manifest made by `dbt parse` ({manifest.parent.name})"),
         schedule=schedule,
-        start_date=config.START_DATE,
-        catchup=False,
-        max_active_runs=1,
         tags=["marts", "dbt", "gx"],
-        default_args={
-            "owner": MARTS_OWNER,
-            "retries": MARTS_RETRIES,
-            "retry_delay": config.retry_delay(),
-            "on_failure_callback": callbacks.failure_callbacks(),
-        },
+        **_marts_dag_args(),
     ) as dag:
 
         @task(task_display_name="Prepare warehouse and pin the snapshot", **_transform_args())
@@ -281,16 +289,8 @@ def build_docs_dag() -> DAG:
         description="dbt docs, GX Data Docs and the data-quality report after each marts build",
         doc_md=docs.docs_dag_doc(),
         schedule=config.marts_checked_asset(),
-        start_date=config.START_DATE,
-        catchup=False,
-        max_active_runs=1,
         tags=["marts", "docs", "dq"],
-        default_args={
-            "owner": MARTS_OWNER,
-            "retries": MARTS_RETRIES,
-            "retry_delay": config.retry_delay(),
-            "on_failure_callback": callbacks.failure_callbacks(),
-        },
+        **_marts_dag_args(),
     ) as dag:
         DbtDocsLocalOperator(
             task_id="dbt_docs",

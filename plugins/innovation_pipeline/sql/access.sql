@@ -144,21 +144,15 @@ begin
 end
 $$;
 
--- Analyst: the marts, nothing else.
-grant usage on schema marts, access to pipeline_analyst;
-grant select on all tables in schema marts to pipeline_analyst;
-alter default privileges in schema marts grant select on tables to pipeline_analyst;
-alter default privileges for role pipeline_transformer in schema marts grant select on tables to pipeline_analyst;
-grant select on access.state_scopes to pipeline_analyst;
-grant execute on function access.can_see_state(text) to pipeline_analyst;
-
--- What a state-scoped analyst may select: the marts (their rows filtered by the state policy).
+-- What an analyst may select, scoped or not: the marts (their rows filtered by the state policy).
+-- pipeline_analyst holds it as a member (below), as the state-scoped roles do.
 grant usage on schema marts, access to pipeline_mart_reader;
 grant select on all tables in schema marts to pipeline_mart_reader;
 alter default privileges in schema marts grant select on tables to pipeline_mart_reader;
 alter default privileges for role pipeline_transformer in schema marts grant select on tables to pipeline_mart_reader;
 grant select on access.state_scopes to pipeline_mart_reader;
 grant execute on function access.can_see_state(text) to pipeline_mart_reader;
+-- Analyst: the marts, nothing else (every state's rows: access.can_see_state).
 grant pipeline_mart_reader to pipeline_analyst;
 
 -- What a state-scoped officer may also select: dq, its rows filtered by the dq policies below.
@@ -192,10 +186,6 @@ $$;
 -- Program officer: the marts and the data-quality results.
 grant pipeline_analyst to pipeline_officer;
 grant pipeline_dq_reader to pipeline_officer;
-grant usage on schema dq to pipeline_officer;
-grant select on all tables in schema dq to pipeline_officer;
-alter default privileges in schema dq grant select on tables to pipeline_officer;
-alter default privileges for role pipeline_transformer in schema dq grant select on tables to pipeline_officer;
 
 revoke all on schema raw, audit, ref, staging, intermediate, seeds from public;
 revoke create on schema public from public;
