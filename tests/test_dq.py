@@ -115,7 +115,9 @@ def test_dq_schema_is_idempotent(db):
         assert ("expectation_results", c) in cols
 
 
-def test_validate_landing_runs_gx_and_stores_results(db, ky_raw):
+def test_validate_landing_runs_gx_and_stores_results(db, ky_raw, tmp_path, monkeypatch):
+    # GX's result store and Data Docs of this test alone: other modules validate KY files too.
+    monkeypatch.setenv("PIPELINE_OUTPUT_DIR", str(tmp_path / "output"))
     contract = load_contract(KY)
     summary = validate_landing(contract, [101, 102])
     runs = {r["submission_id"]: r for r in summary["runs"]}
