@@ -227,3 +227,23 @@ def test_an_unreadable_scope_serves_nothing(airflow_client, monkeypatch):
     monkeypatch.setenv("WAREHOUSE_URL", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
     page = client.get("/dq-report/report/index.html", headers=token("admin", "admin"))
     assert page.status_code == 503 and "co_cde" not in page.text and "could not be read" in page.text
+
+
+def test_the_cli_sets_and_removes_a_report_scope(warehouse_url):
+    cli = str(Path(sys.executable).with_name("innovation-pipeline"))
+    env = {**os.environ, "WAREHOUSE_URL": warehouse_url}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([cli, "access", *args], env=env, capture_output=True, text=True, timeout=600)
+
+    done = run("--report-viewer", "officer_wa=wa,UT")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "'officer_wa' sees the data-quality report of UT, WA only" in done.stdout
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        assert report_scopes(conn)["officer_wa"] == frozenset({"UT", "WA"})
+    refused = run("--report-viewer", "officer_wa=Washington")
+    assert refused.returncode == 2 and "two-letter state code" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert run("--report-viewer", "officer_wa=").returncode == 0
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        assert "officer_wa" not in report_scopes(conn)
