@@ -53,6 +53,23 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def copy_csv(conn: Any, table: Any, path: Path) -> None:
+    """``COPY table FROM STDIN (csv, header)`` of a whole file, streamed in COPY_CHUNK blocks."""
+    with conn.transaction(), conn.cursor() as cur:
+        with cur.copy(sql.SQL("copy {} from stdin (format csv, header true)").format(table)) as copy:
+            with path.open("rb") as fh:
+                while chunk := fh.read(COPY_CHUNK):
+                    copy.write(chunk)
+
+
+def emit_result(out: dict[str, Any], with_peak: bool = True) -> None:
+    """A child's result as the line ``benchmarks.run`` reads (``BENCH_RESULT {json}``), with the
+    child's own peak memory unless the caller set it."""
+    if with_peak:
+        out["self_peak_rss_mb"] = rss_mb()
+    sys.stdout.write("BENCH_RESULT " + json.dumps(out, default=str) + "\n")
+
+
 def _text_table(conn: Any, table: str, columns: list[str]) -> sql.Composed:
     """A fresh table of text columns named like the CSV header."""
     ident = sql.Identifier(BENCH_SCHEMA, table)
@@ -240,11 +257,7 @@ def run_copy(path: Path, **_: Any) -> dict[str, Any]:
         table = _text_table(conn, "copy_target", _header(path))
         server0, cpu0 = server.seconds(), _cpu_seconds()
         start = time.perf_counter()
-        with conn.transaction(), conn.cursor() as cur:
-            with cur.copy(sql.SQL("copy {} from stdin (format csv, header true)").format(table)) as copy:
-                with path.open("rb") as fh:
-                    while chunk := fh.read(COPY_CHUNK):
-                        copy.write(chunk)
+        copy_csv(conn, table, path)
         seconds = time.perf_counter() - start
         cpu = _cpu_details(cpu0, server, server0)
         rows = conn.execute(sql.SQL("select count(*) from {}").format(table)).fetchone()[0]  # type: ignore[index]
@@ -450,11 +463,7 @@ def run_earthmover(path: Path, limit: int | None = None, **_: Any) -> dict[str, 
         transformed = time.perf_counter()
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"earthmover failed ({os.waitstatus_to_exitcode(status)})")
-        with conn.transaction(), conn.cursor() as cur:
-            with cur.copy(sql.SQL("copy {} from stdin (format csv, header true)").format(table)) as copy:
-                with output.open("rb") as fh:
-                    while chunk := fh.read(COPY_CHUNK):
-                        copy.write(chunk)
+        copy_csv(conn, table, output)
         seconds = time.perf_counter() - start
         cpu = _cpu_details(cpu0, server, server0)
         rows = conn.execute(sql.SQL("select count(*) from {}").format(table)).fetchone()[0]  # type: ignore[index]
@@ -520,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     out["baseline_rss_mb"] = baseline
     # A method run by a program of its own (earthmover) reports that program's peak.
     out["self_peak_rss_mb"] = max(rss_mb(), out.pop("peer_peak_rss_mb", 0.0))
-    sys.stdout.write("BENCH_RESULT " + json.dumps(out, default=str) + "\n")
+    emit_result(out, with_peak=False)
     return 0
 
 

@@ -13,9 +13,7 @@ times, are what the targets compare). Each prints ``BENCH_RESULT {json}``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -211,10 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         out = ingest_dags(args.work, args.years, args.batch_files, args.source)
     else:
         out = build_marts(args.work, args.mode)
-    from benchmarks.measure import rss_mb
+    from benchmarks.measure import emit_result
 
-    out["self_peak_rss_mb"] = rss_mb()
-    sys.stdout.write("BENCH_RESULT " + json.dumps(out, default=str) + "\n")
+    emit_result(out)
     return 0
 
 

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -212,10 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--years", type=int, default=2)
     args = parser.parse_args(argv)
     out = run(args.work, args.years)
-    from benchmarks.measure import rss_mb
+    from benchmarks.measure import emit_result
 
-    out["self_peak_rss_mb"] = rss_mb()
-    sys.stdout.write("BENCH_RESULT " + json.dumps(out, default=str) + "\n")
+    emit_result(out)
     return 0
 
 

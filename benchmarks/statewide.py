@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -264,10 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--years", type=int, default=10)
     args = parser.parse_args(argv)
     out = (marts if args.what == "marts" else dags)(args.work, args.years)
-    from benchmarks.measure import rss_mb
+    from benchmarks.measure import emit_result
 
-    out["self_peak_rss_mb"] = rss_mb()
-    sys.stdout.write("BENCH_RESULT " + json.dumps(out, default=str) + "\n")
+    emit_result(out)
     return 0
 
 
