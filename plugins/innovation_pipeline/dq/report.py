@@ -247,30 +247,34 @@ def build_report(out_dir: Path | None = None, states: frozenset[str] | None = No
     Airflow user is scoped to (``access.report_viewers``), a report of those states only to
     ``scoped_report_dir``; with ``states``, only that one report (to ``out_dir`` if given).
     """
-    if out_dir is None and states is None:
-        with warehouse.connect(autocommit=True) as conn:
-            scopes = set(access.report_scopes(conn).values())
-        for scope in scopes:
-            build_report(states=scope)
-        _remove_unscoped(scopes)
     if out_dir:
         out = Path(out_dir)
     else:
         out = settings.output_dir() / "report" if states is None else scoped_report_dir(states)
+    contracts = load_contracts()
+    with warehouse.connect(autocommit=True) as conn:
+        if out_dir is None and states is None:
+            scopes = set(access.report_scopes(conn).values())
+            for scope in scopes:
+                _write_site(ReportData(conn, contracts, scope), scoped_report_dir(scope))
+            _remove_unscoped(scopes)
+        return _write_site(ReportData(conn, contracts, states), out)
+
+
+def _write_site(data: ReportData, out: Path) -> Path:
+    """Write one report site (statewide, or of ``data.states``) into ``out``; its front page."""
+    states = data.states
     out.mkdir(parents=True, exist_ok=True)
     env = _environment()
     generated_at = dt.datetime.now(dt.UTC).astimezone()
     docs_index = data_docs_dir() / "index.html"
-    contracts = load_contracts()
-    with warehouse.connect(autocommit=True) as conn:
-        data = ReportData(conn, contracts, states)
-        marts = data.mart_runs()
-        failures = data.task_failures()
-        summaries = []
-        for program in data.programs:
-            subs = data.submissions(program.program)
-            summaries.append(_write_program(env, data, program, subs, out, marts, generated_at))
-        data_runs = data.all_runs()
+    marts = data.mart_runs()
+    failures = data.task_failures()
+    summaries = []
+    for program in data.programs:
+        subs = data.submissions(program.program)
+        summaries.append(_write_program(env, data, program, subs, out, marts, generated_at))
+    data_runs = data.all_runs()
     marts_failed = [m for m in marts if not m["success"]]
     checks_page = write_checks_page(env, data_runs, out, generated_at)
     index = out / "index.html"
