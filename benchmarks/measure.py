@@ -1,5 +1,8 @@
 """One measurement, run in its own process so its peak memory is its own.
 
+Kept as one module though it is long: it is the one entry point ``benchmarks.run`` starts for
+every method, and each method is a function of its own beside the shared timing helpers.
+
 ``benchmarks.run`` starts ``python -m benchmarks.measure <method> ...`` for each loader and reads
 the child's own peak RSS (VmHWM); the child times only the work itself (not interpreter
 start-up or imports) and prints one JSON line. Every method reads the same CSV file.

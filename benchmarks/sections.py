@@ -1,6 +1,9 @@
 """The report (console table and ``RESULTS.md``) and the sections beyond the loader comparison:
 GX validation of the big landing, the marts rebuild (incremental beside full refresh) and the
 statewide set through the DAGs. A section whose parts are not in the project yet says so.
+
+Kept as one module though it is long: the report and its sections write one results file, and
+each section is one function.
 """
 
 from __future__ import annotations

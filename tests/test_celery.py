@@ -343,7 +343,7 @@ def test_ingest_and_marts_run_on_the_celery_worker(
     for ti in tis:
         by_task.setdefault(ti["task_id"], []).append(ti)
     assert {"list_new_files", "land", "validate", "publish"} <= set(by_task), by_task
-    from innovation_pipeline.orchestration.ingest import load_batch_files
+    from innovation_pipeline.orchestration.landing_tasks import load_batch_files
 
     # The files land in batches (one task per batch of PIPELINE_LOAD_BATCH_FILES files).
     assert len(by_task["land"]) == -(-len(FILES) // load_batch_files())

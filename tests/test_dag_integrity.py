@@ -313,7 +313,7 @@ def test_due_date_rule_picks_the_latest_school_year_due() -> None:
 def test_file_tasks_land_earlier_deliveries_of_the_same_submission_first() -> None:
     """Landing order decides duplicate vs loaded and which correction wins, not task order."""
     from innovation_pipeline.contracts import load_contract
-    from innovation_pipeline.orchestration.ingest import earlier_related
+    from innovation_pipeline.orchestration.delivery_order import earlier_related
 
     ky = load_contract(PROGRAMS / "ky_local_labs.yml")
 

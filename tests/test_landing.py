@@ -363,10 +363,10 @@ def test_a_bad_file_does_not_stop_the_others(db, zz, tmp_path):
 
 def test_a_batch_task_lands_every_file_past_a_rejected_one(db, zz, tmp_path, monkeypatch):
     """The ingest DAG lands files in batches: a rejected file is an outcome, the next file lands."""
-    from innovation_pipeline.orchestration import ingest
+    from innovation_pipeline.orchestration import landing_tasks
 
     # The DAG reads the contract from programs/; this test's contract lives in a temp folder.
-    monkeypatch.setattr(ingest, "source_contract", lambda source: zz)
+    monkeypatch.setattr(landing_tasks, "source_contract", lambda source: zz)
     header = "Dist No,Grade,Competency,Students Defended"
     paths = [
         csv_file(tmp_path, "ZZ_001_2016-17.csv", [header, "001,5,innovation,3"]),
@@ -375,15 +375,15 @@ def test_a_batch_task_lands_every_file_past_a_rejected_one(db, zz, tmp_path, mon
     ]
     files = [{"name": p.name, "uri": str(p), "sha256": p.name, "modified": None} for p in paths]
     rejected = []
-    outcomes = ingest.land_batch(zz.source, files, files, on_rejected=rejected.append)
+    outcomes = landing_tasks.land_batch(zz.source, files, files, on_rejected=rejected.append)
     assert [o["status"] for o in outcomes] == ["loaded", "rejected", "loaded"]
     assert [o["file"] for o in rejected] == ["ZZ_002_2016-17.csv"]
     assert "ZZ_002_2016-17.csv was rejected" in rejected[0]["message"]
-    assert ingest.rejected_outcomes([outcomes, None]) == rejected
+    assert landing_tasks.rejected_outcomes([outcomes, None]) == rejected
     for o in (outcomes[0], outcomes[2]):
         assert submission(db, o["submission_id"])["status"] == "loaded"
-    assert [len(b) for b in ingest.batches(files, 2)] == [2, 1]
-    assert ingest.batch_label(files) == "ZZ_001_2016-17.csv … ZZ_003_2016-17.csv (3 files)"
+    assert [len(b) for b in landing_tasks.batches(files, 2)] == [2, 1]
+    assert landing_tasks.batch_label(files) == "ZZ_001_2016-17.csv … ZZ_003_2016-17.csv (3 files)"
 
 
 # --- duplicates, resubmissions, reruns -----------------------------------------------------------

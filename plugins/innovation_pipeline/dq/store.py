@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from innovation_pipeline.dq.runner import SuiteOutcome
+from innovation_pipeline.dq.outcomes import SuiteOutcome
 
 
 def record(

@@ -9,7 +9,8 @@ from typing import Any
 from innovation_pipeline import warehouse
 from innovation_pipeline.contracts import Contract, load_contracts
 from innovation_pipeline.dq import store
-from innovation_pipeline.dq.runner import SuiteOutcome, Validator
+from innovation_pipeline.dq.outcomes import SuiteOutcome
+from innovation_pipeline.dq.runner import Validator
 from innovation_pipeline.dq.schema import ensure_dq_schema
 from innovation_pipeline.dq.suites import ROW_COUNT_HIGH, ROW_COUNT_LOW, landing_suite, mart_suites
 
