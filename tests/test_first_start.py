@@ -227,3 +227,31 @@ def test_the_callers_settings_win_and_secrets_survive_a_restart(
 
 def test_the_components_run_the_venvs_airflow() -> None:
     assert Path(local_airflow.airflow_binary()).parent == Path(sys.executable).parent
+
+
+def test_the_scheduler_forks_its_tasks_with_cosmos_dbt_and_gx_imported() -> None:
+    """The scheduler (whose forks run the LocalExecutor's tasks) and the DAG processor start
+    through ``preloaded_airflow``, which imports the task modules before Airflow runs."""
+    for name in local_airflow.PRELOADED_COMPONENTS:
+        assert local_airflow.component_command(name)[1:] == [
+            "-m",
+            "innovation_pipeline.orchestration.preloaded_airflow",
+            name,
+        ]
+    assert local_airflow.component_command("api-server") == [local_airflow.airflow_binary(), "api-server"]
+    # The module runs Airflow's own command line (here `airflow version`) after the imports.
+    probe = (
+        "import atexit, sys\n"
+        "wanted = ('great_expectations', 'cosmos.operators.local', 'dbt.cli.main')\n"
+        "atexit.register(lambda: print('PRELOADED', *[m for m in wanted if m in sys.modules]))\n"
+        "sys.argv = ['preloaded_airflow', 'version']\n"
+        "from innovation_pipeline.orchestration import preloaded_airflow\n"
+        "preloaded_airflow.main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=600, env=dict(os.environ)
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert any(line.strip().startswith("3.") for line in lines), done.stdout  # Airflow's version
+    assert "PRELOADED great_expectations cosmos.operators.local dbt.cli.main" in lines, done.stdout

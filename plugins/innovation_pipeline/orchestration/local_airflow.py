@@ -11,6 +11,8 @@ in a process group of its own, with the project's settings and:
 - every DAG unpaused when it first appears: the ingest DAGs run on their schedule (the first run
   at once) and land what is in their inboxes, and ``build_marts`` runs by itself on their Assets;
 - the simple auth manager with one ``admin`` user, whose generated password is printed;
+- the scheduler and the DAG processor with Cosmos, dbt and GX imported before they fork their
+  task and parsing processes (:mod:`.preloaded_airflow`);
 - Ctrl-C or SIGTERM stops every component and every task process they started.
 
 Each component logs to ``$AIRFLOW_HOME/logs/<component>.log``; the console shows this module's
@@ -39,6 +41,18 @@ ADMIN_USER = "admin"
 def airflow_binary() -> str:
     """The ``airflow`` of this interpreter's environment, not whichever is first on ``PATH``."""
     return str(Path(sys.executable).with_name("airflow"))
+
+
+#: Components whose child processes run tasks or parse DAGs: started with the task modules
+#: imported first (:mod:`.preloaded_airflow`), so each fork does not import them again.
+PRELOADED_COMPONENTS = ("scheduler", "dag-processor")
+
+
+def component_command(name: str) -> list[str]:
+    """The command line that starts one Airflow component."""
+    if name in PRELOADED_COMPONENTS:
+        return [sys.executable, "-m", "innovation_pipeline.orchestration.preloaded_airflow", name]
+    return [airflow_binary(), name]
 
 
 def parallelism(cores: int | None = None) -> int:
@@ -186,7 +200,7 @@ class LocalAirflow:
             log = self.home / "logs" / f"{name}.log"
             with log.open("ab") as handle:
                 popen = subprocess.Popen(
-                    [airflow_binary(), name],
+                    component_command(name),
                     env=dict(self.env),
                     stdout=handle,
                     stderr=subprocess.STDOUT,
