@@ -242,7 +242,8 @@ def test_the_scheduler_forks_its_tasks_with_cosmos_dbt_and_gx_imported() -> None
     # The module runs Airflow's own command line (here `airflow version`) after the imports.
     probe = (
         "import atexit, sys\n"
-        "wanted = ('great_expectations', 'cosmos.operators.local', 'dbt.cli.main')\n"
+        "wanted = ('great_expectations', 'cosmos.operators.local', 'dbt.cli.main',"
+        " 'innovation_pipeline.dq.airflow_plugin')\n"
         "atexit.register(lambda: print('PRELOADED', *[m for m in wanted if m in sys.modules]))\n"
         "sys.argv = ['preloaded_airflow', 'version']\n"
         "from innovation_pipeline.orchestration import preloaded_airflow\n"
@@ -254,4 +255,5 @@ def test_the_scheduler_forks_its_tasks_with_cosmos_dbt_and_gx_imported() -> None
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.splitlines()
     assert any(line.strip().startswith("3.") for line in lines), done.stdout  # Airflow's version
-    assert "PRELOADED great_expectations cosmos.operators.local dbt.cli.main" in lines, done.stdout
+    preloaded = "great_expectations cosmos.operators.local dbt.cli.main innovation_pipeline.dq.airflow_plugin"
+    assert f"PRELOADED {preloaded}" in lines, done.stdout

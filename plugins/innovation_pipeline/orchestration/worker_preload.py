@@ -20,13 +20,16 @@ import importlib
 
 #: What a dbt task of build_marts imports on start: Cosmos's operators, dbtRunner (which Cosmos
 #: invokes in the task process) and the adapter of the warehouse profile; what a GX task (an
-#: ingest DAG's validate, the marts' validate and report) imports; then the DAG factories.
+#: ingest DAG's validate, the marts' validate and report) imports; the report plugin, which every
+#: task process loads with Airflow's plugins (its module builds the report's FastAPI app); then
+#: the DAG factories.
 PRELOADED = (
     "cosmos.operators.local",
     "dbt.cli.main",
     "dbt.adapters.postgres",
     "great_expectations",
     "innovation_pipeline.dq.validate",
+    "innovation_pipeline.dq.airflow_plugin",
     "innovation_pipeline.orchestration.ingest",
     "innovation_pipeline.orchestration.marts",
 )
