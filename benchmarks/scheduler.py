@@ -169,7 +169,7 @@ def run(work: Path, years: int) -> dict[str, Any]:
         docs = _wait(lambda: run_after("publish_docs", last_docs), 600, "the publish_docs run", airflow)
         tasks = _query(
             meta,
-            "select task_id, extract(epoch from end_date - start_date) from task_instance ti"
+            "select ti.task_id, extract(epoch from ti.end_date - ti.start_date) from task_instance ti"
             " join dag_run dr on dr.dag_id = ti.dag_id and dr.run_id = ti.run_id where dr.id = %s",
             (marts[0],),
         )
