@@ -10,7 +10,7 @@
 -- Shared outcome measures per district and school year, plus each state's State Total row kept
 -- as reported (is_state_total), after small-cell suppression. Incremental by school year: a new
 -- outcome submission rebuilds its year only; a changed threshold rebuilds the years it touches.
-{%- set cell_keys = ['state', 'district_id', 'is_state_total', 'school_year'] %}
+{% set cell_keys = ['state', 'district_id', 'is_state_total', 'school_year'] %}
 
 with
 
@@ -45,30 +45,10 @@ definitions as (
 
 base as (
 
-    select
-        outcomes_long.state,
-        outcomes_long.district_id,
-        outcomes_long.row_kind = 'state_total' as is_state_total,
-        outcomes_long.school_year,
-        outcomes_long.source,
-        outcomes_long.measure_id,
-        outcomes_long.value,
-        outcomes_long.is_suppressed_at_source,
-        outcomes_long.source_marker,
-        outcomes_long.value_lower,
-        outcomes_long.value_upper,
-        definitions.value_type,
-        definitions.suppression_rule,
-        definitions.numerator_measure_id,
-        definitions.denominator_measure_id,
-        {{ threshold_or_default('thresholds.threshold') }} as threshold,
-        outcomes_long.last_submission_id,
-        outcomes_long.loaded_at
-    from outcomes_long
-    inner join definitions
-        on outcomes_long.measure_id = definitions.measure_id
-    left join thresholds
-        on outcomes_long.state = thresholds.state
+    {{ cells_with_definitions(
+        'outcomes_long',
+        ['state', 'district_id', 'school_year', 'source'] + district_cell_columns(),
+        ["outcomes_long.row_kind = 'state_total' as is_state_total"]) }}
 
 ),
 
