@@ -19,3 +19,12 @@
     {%- for entry in contract_registry() if entry.source == source_name %}{{ return(entry) }}{% endfor -%}
     {{ exceptions.raise_compiler_error('no contract for source ' ~ source_name) }}
 {%- endmacro %}
+
+{#- The union of every registered source's district-measures model of one kind (`program` or
+    `outcomes`): the body of the intermediate union models. -#}
+{% macro union_measures_models(kind) -%}
+    {%- for entry in contract_registry() if entry.kind == kind and entry.measures_model %}
+    select * from {{ ref(entry.measures_model) }}
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+{%- endmacro %}

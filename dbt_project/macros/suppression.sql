@@ -284,3 +284,40 @@ Rules, in order (the reason is published in suppression_reason):
 {% macro threshold_or_default(threshold) -%}
     coalesce({{ threshold }}, {{ var('suppression_threshold_default') | int }})
 {%- endmacro %}
+
+
+{#- The body of a CTE: each row of `cells` beside its measure's definition (seeds/measures.csv:
+    value type, suppression rule, numerator and denominator) and its state's small-cell threshold,
+    the columns small_cell_suppression and with_ratio_cells read besides the cell's own. The one
+    place a cell meets its definition and threshold, for the facts (district cells) and the
+    comparison (group cells) alike. `columns`: the cell's own columns, by name; `expressions`:
+    further select expressions, as written (they may read `definitions`). -#}
+{% macro cells_with_definitions(cells, columns, expressions=[], definitions='definitions', thresholds='thresholds') -%}
+    select
+        {%- for column in columns %}
+        {{ cells }}.{{ column }},
+        {%- endfor %}
+        {%- for expression in expressions %}
+        {{ expression }},
+        {%- endfor %}
+        {{ definitions }}.value_type,
+        {{ definitions }}.suppression_rule,
+        {{ definitions }}.numerator_measure_id,
+        {{ definitions }}.denominator_measure_id,
+        {{ threshold_or_default(thresholds ~ '.threshold') }} as threshold
+    from {{ cells }}
+    inner join {{ definitions }}
+        on {{ cells }}.measure_id = {{ definitions }}.measure_id
+    left join {{ thresholds }}
+        on {{ cells }}.state = {{ thresholds }}.state
+{%- endmacro %}
+
+{#- The columns of a reported district cell (int_program_measures__unioned and
+    int_district_outcomes__unioned) besides its keys, as the facts pass them to
+    cells_with_definitions. -#}
+{% macro district_cell_columns() -%}
+    {{ return([
+        'measure_id', 'value', 'is_suppressed_at_source', 'source_marker', 'value_lower', 'value_upper',
+        'last_submission_id', 'loaded_at'
+    ]) }}
+{%- endmacro %}

@@ -26,10 +26,7 @@ partitions_to_rebuild as (
 
 unioned as (
 
-    {% for entry in contract_registry() if entry.kind == 'program' and entry.measures_model %}
-    select * from {{ ref(entry.measures_model) }}
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    {{ union_measures_models('program') }}
 
 )
 

@@ -17,6 +17,8 @@
 -- cells, so a new submission (a program's or an outcome feed's) rebuilds its school year for
 -- every program, and the years before are not rebuilt; a changed threshold rebuilds the years
 -- of the state it touches.
+-- The two district groups, side by side in this order: each publishes the same five columns.
+{% set district_groups = ['participating', 'non_participating'] %}
 
 with
 
@@ -41,11 +43,14 @@ years_to_rebuild as (
 {% endif %}
 
 -- Regular school districts only: a charter, a BOCES or a state-run school is not compared with
--- districts (its figures stay in the fact marts, typed by dim_district.lea_type).
+-- districts (its figures stay in the fact marts, typed by dim_district.lea_type). Read from the
+-- dimension table, not the staging view: the view's coalesce(lea_type, ...) filter has no
+-- statistics, the planner took the 2,708 regular districts for 16 and joined the history's cells
+-- in nested loops.
 regular_districts as (
 
-    select district_id from {{ ref('stg_ref__districts') }}
-    where lea_type = 'regular'
+    select district_id from {{ ref('dim_district') }}
+    where is_regular_district
 
 ),
 
@@ -163,6 +168,9 @@ district_cells as (
 
 -- Per district, the numerator and count behind of every rate and ratio: a reported rate's
 -- numerator is rate x count behind; a rate not reported is derived from its two counts.
+-- A rate's count behind is the same district cell's denominator measure (part_keys: the cell
+-- but its measure).
+{% set part_keys = ['program_id', 'school_year', 'district_group', 'district_id'] %}
 ratio_candidates as (
 
     select
@@ -182,10 +190,9 @@ ratio_candidates as (
     left join district_cells as denominators
         on
             definitions.denominator_measure_id = denominators.measure_id
-            and rates.program_id = denominators.program_id
-            and rates.school_year = denominators.school_year
-            and rates.district_group = denominators.district_group
-            and rates.district_id = denominators.district_id
+            {% for key in part_keys %}
+            and rates.{{ key }} = denominators.{{ key }}
+            {% endfor %}
     where definitions.value_type in ('rate', 'ratio')
 
     union all
@@ -207,10 +214,9 @@ ratio_candidates as (
     inner join district_cells as denominators
         on
             definitions.denominator_measure_id = denominators.measure_id
-            and numerators.program_id = denominators.program_id
-            and numerators.school_year = denominators.school_year
-            and numerators.district_group = denominators.district_group
-            and numerators.district_id = denominators.district_id
+            {% for key in part_keys %}
+            and numerators.{{ key }} = denominators.{{ key }}
+            {% endfor %}
     where definitions.value_type in ('rate', 'ratio')
 
 ),
@@ -339,32 +345,18 @@ group_cells as (
 
 cells as (
 
-    select
-        group_cells.program_id,
-        group_cells.state,
-        group_cells.school_year,
-        group_cells.district_group,
-        group_cells.measure_id,
-        group_cells.value,
-        group_cells.is_suppressed_at_source and group_cells.value is null as is_suppressed_at_source,
-        cast(null as text) as source_marker,
-        cast(null as numeric(24, 8)) as value_lower,
-        cast(null as numeric(24, 8)) as value_upper,
-        definitions.value_type,
-        definitions.suppression_rule,
-        definitions.numerator_measure_id,
-        definitions.denominator_measure_id,
-        {{ threshold_or_default('thresholds.threshold') }} as threshold,
-        group_cells.last_submission_id,
-        group_cells.loaded_at,
-        case when definitions.value_type = 'count' then group_cells.value else group_cells.count_behind end
-            as count_behind,
-        group_cells.numerator
-    from group_cells
-    inner join definitions
-        on group_cells.measure_id = definitions.measure_id
-    left join thresholds
-        on group_cells.state = thresholds.state
+    {{ cells_with_definitions(
+        'group_cells',
+        ['program_id', 'state', 'school_year', 'district_group', 'measure_id', 'value', 'last_submission_id',
+         'loaded_at', 'numerator'],
+        [
+            'group_cells.is_suppressed_at_source and group_cells.value is null as is_suppressed_at_source',
+            'cast(null as text) as source_marker',
+            'cast(null as numeric(24, 8)) as value_lower',
+            'cast(null as numeric(24, 8)) as value_upper',
+            "case when definitions.value_type = 'count' then group_cells.value else group_cells.count_behind end"
+            ~ ' as count_behind',
+        ]) }}
     where group_cells.value is not null or group_cells.is_suppressed_at_source
 
 ),
@@ -389,20 +381,15 @@ published as (
 
 ),
 
-participating as (
+{% for group in district_groups %}
+{{ group }} as (
 
     select * from published
-    where district_group = 'participating'
+    where district_group = '{{ group }}'
 
 ),
 
-non_participating as (
-
-    select * from published
-    where district_group = 'non_participating'
-
-),
-
+{% endfor %}
 compared as (
 
     select
@@ -410,16 +397,13 @@ compared as (
         coalesce(participating.program_id, non_participating.program_id) as program_id,
         coalesce(participating.school_year, non_participating.school_year) as school_year,
         coalesce(participating.measure_id, non_participating.measure_id) as measure_id,
-        participating.value as participating_value,
-        participating.count_behind as participating_count,
-        participating.districts_reporting as participating_districts_reporting,
-        coalesce(participating.is_suppressed, false) as participating_is_suppressed,
-        participating.suppression_reason as participating_suppression_reason,
-        non_participating.value as non_participating_value,
-        non_participating.count_behind as non_participating_count,
-        non_participating.districts_reporting as non_participating_districts_reporting,
-        coalesce(non_participating.is_suppressed, false) as non_participating_is_suppressed,
-        non_participating.suppression_reason as non_participating_suppression_reason,
+        {% for group in district_groups %}
+        {{ group }}.value as {{ group }}_value,
+        {{ group }}.count_behind as {{ group }}_count,
+        {{ group }}.districts_reporting as {{ group }}_districts_reporting,
+        coalesce({{ group }}.is_suppressed, false) as {{ group }}_is_suppressed,
+        {{ group }}.suppression_reason as {{ group }}_suppression_reason,
+        {% endfor %}
         coalesce(participating.suppression_threshold, non_participating.suppression_threshold)
             as suppression_threshold
     from participating
@@ -438,18 +422,14 @@ select
     cast(compared.measure_id as text) as measure_id,
     cast(definitions.measure_group as text) as measure_group,
     cast(definitions.unit as text) as unit,
-    cast({{ published_number('compared.participating_value', 'definitions.value_type') }} as numeric)
-        as participating_value,
-    cast(compared.participating_count as bigint) as participating_count,
-    cast(compared.participating_districts_reporting as integer) as participating_districts_reporting,
-    cast(compared.participating_is_suppressed as boolean) as participating_is_suppressed,
-    cast(compared.participating_suppression_reason as text) as participating_suppression_reason,
-    cast({{ published_number('compared.non_participating_value', 'definitions.value_type') }} as numeric)
-        as non_participating_value,
-    cast(compared.non_participating_count as bigint) as non_participating_count,
-    cast(compared.non_participating_districts_reporting as integer) as non_participating_districts_reporting,
-    cast(compared.non_participating_is_suppressed as boolean) as non_participating_is_suppressed,
-    cast(compared.non_participating_suppression_reason as text) as non_participating_suppression_reason,
+    {% for group in district_groups %}
+    cast({{ published_number('compared.' ~ group ~ '_value', 'definitions.value_type') }} as numeric)
+        as {{ group }}_value,
+    cast(compared.{{ group }}_count as bigint) as {{ group }}_count,
+    cast(compared.{{ group }}_districts_reporting as integer) as {{ group }}_districts_reporting,
+    cast(compared.{{ group }}_is_suppressed as boolean) as {{ group }}_is_suppressed,
+    cast(compared.{{ group }}_suppression_reason as text) as {{ group }}_suppression_reason,
+    {% endfor %}
     -- the difference of the two published (rounded) values, so it agrees with them exactly
     cast(
         {{ published_number('compared.participating_value', 'definitions.value_type') }}

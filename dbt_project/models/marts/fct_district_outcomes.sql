@@ -10,6 +10,7 @@
 -- Shared outcome measures per district and school year, plus each state's State Total row kept
 -- as reported (is_state_total), after small-cell suppression. Incremental by school year: a new
 -- outcome submission rebuilds its year only; a changed threshold rebuilds the years it touches.
+{% set cell_keys = ['state', 'district_id', 'is_state_total', 'school_year'] %}
 
 with
 
@@ -44,38 +45,18 @@ definitions as (
 
 base as (
 
-    select
-        outcomes_long.state,
-        outcomes_long.district_id,
-        outcomes_long.row_kind = 'state_total' as is_state_total,
-        outcomes_long.school_year,
-        outcomes_long.source,
-        outcomes_long.measure_id,
-        outcomes_long.value,
-        outcomes_long.is_suppressed_at_source,
-        outcomes_long.source_marker,
-        outcomes_long.value_lower,
-        outcomes_long.value_upper,
-        definitions.value_type,
-        definitions.suppression_rule,
-        definitions.numerator_measure_id,
-        definitions.denominator_measure_id,
-        {{ threshold_or_default('thresholds.threshold') }} as threshold,
-        outcomes_long.last_submission_id,
-        outcomes_long.loaded_at
-    from outcomes_long
-    inner join definitions
-        on outcomes_long.measure_id = definitions.measure_id
-    left join thresholds
-        on outcomes_long.state = thresholds.state
+    {{ cells_with_definitions(
+        'outcomes_long',
+        ['state', 'district_id', 'school_year', 'source'] + district_cell_columns(),
+        ["outcomes_long.row_kind = 'state_total' as is_state_total"]) }}
 
 ),
 
-{{ with_ratio_cells('base', ['state', 'district_id', 'is_state_total', 'school_year'], 'definitions') }},
+{{ with_ratio_cells('base', cell_keys, 'definitions') }},
 
 {{ small_cell_suppression(
     'base__with_ratios',
-    ['state', 'district_id', 'is_state_total', 'school_year'],
+    cell_keys,
     ['state', 'is_state_total', 'school_year']) }}
 
 select
@@ -101,10 +82,9 @@ select
 from base__with_ratios__published as published
 left join {{ ref('dim_district') }} as districts
     on published.district_id = districts.district_id
+-- One hashable cell key (a State Total's district is null): `is not distinct from` on the
+-- district made this join compare every district of a state, year and measure with every other.
 left join base
     on
         published.measure_id = base.measure_id
-        and published.state = base.state
-        and published.district_id is not distinct from base.district_id
-        and published.is_state_total = base.is_state_total
-        and published.school_year = base.school_year
+        and {{ cell_key('published', cell_keys) }} = {{ cell_key('base', cell_keys) }}

@@ -12,6 +12,7 @@
 -- year (complementary suppression needs the whole partition), so history is not rebuilt. A
 -- superseded submission's rows leave with the rebuild, as staging only reads current submissions.
 -- A partition is also rebuilt when its state's threshold changed (seed or --vars).
+{% set cell_keys = ['program_id', 'state', 'district_id', 'school_year'] %}
 
 with
 
@@ -51,37 +52,15 @@ definitions as (
 
 base as (
 
-    select
-        measures_long.program_id,
-        measures_long.state,
-        measures_long.district_id,
-        measures_long.school_year,
-        measures_long.measure_id,
-        measures_long.value,
-        measures_long.is_suppressed_at_source,
-        measures_long.source_marker,
-        measures_long.value_lower,
-        measures_long.value_upper,
-        definitions.value_type,
-        definitions.suppression_rule,
-        definitions.numerator_measure_id,
-        definitions.denominator_measure_id,
-        {{ threshold_or_default('thresholds.threshold') }} as threshold,
-        measures_long.last_submission_id,
-        measures_long.loaded_at
-    from measures_long
-    inner join definitions
-        on measures_long.measure_id = definitions.measure_id
-    left join thresholds
-        on measures_long.state = thresholds.state
+    {{ cells_with_definitions('measures_long', cell_keys + district_cell_columns()) }}
 
 ),
 
-{{ with_ratio_cells('base', ['program_id', 'state', 'district_id', 'school_year'], 'definitions') }},
+{{ with_ratio_cells('base', cell_keys, 'definitions') }},
 
 {{ small_cell_suppression(
     'base__with_ratios',
-    ['program_id', 'state', 'district_id', 'school_year'],
+    cell_keys,
     ['program_id', 'state', 'school_year']) }}
 
 select
