@@ -273,7 +273,9 @@ def cosmos_pre_execute(context: Any) -> None:
     nodes of sources that are not fresh), so each node's task ends skipped instead of waiting.
 
     The producer reads ``select``/``exclude`` when it builds its command in ``execute`` (after
-    templates are rendered), so setting them here takes effect; a retry reads the same plan."""
+    templates are rendered), so setting them here takes effect. A retried producer reads the same
+    plan from prepare's XCom: Cosmos's producer then skips itself (no second ``dbt build``), the
+    selected nodes' tasks run their own node, the others end skipped again, and nothing is recorded."""
     task = context["task"]
     if not _is_producer(task):
         return
