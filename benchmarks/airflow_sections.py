@@ -194,9 +194,12 @@ def scheduler_part(bench: Bench, years: int) -> tuple[list[str], list[str], dict
         f"| landing: the ingest run, queued → ended | {r['landing_seconds']:.1f} |",
         f"| the raw Asset event → build_marts queued | {r['handover_seconds']:.1f} |",
         f"| marts: build_marts, queued → ended ({r['marts_tasks']} tasks; producer's dbt build "
-        f"{r['marts_producer_seconds']:.1f} s, {r['marts_node_tasks']} node tasks) | {r['marts_seconds']:.1f} |",
+        f"{r['marts_producer_seconds']:.1f} s, {r['marts_node_tasks']} node tasks, "
+        f"{r.get('marts_node_tasks_skipped', 0)} of them skipped: not selected) | {r['marts_seconds']:.1f} |",
         f"| **file dropped → marts updated** | **{r['seconds']:.1f}** |",
         f"| (after it, off the target: publish_docs) | {r['docs_seconds']:.1f} |",
+        "",
+        f"What the build's dbt ran (audit.marts_finished_builds): `{r.get('marts_selection') or 'not recorded'}`.",
     ]
     verdict = "met" if r["seconds"] < TARGET_SECONDS else f"MISSED by {r['seconds'] - TARGET_SECONDS:.0f} s"
     rows = [

@@ -133,6 +133,17 @@ def test_marts_dag_runs_dbt_then_gx_on_any_raw_asset(dagbag) -> None:  # type: i
     # Every model task runs after the seeds it depends on, and before the GX check of the marts.
     validate = dag.get_task("validate")
     assert {t for t in validate.get_flat_relative_ids(upstream=True) if t.startswith("dbt.")} == dbt_tasks
+    # The producer builds only what prepare's plan selects and records the build once it succeeded
+    # (marts_selection.py); the node tasks it leaves out end skipped, which neither the node tasks
+    # after them nor the GX check of the marts take as a failure.
+    from innovation_pipeline.orchestration import marts_selection
+
+    assert producer._pre_execute_hook is marts_selection.cosmos_pre_execute
+    assert producer._post_execute_hook is marts_selection.cosmos_post_execute
+    assert validate.trigger_rule == TriggerRule.NONE_FAILED
+    for task_id in dbt_tasks - {producer.task_id}:
+        rule = dag.get_task(task_id).trigger_rule
+        assert rule in (TriggerRule.ALL_DONE, TriggerRule.NONE_FAILED), (task_id, rule)
     # Airflow normalizes the URI (a trailing slash); compare with an Asset built the same way.
     assert [a.uri for a in dag.get_task("publish").outlets] == [Asset("warehouse://marts").uri]
     assert "validate" in dag.get_task("publish").upstream_task_ids

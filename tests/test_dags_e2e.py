@@ -279,6 +279,53 @@ def test_outputs_are_written(first_run: dict[str, Run]) -> None:
     assert any(out.rglob("index.html"))
 
 
+PRODUCER = "dbt.dbt_producer_watcher"
+#: A district file the module's first runs did not stage (_subset): a district new to the marts.
+NEW_FILE = "KY_LLL_797_SY2022.csv"
+NEW_DISTRICT = "KY-797"
+
+
+def _node_states(run: Run) -> dict[str, str]:
+    """The state of each dbt node's task (``<node>.run``, ``.seed``, ``.test``), Cosmos's own aside."""
+    return {
+        task_id.removeprefix("dbt."): state
+        for (task_id, _), state in run.tasks.items()
+        if task_id.startswith("dbt.") and not task_id.startswith(PRODUCER)
+    }
+
+
+def _last_finished_build(conn: Any) -> str:
+    row = conn.execute(
+        "select selection from audit.marts_finished_builds order by build_seq desc limit 1"
+    ).fetchone()
+    return str(row[0]) if row else ""
+
+
+def _marts_rows(conn: Any) -> dict[str, set[tuple[Any, ...]]]:
+    """Every mart table's rows, without the lineage columns a selected build legitimately moves."""
+    from psycopg import sql
+
+    lineage = {"built_through_submission_id", "loaded_at", "last_submission_id"}
+    columns: dict[str, list[str]] = {}
+    for table, column in conn.execute(
+        "select c.table_name, c.column_name from information_schema.columns c"
+        " join information_schema.tables t using (table_schema, table_name)"
+        " where c.table_schema = 'marts' and t.table_type = 'BASE TABLE' order by c.ordinal_position"
+    ).fetchall():
+        if column not in lineage:
+            columns.setdefault(table, []).append(column)
+    return {
+        table: set(
+            conn.execute(
+                sql.SQL("select {} from {}").format(
+                    sql.SQL(", ").join(sql.Identifier(c) for c in cols), sql.Identifier("marts", table)
+                )
+            ).fetchall()
+        )
+        for table, cols in columns.items()
+    }
+
+
 def _warehouse_state(conn: Any) -> dict[str, Any]:
     """Row counts and content hashes of everything the pipeline writes, but the run logs."""
     from psycopg import sql
@@ -315,15 +362,98 @@ def test_a_rerun_changes_nothing(first_run: dict[str, Run], dags: dict[str, Any]
         assert run.states("publish") == {"": "skipped"}, dag_id
         assert run.states("validate") == {"": "success"}, dag_id
     assert _warehouse_state(conn) == before
-    # The marts rebuilt all the same (as a manual trigger would): same rows, to the byte.
+    # A manual trigger: nothing arrived since the last build, so dbt runs nothing, every node's task
+    # ends skipped, and the marts are still validated and published.
     marts = _run(dags[MARTS_DAG])
     assert marts.state == "success", marts.tasks
     assert marts.states("validate") == {"": "success"}
+    assert marts.states("publish") == {"": "success"}
+    assert marts.states(PRODUCER) == {"": "success"}
+    assert set(_node_states(marts).values()) == {"skipped"}, _node_states(marts)
+    assert _last_finished_build(conn) == "nothing"
     after = _warehouse_state(conn)
-    # A build records its own snapshot row; everything it built must be what it was.
+    # A build records its own snapshot row and, once it succeeded, its selection; the marts must be
+    # what they were.
     for state in (before, after):
         state.pop("audit.marts_builds", None)
+        state.pop("audit.marts_finished_builds", None)
     assert after == before
+
+
+def test_a_new_file_rebuilds_only_its_downstream(
+    first_run: dict[str, Run], dags: dict[str, Any], conn: Any, sample_inbox: SampleInbox, tmp_path: Path
+) -> None:
+    """After one new district file, ``build_marts`` runs only the tables downstream of its source
+    (orchestration/marts_selection.py): the producer's ``dbt build`` gets the selection, the tasks of
+    the nodes left out end skipped, and the marts equal what a full rebuild makes of the same data."""
+    from sample_warehouse import run_dbt
+
+    from innovation_pipeline.demo import stage_samples
+
+    # The module's first build had no finished build before it: everything.
+    first = conn.execute(
+        "select selection from audit.marts_finished_builds order by build_seq limit 1"
+    ).fetchone()
+    assert first == ("everything",)
+    assert first_run[MARTS_DAG].states(PRODUCER) == {"": "success"}
+    assert "skipped" not in set(_node_states(first_run[MARTS_DAG]).values())
+
+    def new_district_rows() -> int:
+        return int(
+            conn.execute(
+                "select count(*) from marts.fct_program_participation"
+                " where program_id = 'ky_local_labs' and district_id = %s",
+                (NEW_DISTRICT,),
+            ).fetchone()[0]
+        )
+
+    assert new_district_rows() == 0
+    assert stage_samples(sample_inbox.folder, include=lambda p: p.name == NEW_FILE) == 1
+    ingest = _run(dags["ingest_ky_local_labs"])
+    assert ingest.state == "success", ingest.tasks
+    assert ingest.states("publish") == {"": "success"}
+
+    marts = _run(dags[MARTS_DAG])
+    assert marts.state == "success", marts.tasks
+    # The source's tables, the submission audit's, and those on the landing checks (the ingest run
+    # validated the new submission).
+    assert _last_finished_build(conn) == (
+        "--select source:raw.ky_local_labs+ submission_quality dim_school_year"
+        " source:dq.validation_runs+ source:dq.expectation_results+ --exclude config.materialized:view"
+    )
+    nodes = _node_states(marts)
+    ran = {name for name, state in nodes.items() if state == "success"}
+    skipped = {name for name, state in nodes.items() if state == "skipped"}
+    assert ran | skipped == set(nodes), nodes
+    # Built: the tables on the source (the programs' union, the marts), and the submission audit's.
+    assert {
+        "int_program_measures__unioned.run",
+        "fct_program_participation.run",
+        "fct_program_participation.test",
+        "cross_state_program_comparison.run",
+        "submission_quality.run",
+        "dim_school_year.run",
+    } <= ran, sorted(ran)
+    # Left alone: the views (the source's own staging too), the other sources' tables, the seeds
+    # (their tests ran if they also test a table that was built: a mart's relationships to them).
+    assert {
+        "stg_ky_local_labs__competency_defenses.run",
+        "stg_ky_local_labs__competency_defenses.test",
+        "int_ky_local_labs__district_measures.run",
+        "int_wa_mastery_learning__district_measures.run",
+        "int_state_outcomes__district_measures.run",
+        "programs.seed",
+        "measures.seed",
+    } <= skipped, sorted(skipped)
+    assert marts.states("validate") == {"": "success"}
+    assert marts.states("publish") == {"": "success"}
+    assert new_district_rows() > 0
+
+    # A full rebuild of the same data makes the same marts.
+    selected = _marts_rows(conn)
+    full = run_dbt(tmp_path, "run", "--full-refresh")
+    assert full.returncode == 0, full.output[-6000:]
+    assert _marts_rows(conn) == selected
 
 
 def test_a_reprocess_run_relands_the_archive(

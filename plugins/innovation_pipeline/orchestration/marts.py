@@ -20,7 +20,7 @@ from airflow.sdk import DAG, AssetAny, TriggerRule, task
 
 from innovation_pipeline.contracts import contract_paths
 from innovation_pipeline.marts_snapshot import DBT_VAR as DBT_SNAPSHOT_VAR
-from innovation_pipeline.orchestration import callbacks, config, dbt_project, docs
+from innovation_pipeline.orchestration import callbacks, config, dbt_project, docs, marts_selection
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +57,18 @@ SNAPSHOT_VARS = {
 
 
 def prepare_build(run_id: str) -> dict[str, Any]:
-    """Prepare the warehouse for dbt and pin this run's snapshot (the same one when retried)."""
+    """Prepare the warehouse for dbt, pin this run's snapshot (the same one when retried) and plan
+    which models the build runs: those downstream of what changed since the last finished build
+    (marts_selection.py; the dbt producer reads the plan from this XCom)."""
     from innovation_pipeline.marts_snapshot import take_marts_snapshot
     from innovation_pipeline.warehouse_setup import prepare_warehouse
 
     tables = prepare_warehouse()
     as_of = take_marts_snapshot(f"airflow:{config.MARTS_DAG_ID}:{run_id}", "Airflow build_marts")
     log.info("this build reads submissions up to id %s; later ones wait for the next run", as_of)
-    return {DBT_SNAPSHOT_VAR: as_of, "raw_tables": tables}
+    plan = marts_selection.plan_build(as_of, {DBT_SNAPSHOT_VAR: as_of})
+    log.info("dbt build %s: %s", " ".join(plan.dbt_args()) or "of every model", plan.reason)
+    return {DBT_SNAPSHOT_VAR: as_of, "raw_tables": tables, marts_selection.PLAN_XCOM_KEY: plan.to_xcom()}
 
 
 def _transform_args() -> dict[str, Any]:
@@ -165,7 +169,14 @@ def dbt_task_group(manifest: Path) -> Any:
             emit_datasets=False,
         ),
         # The queue is set on every task of the group afterwards (on_transform_queue), Cosmos's own too.
-        operator_args={"install_deps": False, "vars": SNAPSHOT_VARS},
+        # The hooks act on the watcher producer only: it builds what prepare's plan selects, and
+        # records the build once it succeeded (marts_selection.py).
+        operator_args={
+            "install_deps": False,
+            "vars": SNAPSHOT_VARS,
+            "pre_execute": marts_selection.cosmos_pre_execute,
+            "post_execute": marts_selection.cosmos_post_execute,
+        },
     )
 
 
@@ -177,6 +188,8 @@ def report_after_build(group: Any) -> None:
     waits forever for a build that never starts. After the build each one finds its node's result
     at its first look, needs no triggerer, and leaves the two cores to dbt while it builds.
     ``all_done``: when the build fails, each node task still reports its own node's outcome.
+    ``none_failed`` on the others: a node the build's selection left out ends skipped, and a
+    node built after it (a table on a view the selection leaves alone) still reports its own.
     """
     tasks = _tasks_of(group)
     ids = {t.task_id for t in tasks}
@@ -187,6 +200,8 @@ def report_after_build(group: Any) -> None:
         if not ids & set(node.upstream_task_ids):
             producer >> node
             node.trigger_rule = TriggerRule.ALL_DONE
+        else:
+            node.trigger_rule = TriggerRule.NONE_FAILED
 
 
 def on_transform_queue(group: Any) -> None:
@@ -247,7 +262,12 @@ def build_marts_dag(sources: list[str] | None = None) -> DAG:
             report_after_build(transform)
         on_transform_queue(transform)
 
-        @task(task_display_name="Validate marts (GX)", **_transform_args())
+        # none_failed: after a build that left nodes out (skipped), the marts are validated still.
+        @task(
+            task_display_name="Validate marts (GX)",
+            trigger_rule=TriggerRule.NONE_FAILED,
+            **_transform_args(),
+        )
         def validate() -> dict[str, Any]:
             return validate_marts()
 

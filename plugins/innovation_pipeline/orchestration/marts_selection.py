@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -35,6 +36,8 @@ import psycopg
 
 from innovation_pipeline.orchestration import dbt_project
 from innovation_pipeline.warehouse import connect
+
+log = logging.getLogger(__name__)
 
 #: What every selected run leaves out: views read their sources live, and their SQL is unchanged
 #: (a changed project runs everything).
@@ -70,9 +73,12 @@ class BuildPlan:
         return cls(**value)
 
     def dbt_args(self) -> list[str]:
-        """``--select``/``--exclude`` arguments for a dbt command ([] for everything)."""
+        """``--select``/``--exclude`` arguments for a dbt command ([] for everything; a selector
+        matching no node when there is nothing to do)."""
         if self.select is None:
             return []
+        if not self.select:
+            return ["--select", MATCH_NOTHING]
         args = ["--select", *self.select]
         if self.exclude:
             args += ["--exclude", *self.exclude]
@@ -100,7 +106,12 @@ def _reference_digest(conn: psycopg.Connection) -> str:
 def _dq_run_id(conn: psycopg.Connection) -> int:
     if conn.execute("select to_regclass('dq.validation_runs')").fetchone() == (None,):
         return 0
-    row = conn.execute("select coalesce(max(run_id), 0) from dq.validation_runs").fetchone()
+    # Submissions' checks only: the models read no other (submission_quality keeps the runs with a
+    # submission id), and the marts validation that follows every build would otherwise make the
+    # next build rebuild them although nothing arrived.
+    row = conn.execute(
+        "select coalesce(max(run_id), 0) from dq.validation_runs where submission_id is not null"
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -188,7 +199,7 @@ def record_finished_build(plan: BuildPlan, conn: psycopg.Connection | None = Non
             plan.as_of_submission_id,
             plan.reference_digest,
             plan.dq_run_id,
-            " ".join(plan.dbt_args()) or "everything",
+            "nothing" if plan.nothing_to_do else " ".join(plan.dbt_args()) or "everything",
         ),
     )
 
@@ -230,34 +241,80 @@ def models_not_selected(plan: BuildPlan, manifest_path: Path | None = None) -> l
 #: A selector that matches no node: a build with nothing to do still runs dbt once (start-up and
 #: parsing only), so that the marts DAG's per-node tasks all see the producer finish.
 MATCH_NOTHING = "tag:marts_selection_nothing_to_do"
+#: The key of the plan in the prepare task's XCom (a dict, also holding the snapshot variable).
 PLAN_XCOM_KEY = "marts_plan"
+PRODUCER_SUFFIX = "dbt_producer_watcher"
+SKIPPED = "skipped"
+
+
+def _status_key(unique_id: str) -> str:
+    # The key Cosmos's watcher producer pushes a node's result under, and its node tasks read.
+    return f"{unique_id.replace('.', '__')}_status"
+
+
+def _tests_status_key(unique_id: str) -> str:
+    # The key of a node's tests, aggregated (cosmos.operators._watcher.aggregation).
+    return f"{unique_id.replace('.', '__')}_tests_status"
+
+
+def _plan_of(context: Any) -> BuildPlan | None:
+    value = (context["ti"].xcom_pull(task_ids="prepare") or {}).get(PLAN_XCOM_KEY)
+    return BuildPlan.from_xcom(value) if value else None
+
+
+def _is_producer(task: Any) -> bool:
+    return bool(task.task_id.endswith(PRODUCER_SUFFIX))
 
 
 def cosmos_pre_execute(context: Any) -> None:
     """``pre_execute`` of the Cosmos watcher producer (the task whose id ends with
     ``dbt_producer_watcher``; a no-op for every other task): run only what the prepare task's plan
-    selects, and report every node left out as skipped, as Cosmos does for sources that are not
-    fresh, so each node's task shows what happened to it."""
+    selects, and report every node left out, and its tests, as skipped (as Cosmos does for the
+    nodes of sources that are not fresh), so each node's task ends skipped instead of waiting.
+
+    The producer reads ``select``/``exclude`` when it builds its command in ``execute`` (after
+    templates are rendered), so setting them here takes effect. A retried producer reads the same
+    plan from prepare's XCom: Cosmos's producer then skips itself (no second ``dbt build``), the
+    selected nodes' tasks run their own node, the others end skipped again, and nothing is recorded."""
     task = context["task"]
-    if not task.task_id.endswith("dbt_producer_watcher"):
+    if not _is_producer(task):
         return
-    ti = context["ti"]
-    value = (ti.xcom_pull(task_ids="prepare") or {}).get(PLAN_XCOM_KEY)
-    if not value:
+    plan = _plan_of(context)
+    if plan is None or plan.select is None:
         return
-    plan = BuildPlan.from_xcom(value)
-    if plan.select is None:
-        return
-    task.select = " ".join(plan.select) if plan.select else MATCH_NOTHING
+    args = plan.dbt_args()
+    task.select = " ".join(plan.select) or MATCH_NOTHING
     task.exclude = " ".join(plan.exclude) or None
+    log.info("the build runs %s (%s)", " ".join(args), plan.reason)
+    tested = getattr(task, "tests_per_model", None) or {}
+    ti = context["ti"]
     for uid in models_not_selected(plan):
-        ti.xcom_push(key=f"{uid.replace('.', '__')}_status", value={"status": "skipped", "outlet_uris": []})
+        ti.xcom_push(key=_status_key(uid), value={"status": SKIPPED, "outlet_uris": []})
+        if uid in tested:
+            ti.xcom_push(key=_tests_status_key(uid), value=SKIPPED)
 
 
 def cosmos_post_execute(context: Any, result: Any = None) -> None:
-    """``post_execute`` of the Cosmos watcher producer: its build succeeded, record the plan."""
-    if not context["task"].task_id.endswith("dbt_producer_watcher"):
+    """``post_execute`` of the Cosmos watcher producer (a no-op for every other task), which
+    Airflow calls only when its ``dbt build`` succeeded: record the plan as the last finished build.
+
+    Before that, a node that ran with only some of its tests (a test on a view the plan left out
+    is left out too) gets its tests' result from those that ran, or skipped when none did: Cosmos
+    reports a node's tests once all of them have finished, and its task would wait for the rest."""
+    task = context["task"]
+    if not _is_producer(task):
         return
-    value = (context["ti"].xcom_pull(task_ids="prepare") or {}).get(PLAN_XCOM_KEY)
-    if value:
-        record_finished_build(BuildPlan.from_xcom(value))
+    plan = _plan_of(context)
+    if plan is None:
+        return
+    if plan.select is not None:
+        expected: dict[str, list[str]] = getattr(task, "tests_per_model", None) or {}
+        collected: dict[str, dict[str, str]] = getattr(task, "test_results_per_model", None) or {}
+        left_out = set(models_not_selected(plan))
+        for uid, tests in expected.items():
+            seen = collected.get(uid, {})
+            if uid in left_out or len(seen) >= len(tests):
+                continue
+            # The build succeeded: every test that ran passed (or only warned).
+            context["ti"].xcom_push(key=_tests_status_key(uid), value="pass" if seen else SKIPPED)
+    record_finished_build(plan)
