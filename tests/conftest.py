@@ -303,6 +303,7 @@ def group_of_nodeid(nodeid: str) -> str:
     return xdist_group_of(nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py"))
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown when xdist is not loaded
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     """``--dist loadgroup`` with the groups above, by module name.
 
