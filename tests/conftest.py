@@ -345,12 +345,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(getattr(pytest.mark, tier_of(module, fixtures, marked)))
         item.add_marker(pytest.mark.xdist_group(xdist_group_of(module)))
 
-    def rank(item: pytest.Item) -> int:
+    def rank(item: pytest.Item) -> tuple[int, bool]:
+        # Within a group its slow tests first: xdist hands a worker its next group when one test of
+        # the current group is left, and that group would wait behind a slow last test while the
+        # other worker idles.
         module = _module_name(item)
+        slow = item.get_closest_marker("slow") is None
         if module in LONG_MODULES:
-            return LONG_MODULES.index(module)
+            return LONG_MODULES.index(module), slow
         if xdist_group_of(module) == SAMPLE_WAREHOUSE_GROUP:
-            return len(LONG_MODULES)
-        return len(LONG_MODULES) + 1
+            return len(LONG_MODULES), slow
+        return len(LONG_MODULES) + 1, slow
 
     items.sort(key=rank)  # stable: collection order within each rank
