@@ -34,9 +34,11 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 # Coverage of the package is reported at the end (settings in pyproject.toml). Two pytest-xdist
-# workers, each with its own PostgreSQL server and Airflow home: the long end-to-end modules run
-# side by side (tests/conftest.py starts them first and keeps each module on one worker).
-# TEST_WORKERS=0 runs everything in one process.
+# workers, each with its own PostgreSQL server and Airflow home. tests/conftest.py schedules whole
+# modules (their module-scoped DAG runs are set up once), one worker for the two modules that start
+# a whole Airflow deployment (never side by side), one group for the modules that read the shared
+# sample warehouse (built once), and starts the long modules first; measurements in the report of
+# issue 19's test-time work. TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 2
 test: install browser
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --cov --cov-report=term $(PYTEST_ARGS)

@@ -271,40 +271,90 @@ LONG_MODULES = (
     "test_onboarding_e2e",
     "test_marts_snapshot",
 )
-#: The group of the modules that read the session's ``sample_warehouse``: one xdist worker runs
-#: them all, so it is built once.
+#: The modules that start a whole Airflow deployment as processes (API server, scheduler, DAG
+#: processor, triggerer, a Celery worker) and wait for its runs. Their components poll and re-parse
+#: the DAG folder while they wait: two such deployments side by side on two cores each slow the other
+#: down (and stretch every wait), so one xdist worker runs them one after the other while the other
+#: worker runs the in-process DAG runs and the rest.
+AIRFLOW_DEPLOYMENT_MODULES = ("test_first_start", "test_celery")
+AIRFLOW_DEPLOYMENT_GROUP = "airflow_deployment"
+#: The modules that read the session's ``sample_landing`` or ``sample_warehouse``: one xdist worker
+#: runs them all (their group), so it is built once. Collection refuses a module that reads them
+#: and is not listed here: the controller groups the tests by module name, before any fixture is known.
+SAMPLE_WAREHOUSE_MODULES = ("test_dbt_project", "test_docs", "test_report_samples", "test_samples_landing")
 SAMPLE_WAREHOUSE_GROUP = "sample_warehouse"
+SAMPLE_WAREHOUSE_FIXTURES = {"sample_landing", "sample_warehouse"}
 
 
 def _module_name(item: pytest.Item) -> str:
     return item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
 
 
-def xdist_group_of(module: str, fixtures: set[str]) -> str:
-    """The xdist group of a module: its name, or the shared warehouse's group when a test of it
-    reads ``sample_landing`` or ``sample_warehouse`` (``fixtures``: every fixture the module's
-    tests use)."""
-    return SAMPLE_WAREHOUSE_GROUP if {"sample_landing", "sample_warehouse"} & fixtures else module
+def xdist_group_of(module: str) -> str:
+    """The xdist group of a test module: the Airflow deployments' group, the shared warehouse's
+    group, or else the module's own name (its module-scoped fixtures are then set up once)."""
+    if module in AIRFLOW_DEPLOYMENT_MODULES:
+        return AIRFLOW_DEPLOYMENT_GROUP
+    return SAMPLE_WAREHOUSE_GROUP if module in SAMPLE_WAREHOUSE_MODULES else module
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist names each test by its group
+def group_of_nodeid(nodeid: str) -> str:
+    """The xdist group of a test from its node id (``tests/test_x.py::test_y[...]``)."""
+    return xdist_group_of(nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py"))
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown when xdist is not loaded
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadgroup`` with the groups above, by module name.
+
+    pytest-xdist's own loadgroup finds a test's group in a suffix it adds to the test's node id,
+    which pytest 9 no longer lets it set: every test became a group of its own, and each worker set
+    up the module- and session-scoped fixtures (the shared warehouse, a module's whole DAG runs)
+    again for the tests it got. The scheduler here groups the controller's node ids itself.
+    """
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ModuleGroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of_nodeid(nodeid)
+
+    return ModuleGroupScheduling(config, log)  # type: ignore[arg-type]
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     fixtures_of: dict[str, set[str]] = {}
     for item in items:
         fixtures_of.setdefault(_module_name(item), set()).update(getattr(item, "fixturenames", ()))
+    unlisted = sorted(
+        m
+        for m, used in fixtures_of.items()
+        if used & SAMPLE_WAREHOUSE_FIXTURES and m not in SAMPLE_WAREHOUSE_MODULES
+    )
+    if unlisted:
+        raise pytest.UsageError(
+            f"{', '.join(unlisted)} read the shared sample warehouse: add them to SAMPLE_WAREHOUSE_MODULES"
+            " in tests/conftest.py (one xdist worker runs those modules, so it is built once)"
+        )
     for item in items:
         module = _module_name(item)
         marked = {m.name for m in item.iter_markers()}
         fixtures = set(getattr(item, "fixturenames", ()))
         item.add_marker(getattr(pytest.mark, tier_of(module, fixtures, marked)))
-        item.add_marker(pytest.mark.xdist_group(xdist_group_of(module, fixtures_of[module])))
+        item.add_marker(pytest.mark.xdist_group(xdist_group_of(module)))
 
-    def rank(item: pytest.Item) -> int:
+    def rank(item: pytest.Item) -> tuple[int, bool]:
+        # Within a group its slow tests first: xdist hands a worker its next group when one test of
+        # the current group is left, and that group would wait behind a slow last test while the
+        # other worker idles.
         module = _module_name(item)
+        slow = item.get_closest_marker("slow") is None
         if module in LONG_MODULES:
-            return LONG_MODULES.index(module)
-        if xdist_group_of(module, fixtures_of[module]) == SAMPLE_WAREHOUSE_GROUP:
-            return len(LONG_MODULES)
-        return len(LONG_MODULES) + 1
+            return LONG_MODULES.index(module), slow
+        if xdist_group_of(module) == SAMPLE_WAREHOUSE_GROUP:
+            return len(LONG_MODULES), slow
+        return len(LONG_MODULES) + 1, slow
 
     items.sort(key=rank)  # stable: collection order within each rank
