@@ -47,6 +47,8 @@ class Run:
     state: str
     # (task_id, rendered map index or file name) -> state
     tasks: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (task_id, rendered map index or file name) -> tries (0: the scheduler never started it)
+    tries: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def states(self, task_id: str) -> dict[str, str]:
         return {name: s for (t, name), s in self.tasks.items() if t == task_id}
@@ -60,6 +62,7 @@ def _run(dag: Any) -> Run:
     for ti in dag_run.get_task_instances():
         name = ti.rendered_map_index or (str(ti.map_index) if ti.map_index >= 0 else "")
         run.tasks[(ti.task_id, name)] = state_name(ti.state)
+        run.tries[(ti.task_id, name)] = int(ti.try_number or 0)
     return run
 
 
@@ -294,6 +297,15 @@ def _node_states(run: Run) -> dict[str, str]:
     }
 
 
+def _node_tries(run: Run) -> dict[str, int]:
+    """How often each dbt node's task was started (0: never; the producer skipped it itself)."""
+    return {
+        task_id.removeprefix("dbt."): tries
+        for (task_id, _), tries in run.tries.items()
+        if task_id.startswith("dbt.") and not task_id.startswith(PRODUCER)
+    }
+
+
 def _last_finished_build(conn: Any) -> str:
     row = conn.execute(
         "select selection from audit.marts_finished_builds order by build_seq desc limit 1"
@@ -370,6 +382,8 @@ def test_a_rerun_changes_nothing(first_run: dict[str, Run], dags: dict[str, Any]
     assert marts.states("publish") == {"": "success"}
     assert marts.states(PRODUCER) == {"": "success"}
     assert set(_node_states(marts).values()) == {"skipped"}, _node_states(marts)
+    # Skipped by the producer, not started: no node task cost a worker anything.
+    assert not [t for t, tries in _node_tries(marts).items() if tries], _node_tries(marts)
     assert _last_finished_build(conn) == "nothing"
     after = _warehouse_state(conn)
     # A build records its own snapshot row and, once it succeeded, its selection; the marts must be
@@ -445,6 +459,10 @@ def test_a_new_file_rebuilds_only_its_downstream(
         "programs.seed",
         "measures.seed",
     } <= skipped, sorted(skipped)
+    # The producer marked the nodes it left out skipped itself: none of their tasks was started.
+    started = {t for t, tries in _node_tries(marts).items() if tries}
+    assert not {"int_state_outcomes__district_measures.run", "programs.seed", "measures.seed"} & started
+    assert {"fct_program_participation.run", "cross_state_program_comparison.run"} <= started
     assert marts.states("validate") == {"": "success"}
     assert marts.states("publish") == {"": "success"}
     assert new_district_rows() > 0

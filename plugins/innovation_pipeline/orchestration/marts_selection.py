@@ -279,6 +279,11 @@ def cosmos_pre_execute(context: Any) -> None:
     task = context["task"]
     if not _is_producer(task):
         return
+    # Cosmos fills this as the build's tests end and never empties it: an operator run again in
+    # the same process (dag.test() of one DAG object, twice) would start from the last run's.
+    results = getattr(task, "test_results_per_model", None)
+    if isinstance(results, dict):
+        results.clear()
     plan = _plan_of(context)
     if plan is None or plan.select is None:
         return
@@ -300,16 +305,23 @@ def cosmos_post_execute(context: Any, result: Any = None) -> None:
 
     Before that, a node that ran with only some of its tests (a test on a view the plan left out
     is left out too) gets its tests' result from those that ran, or skipped when none did: Cosmos
-    reports a node's tests once all of them have finished, and its task would wait for the rest."""
+    reports a node's tests once all of them have finished, and its task would wait for the rest.
+
+    After it, the node tasks of what the build left out are marked skipped at once
+    (``DownstreamTasksSkipped``: the producer still succeeds), so the scheduler never starts them:
+    each task costs seconds of its own on a worker, and after one new file most of the project's
+    nodes are left out. A left-out node whose tests ran all the same (they also test a table the
+    build made) keeps its test task, which reports them."""
     task = context["task"]
     if not _is_producer(task):
         return
     plan = _plan_of(context)
     if plan is None:
         return
+    left_out: set[str] = set()
+    collected: dict[str, dict[str, str]] = getattr(task, "test_results_per_model", None) or {}
     if plan.select is not None:
         expected: dict[str, list[str]] = getattr(task, "tests_per_model", None) or {}
-        collected: dict[str, dict[str, str]] = getattr(task, "test_results_per_model", None) or {}
         left_out = set(models_not_selected(plan))
         for uid, tests in expected.items():
             seen = collected.get(uid, {})
@@ -318,3 +330,24 @@ def cosmos_post_execute(context: Any, result: Any = None) -> None:
             # The build succeeded: every test that ran passed (or only warned).
             context["ti"].xcom_push(key=_tests_status_key(uid), value="pass" if seen else SKIPPED)
     record_finished_build(plan)
+    skip = left_out_tasks(task, left_out, tested={uid for uid, seen in collected.items() if seen})
+    if skip:
+        from airflow.sdk.exceptions import DownstreamTasksSkipped
+
+        log.info("%d node task(s) of nodes the build left out are skipped", len(skip))
+        raise DownstreamTasksSkipped(tasks=skip)
+
+
+def left_out_tasks(producer: Any, left_out: set[str], tested: set[str] | None = None) -> list[str]:
+    """The ids of the producer's DAG's node tasks that report a node in ``left_out``, but for the
+    test tasks (Cosmos's ``<node>.test``) of the nodes in ``tested``: some of their tests ran."""
+    tested = tested or set()
+    out = []
+    for other in producer.dag.tasks:
+        uid = getattr(other, "model_unique_id", None)
+        if uid not in left_out:
+            continue
+        if uid in tested and other.task_id.endswith(".test"):
+            continue
+        out.append(other.task_id)
+    return sorted(out)
