@@ -179,6 +179,8 @@ class CeleryCluster:
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self._log_port),
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                # As the compose file sets it: a task's slot is free a second after it ended, not five.
+                "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
                 "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
                 "AIRFLOW__COSMOS__CACHE_DIR": str(self.home / "cosmos_cache"),
             }

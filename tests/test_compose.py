@@ -190,6 +190,7 @@ def test_pipeline_settings_come_from_the_environment() -> None:
     assert scheduler["PIPELINE_LOAD_POOL"] == "warehouse_loads"
     assert scheduler["STUDENT_PSEUDONYM_KEY"] == REQUIRED_ENV["STUDENT_PSEUDONYM_KEY"]
     assert scheduler["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] == "False"
+    assert scheduler["AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL"] == "1"
     for var in ("PIPELINE_ARCHIVE_DIR", "PIPELINE_OUTPUT_DIR", "DBT_PROFILES_DIR"):
         assert scheduler[var].startswith("/opt/airflow/"), var
     # The components share the secrets that tokens and encrypted fields depend on.

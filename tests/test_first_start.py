@@ -221,6 +221,8 @@ def test_the_callers_settings_win_and_secrets_survive_a_restart(
     assert "AIRFLOW__CORE__PARALLELISM" not in first
     assert first["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "False"
     assert first["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://localhost:8123/execution/"
+    # A task's supervisor looks for its task's end at least once a second (Airflow's default: 5 s).
+    assert first["AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL"] == "1"
     again = local_airflow.local_environment(tmp_path, 8123)
     assert again["AIRFLOW__API_AUTH__JWT_SECRET"] == first["AIRFLOW__API_AUTH__JWT_SECRET"]
 

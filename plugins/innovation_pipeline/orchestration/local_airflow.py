@@ -105,6 +105,11 @@ def local_environment(home: Path, port: int) -> dict[str, str]:
         # still queued and was retried (list_new_files, in the first-start test). Tasks wait longer
         # for the API, and a task whose heartbeat is late is not killed after 5 minutes.
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
+        # The supervisor of a task notices that its task process has ended only when its wait
+        # between heartbeats runs out (up to this interval; default 5 s), so most tasks held their
+        # slot, and their downstream tasks waited, seconds after they had finished. A heartbeat a
+        # second is one small API call per running task.
+        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "1800",
         # A new or edited contract shows up within a minute, not five.
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "60",
