@@ -1,17 +1,19 @@
-"""Imports a Celery worker makes once at start, so that its task processes do not repeat them.
+"""Imports a process that forks task processes makes once, so that its tasks do not repeat them.
 
-Airflow 3's Celery worker runs each task in a process forked from one of its pool processes, so a
-task process starts with every module the worker had already imported. A dbt task of
-``build_marts`` otherwise imports dbt (``dbt.cli.main`` and the postgres adapter) and Cosmos's
-operators on each start (a large part of a short dbt task's time; the README's "What a worker
-spends on a dbt task" has the figures), and a Great Expectations task imports GX. Celery's
-``imports`` setting makes the worker import this module before it forks its pool::
+Airflow 3's Celery worker runs each task in a process forked from one of its pool processes, and
+the LocalExecutor forks each task from the scheduler, so a task process starts with every module
+its parent had already imported. A dbt task of ``build_marts`` otherwise imports dbt
+(``dbt.cli.main`` and the postgres adapter) and Cosmos's operators on each start, a Great
+Expectations task imports GX, and every task loads the report plugin with Airflow's plugins (the
+README's "What a worker spends on a marts task"). Celery's ``imports`` setting makes a worker
+import this module before it forks its pool::
 
     AIRFLOW__CELERY__EXTRA_CELERY_CONFIG='{"imports": ["innovation_pipeline.orchestration.worker_preload"]}'
 
-(set on the workers only: docker-compose.yml does so for its ``airflow-worker`` services.) The
-module only imports: no connection, thread or file is opened, so forking after it is safe, and
-the scheduler and the API server never load it.
+(docker-compose.yml sets it for its ``airflow-worker`` services); ``make airflow`` starts its
+scheduler and DAG processor through :mod:`.preloaded_airflow`, which imports it first. The module
+only imports: no connection, thread or file is opened, so forking after it is safe. The API server
+never loads it.
 """
 
 from __future__ import annotations
