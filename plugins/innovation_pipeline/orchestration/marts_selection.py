@@ -247,16 +247,6 @@ PRODUCER_SUFFIX = "dbt_producer_watcher"
 SKIPPED = "skipped"
 
 
-def _status_key(unique_id: str) -> str:
-    # The key Cosmos's watcher producer pushes a node's result under, and its node tasks read.
-    return f"{unique_id.replace('.', '__')}_status"
-
-
-def _tests_status_key(unique_id: str) -> str:
-    # The key of a node's tests, aggregated (cosmos.operators._watcher.aggregation).
-    return f"{unique_id.replace('.', '__')}_tests_status"
-
-
 def _plan_of(context: Any) -> BuildPlan | None:
     value = (context["ti"].xcom_pull(task_ids="prepare") or {}).get(PLAN_XCOM_KEY)
     return BuildPlan.from_xcom(value) if value else None
@@ -291,12 +281,17 @@ def cosmos_pre_execute(context: Any) -> None:
     task.select = " ".join(plan.select) or MATCH_NOTHING
     task.exclude = " ".join(plan.exclude) or None
     log.info("the build runs %s (%s)", " ".join(args), plan.reason)
+    # The keys Cosmos's watcher producer pushes a node's result and its tests' result under, which
+    # its node tasks read.
+    from cosmos.operators._watcher.aggregation import get_tests_status_xcom_key
+    from cosmos.operators._watcher.state import get_status_xcom_key
+
     tested = getattr(task, "tests_per_model", None) or {}
     ti = context["ti"]
     for uid in models_not_selected(plan):
-        ti.xcom_push(key=_status_key(uid), value={"status": SKIPPED, "outlet_uris": []})
+        ti.xcom_push(key=get_status_xcom_key(uid), value={"status": SKIPPED, "outlet_uris": []})
         if uid in tested:
-            ti.xcom_push(key=_tests_status_key(uid), value=SKIPPED)
+            ti.xcom_push(key=get_tests_status_xcom_key(uid), value=SKIPPED)
 
 
 def cosmos_post_execute(context: Any, result: Any = None) -> None:
@@ -318,6 +313,8 @@ def cosmos_post_execute(context: Any, result: Any = None) -> None:
     plan = _plan_of(context)
     if plan is None:
         return
+    from cosmos.operators._watcher.aggregation import get_tests_status_xcom_key
+
     left_out: set[str] = set()
     collected: dict[str, dict[str, str]] = getattr(task, "test_results_per_model", None) or {}
     if plan.select is not None:
@@ -328,7 +325,7 @@ def cosmos_post_execute(context: Any, result: Any = None) -> None:
             if uid in left_out or len(seen) >= len(tests):
                 continue
             # The build succeeded: every test that ran passed (or only warned).
-            context["ti"].xcom_push(key=_tests_status_key(uid), value="pass" if seen else SKIPPED)
+            context["ti"].xcom_push(key=get_tests_status_xcom_key(uid), value="pass" if seen else SKIPPED)
     record_finished_build(plan)
     skip = left_out_tasks(task, left_out, tested={uid for uid, seen in collected.items() if seen})
     if skip:
