@@ -194,7 +194,6 @@ def run(work: Path, years: int) -> dict[str, Any]:
         for t, s, state in tasks
         if t.startswith("dbt.") and not t.endswith("dbt_producer_watcher")
     ]
-    node = [float(s or 0) for _, s, _ in node_tasks]
     producer = sum(float(s or 0) for t, s, _ in tasks if t.endswith("dbt_producer_watcher"))
     return {
         "rows": None,
@@ -210,7 +209,7 @@ def run(work: Path, years: int) -> dict[str, Any]:
         "handover_seconds": seconds(ingest[4], marts[2]),
         "marts_seconds": seconds(marts[2], marts[4]),
         "marts_producer_seconds": producer,
-        "marts_node_tasks": len(node),
+        "marts_node_tasks": len(node_tasks),
         "marts_node_tasks_skipped": sum(1 for _, _, state in node_tasks if state == "skipped"),
         "marts_selection": selection,
         "marts_tasks": len(tasks),
