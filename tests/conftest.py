@@ -350,11 +350,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # the current group is left, and that group would wait behind a slow last test while the
         # other worker idles.
         module = _module_name(item)
-        slow = item.get_closest_marker("slow") is None
+        quick = item.get_closest_marker("slow") is None
         if module in LONG_MODULES:
-            return LONG_MODULES.index(module), slow
+            return LONG_MODULES.index(module), quick
         if xdist_group_of(module) == SAMPLE_WAREHOUSE_GROUP:
-            return len(LONG_MODULES), slow
-        return len(LONG_MODULES) + 1, slow
+            return len(LONG_MODULES), quick
+        return len(LONG_MODULES) + 1, quick
 
     items.sort(key=rank)  # stable: collection order within each rank
