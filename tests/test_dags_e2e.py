@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from env_helpers import PipelineEnvironment
@@ -283,27 +283,30 @@ def test_outputs_are_written(first_run: dict[str, Run]) -> None:
 
 
 PRODUCER = "dbt.dbt_producer_watcher"
+V = TypeVar("V")
 #: A district file the module's first runs did not stage (_subset): a district new to the marts.
 NEW_FILE = "KY_LLL_797_SY2022.csv"
 NEW_DISTRICT = "KY-797"
 
 
-def _node_states(run: Run) -> dict[str, str]:
-    """The state of each dbt node's task (``<node>.run``, ``.seed``, ``.test``), Cosmos's own aside."""
+def _per_node(values: dict[tuple[str, str], V]) -> dict[str, V]:
+    """A run's per-task values of each dbt node's task (``<node>.run``, ``.seed``, ``.test``),
+    Cosmos's own tasks aside."""
     return {
-        task_id.removeprefix("dbt."): state
-        for (task_id, _), state in run.tasks.items()
+        task_id.removeprefix("dbt."): value
+        for (task_id, _), value in values.items()
         if task_id.startswith("dbt.") and not task_id.startswith(PRODUCER)
     }
+
+
+def _node_states(run: Run) -> dict[str, str]:
+    """The state of each dbt node's task."""
+    return _per_node(run.tasks)
 
 
 def _node_tries(run: Run) -> dict[str, int]:
     """How often each dbt node's task was started (0: never; the producer skipped it itself)."""
-    return {
-        task_id.removeprefix("dbt."): tries
-        for (task_id, _), tries in run.tries.items()
-        if task_id.startswith("dbt.") and not task_id.startswith(PRODUCER)
-    }
+    return _per_node(run.tries)
 
 
 def _last_finished_build(conn: Any) -> str:
