@@ -493,17 +493,27 @@ def test_a_build_runs_only_what_changed_and_equals_a_full_refresh(
     record_finished_build(plan)
     results = json.loads((warehouse.work / "target" / "run_results.json").read_text())["results"]
     ran_names = {r["unique_id"].rsplit(".", 1)[-1] for r in results}
-    # No view re-created; the outcome feeds' union not rebuilt (the outcome mart is: it reads
-    # dim_district, which reads every program's staging).
+    # No view re-created; nothing of the outcomes rebuilt: a program submission cannot change
+    # them (the outcome mart reads the directory's districts, not dim_district, which lists the
+    # names every submission used).
     assert "stg_wa_mastery_learning__district_participation" not in ran_names
-    assert "int_district_outcomes__unioned" not in ran_names
+    assert not {"int_district_outcomes__unioned", "fct_district_outcomes"} & ran_names
     assert {"fct_program_participation", "cross_state_program_comparison", "submission_quality"} <= ran_names
     assert plan_build().nothing_to_do
 
     models = (*MARTS_WITH_CELLS, "cross_state_program_comparison", "submission_quality", "dim_school_year")
     selected = {m: snapshot(warehouse, m) for m in models}
+    [(before_full_refresh,)] = warehouse.rows("select now()")
     build("--full-refresh")
     assert {m: snapshot(warehouse, m) for m in models} == selected
+    # A full refresh leaves the planner statistics of every table it built, incremental models
+    # included (their post-hook analyzes a small change only past autovacuum's threshold).
+    stale = warehouse.rows(
+        "select relname from pg_stat_user_tables where schemaname in ('marts', 'intermediate')"
+        " and (last_analyze is null or last_analyze < %s)",
+        (before_full_refresh,),
+    )
+    assert stale == []
 
 
 def test_marts_are_published_to_analysts_with_state_row_security(warehouse: Warehouse) -> None:

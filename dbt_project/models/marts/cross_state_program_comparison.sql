@@ -44,12 +44,12 @@ years_to_rebuild as (
 
 -- Regular school districts only: a charter, a BOCES or a state-run school is not compared with
 -- districts (its figures stay in the fact marts, typed by dim_district.lea_type). Read from the
--- dimension table, not the staging view: the view's coalesce(lea_type, ...) filter has no
+-- directory's table, not the staging view: the view's coalesce(lea_type, ...) filter has no
 -- statistics, so the planner took the regular districts for a handful and joined the history's
 -- cells in nested loops.
 regular_districts as (
 
-    select district_id from {{ ref('dim_district') }}
+    select district_id from {{ ref('int_district_directory') }}
     where is_regular_district
 
 ),

@@ -4,7 +4,7 @@ with
 
 districts as (
 
-    select * from {{ ref('stg_ref__districts') }}
+    select * from {{ ref('int_district_directory') }}
 
 ),
 
@@ -52,7 +52,7 @@ select
     cast(districts.st_leaid as text) as st_leaid,
     cast(districts.district_name as text) as district_name,
     cast(districts.lea_type as text) as lea_type,
-    cast(districts.lea_type = 'regular' as boolean) as is_regular_district,
+    cast(districts.is_regular_district as boolean) as is_regular_district,
     cast(districts.valid_from_school_year as integer) as valid_from_school_year,
     cast(districts.valid_to_school_year as integer) as valid_to_school_year,
     cast(variants.name_variants as text) as name_variants,

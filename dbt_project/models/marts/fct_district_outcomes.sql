@@ -80,7 +80,7 @@ select
     -- Charters, BOCES and state-run LEAs keep their figures here, typed; null on a State Total row.
     cast(districts.lea_type as text) as lea_type
 from base__with_ratios__published as published
-left join {{ ref('dim_district') }} as districts
+left join {{ ref('int_district_directory') }} as districts
     on published.district_id = districts.district_id
 -- One hashable cell key (a State Total's district is null): `is not distinct from` on the
 -- district made this join compare every district of a state, year and measure with every other.

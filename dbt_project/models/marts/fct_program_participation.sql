@@ -83,5 +83,5 @@ select
     -- Charters, BOCES and state-run LEAs keep their figures here, typed, never mixed silently.
     cast(districts.lea_type as text) as lea_type
 from base__with_ratios__published as published
-left join {{ ref('dim_district') }} as districts
+left join {{ ref('int_district_directory') }} as districts
     on published.district_id = districts.district_id
