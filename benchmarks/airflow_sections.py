@@ -210,13 +210,13 @@ def scheduler_part(bench: Bench, years: int) -> tuple[list[str], list[str], dict
     return lines, rows, r
 
 
+#: Run alone, this section's table points to where `make bench` reports the other targets.
 NOT_MEASURED = [
     "| loader ≥ 0.5 × bare COPY, peak < 300 MB, ahead of dlt and earthmover | in `benchmarks/RESULTS.md` "
     "(loaders section) | see there |",
     "| incremental marts ≤ 0.2 × full refresh, nothing-new run near dbt's start-up | in "
     "`benchmarks/RESULTS.md` (marts section) | see there |",
-    "| test suite < 12 minutes | the wall time of a CI run (`.ci/run`), not measured here | see the "
-    "closing note of the session |",
+    "| test suite < 12 minutes | in `benchmarks/RESULTS.md` (`make bench` runs `make test`) | see there |",
 ]
 
 
@@ -254,6 +254,8 @@ def issue19_section(bench: Bench, years: int, modes: list[str], per_file: bool =
         *rows,
         *NOT_MEASURED,
     ]
+    # benchmarks.run puts these rows in its one table of issue 19's targets.
+    values["target_rows"] = rows
     return Section(TITLE, "measured", lines, values)
 
 
