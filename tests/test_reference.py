@@ -20,7 +20,7 @@ from sample_warehouse import SampleInbox
 
 from innovation_pipeline.cli import main
 from innovation_pipeline.contracts import load_contract
-from innovation_pipeline.crosswalk import name_keys
+from innovation_pipeline.crosswalk import Crosswalk, name_keys
 from innovation_pipeline.landing import ensure_landing_schema, land_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -473,3 +473,36 @@ def test_a_provider_written_in_another_case_is_the_same_submitter(
             (one.submission_id, two.submission_id),
         ).fetchall()
     assert submitters == [("nh-academy-of-science",)]
+
+
+def test_the_crosswalk_is_built_once_and_again_when_the_directory_changes(url: str) -> None:
+    """Crosswalk.from_db keeps what it built while ref.* is unchanged, and sees an alias added,
+    an alias removed and a district renamed at once (no stale resolution between files)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        first = Crosswalk.from_db(conn)
+        assert id(Crosswalk.from_db(conn)) == id(first)  # ids: a crosswalk's repr is the directory
+        district = "KY-275"
+        assert first.lookup("Nowhere Falls Academy", "name", "KY").district_id is None
+        conn.execute(
+            "insert into ref.district_aliases (district_id, state, alias, alias_normalized)"
+            " values (%s, 'KY', 'Nowhere Falls Academy', 'nowhere falls academy')",
+            (district,),
+        )
+        try:
+            added = Crosswalk.from_db(conn)
+            assert id(added) != id(first)
+            assert added.lookup("Nowhere Falls Academy", "name", "KY").district_id == district
+        finally:
+            conn.execute("delete from ref.district_aliases where alias = 'Nowhere Falls Academy'")
+        assert Crosswalk.from_db(conn).lookup("Nowhere Falls Academy", "name", "KY").district_id is None
+        (name,) = conn.execute(
+            "select name from ref.districts where district_id = %s", (district,)
+        ).fetchone()
+        conn.execute(
+            "update ref.districts set name = 'Renamed Hollow County' where district_id = %s", (district,)
+        )
+        try:
+            renamed = Crosswalk.from_db(conn)
+            assert renamed.lookup("Renamed Hollow County", "name", "KY").district_id == district
+        finally:
+            conn.execute("update ref.districts set name = %s where district_id = %s", (name, district))

@@ -203,6 +203,14 @@ def _digits_key(code: str) -> str | None:
     return code.lstrip("0") or "0" if code.isdigit() else None
 
 
+_REFERENCE_FINGERPRINT = (
+    "select (select (count(*), coalesce(sum(xmin::text::bigint), 0)) from ref.districts)::text,"
+    " (select (count(*), coalesce(sum(xmin::text::bigint), 0)) from ref.district_aliases)::text"
+)
+#: (host, port, database) -> (fingerprint of ref.*, the crosswalk built from it).
+_BUILT: dict[tuple[str, int, str], tuple[object, Crosswalk]] = {}
+
+
 @dataclass
 class Crosswalk:
     """Lookups from (state, scheme, value as written) to a canonical district id, by school year."""
@@ -223,12 +231,25 @@ class Crosswalk:
 
     @classmethod
     def from_db(cls, conn: Connection) -> Crosswalk:
+        """The crosswalk of ``ref.*`` as ``conn`` sees it, built once per database and content.
+
+        Building it (every district's name keys) costs about as much as landing a small file, and
+        a run lands many: it is kept per database while the tables' fingerprint (row count and the
+        sum of the rows' transaction ids, which any insert, update or delete changes) is the same.
+        """
+        fingerprint = conn.execute(_REFERENCE_FINGERPRINT).fetchone()
+        where = (conn.info.host, conn.info.port, conn.info.dbname)
+        cached = _BUILT.get(where)
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
         rows = conn.execute(
             "select district_id, state, state_code, nces_lea_id, name, st_leaid, valid_from, valid_to,"
             " is_synthetic from ref.districts"
         ).fetchall()
         aliases = conn.execute("select district_id, alias from ref.district_aliases").fetchall()
-        return cls.from_rows(rows, aliases)
+        crosswalk = cls.from_rows(rows, aliases)
+        _BUILT[where] = (fingerprint, crosswalk)
+        return crosswalk
 
     @classmethod
     def from_rows(cls, rows: Iterable[tuple], aliases: Iterable[tuple[str, str]] = ()) -> Crosswalk:
