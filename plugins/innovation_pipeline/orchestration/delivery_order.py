@@ -32,22 +32,40 @@ def submission_key(contract: Contract, name: str) -> tuple[str, int] | None:
     return ((groups.get("submitter") or "").lower(), year)
 
 
+SubmissionKeys = dict[str, "tuple[str, int] | None"]
+
+
+def submission_keys(contract: Contract, files: list[dict[str, Any]]) -> SubmissionKeys:
+    """:func:`submission_key` of every file of a listing, by name.
+
+    A land task computes them once for its batch: :func:`earlier_related` looks at the whole
+    listing for each file, and reading every name again for every file made a batch of a hundred
+    files parse ten thousand names.
+    """
+    return {f["name"]: submission_key(contract, f["name"]) for f in files}
+
+
 def earlier_related(
-    contract: Contract, file: dict[str, Any], files: list[dict[str, Any]]
+    contract: Contract,
+    file: dict[str, Any],
+    files: list[dict[str, Any]],
+    keys: SubmissionKeys | None = None,
 ) -> list[dict[str, Any]]:
     """Files listed before ``file`` in this run that must land before it.
 
     The listing is in arrival order, and which of two deliveries counts (the loaded one and the
     duplicate, or the superseded one and its correction) follows landing order. File tasks may run
     in any order (and in parallel), so a file task first lands the earlier deliveries of the same
-    bytes or the same submission; the loader makes landing a delivery twice a no-op.
+    bytes or the same submission; the loader makes landing a delivery twice a no-op. ``keys``:
+    :func:`submission_keys` of ``files``, when the caller has them.
     """
-    key = submission_key(contract, file["name"])
+    keys = keys if keys is not None else submission_keys(contract, files)
+    key = keys[file["name"]] if file["name"] in keys else submission_key(contract, file["name"])
     earlier = []
     for other in files:
         if other["name"] == file["name"] and other["sha256"] == file["sha256"]:
             break
-        other_key = submission_key(contract, other["name"])
+        other_key = keys[other["name"]]
         if other["sha256"] == file["sha256"] or key is None or other_key is None or other_key == key:
             earlier.append(other)
     return earlier

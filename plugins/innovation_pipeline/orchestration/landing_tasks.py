@@ -18,7 +18,7 @@ from typing import Any
 
 from innovation_pipeline.contracts import Contract, load_contract, programs_dir
 from innovation_pipeline.orchestration import callbacks
-from innovation_pipeline.orchestration.delivery_order import earlier_related
+from innovation_pipeline.orchestration.delivery_order import SubmissionKeys, earlier_related, submission_keys
 
 log = logging.getLogger(__name__)
 
@@ -93,20 +93,23 @@ def land_one(
     files: list[dict[str, Any]] | None = None,
     *,
     attempted: set[str] | None = None,
+    contract: Contract | None = None,
+    keys: SubmissionKeys | None = None,
 ) -> dict[str, Any]:
     """Archive, load and record one file through the loader; its outcome, rejected ones included.
 
     ``files`` is the run's listing: related deliveries listed earlier land first (see
     :func:`earlier_related`), so the outcome does not depend on the order the batch tasks run in.
-    ``attempted`` names the files this task has landed already (they are not landed twice).
+    ``attempted`` names the files this task has landed already (they are not landed twice);
+    ``contract`` and ``keys`` (the listing's submission keys) are the batch's, read once for it.
     A rejection is an outcome (``status`` ``rejected`` and the loader's reason), not an exception:
     the rest of the batch goes on. Other errors (the warehouse unreachable) raise.
     """
     from innovation_pipeline.landing import FileRejected
 
-    contract = source_contract(source)
+    contract = contract or source_contract(source)
     done = attempted if attempted is not None else set()
-    for other in earlier_related(contract, file, files or []):
+    for other in earlier_related(contract, file, files or [], keys):
         if other["name"] in done:
             continue
         try:
@@ -172,8 +175,10 @@ def land_batch(
     """
     attempted: set[str] = set()
     outcomes = []
+    contract = source_contract(source)
+    keys = submission_keys(contract, files or [])
     for file in batch:
-        outcome = land_one(source, file, files, attempted=attempted)
+        outcome = land_one(source, file, files, attempted=attempted, contract=contract, keys=keys)
         if outcome["status"] == "rejected" and on_rejected is not None:
             on_rejected(outcome)
         outcomes.append(outcome)
