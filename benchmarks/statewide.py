@@ -56,7 +56,8 @@ def land_files(folder: Path, files: list[dict[str, Any]]) -> tuple[int, int, flo
 
 
 def _dbt(args: list[str], work: Path) -> tuple[float, list[dict[str, Any]]]:
-    """One dbt command through dbtRunner; wall seconds and per-node timings. Raises if it fails."""
+    """One dbt command through dbtRunner, with the flags build_marts gives it; wall seconds and
+    per-node timings. Raises if it fails."""
     from dbt.cli.main import dbtRunner
 
     from innovation_pipeline.settings import dbt_project_dir
@@ -68,6 +69,8 @@ def _dbt(args: list[str], work: Path) -> tuple[float, list[dict[str, Any]]]:
         project,
         "--profiles-dir",
         project,
+        # As build_marts runs dbt (marts.py): no manifest.json or run_results.json written.
+        "--no-write-json",
         # Our own target and log folders: the project's are other people's working copies.
         "--target-path",
         str(work / "dbt_target"),
