@@ -207,8 +207,10 @@ _REFERENCE_FINGERPRINT = (
     "select (select (count(*), coalesce(sum(xmin::text::bigint), 0)) from ref.districts)::text,"
     " (select (count(*), coalesce(sum(xmin::text::bigint), 0)) from ref.district_aliases)::text"
 )
-#: (host, port, database) -> (fingerprint of ref.*, the crosswalk built from it).
+#: (host, port, database) -> (fingerprint of ref.*, the crosswalk built from it); the newest few
+#: databases only (a crosswalk is a few MB, and a test process meets many databases).
 _BUILT: dict[tuple[str, int, str], tuple[object, Crosswalk]] = {}
+_BUILT_KEPT = 4
 
 
 @dataclass
@@ -248,7 +250,10 @@ class Crosswalk:
         ).fetchall()
         aliases = conn.execute("select district_id, alias from ref.district_aliases").fetchall()
         crosswalk = cls.from_rows(rows, aliases)
+        _BUILT.pop(where, None)
         _BUILT[where] = (fingerprint, crosswalk)
+        while len(_BUILT) > _BUILT_KEPT:
+            del _BUILT[next(iter(_BUILT))]
         return crosswalk
 
     @classmethod
