@@ -334,7 +334,8 @@ def issue19_section(bench: Bench, years: int, modes: list[str], per_file: bool =
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run this section alone and write it to ``benchmarks/RESULTS-orchestration.md``."""
+    """Run this section alone and write it to ``benchmarks/RESULTS-orchestration.md`` (a
+    working file, not committed: ``make bench`` writes the section into ``benchmarks/RESULTS.md``)."""
     from benchmarks.run import Bench
 
     parser = argparse.ArgumentParser(description="Issue 19's Airflow-overhead targets")

@@ -5,7 +5,7 @@ it), and it updates the marts Asset only when dbt's models and tests and the GX 
 Whatever its outcome, it ends by updating the ``marts_checked`` Asset, which starts
 ``publish_docs``: dbt's docs site, GX's Data Docs and the data-quality report. Those take longer
 than the build's own checks, and nothing waits on them, so they run outside the build's run
-(benchmarks/RESULTS-orchestration.md).
+(benchmarks/RESULTS.md, the Airflow section).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def dbt_execution_mode() -> str:
     ``watcher``: one ``dbt build`` of the whole project in a producer task, and per seed and model
     (and per model's tests) a light task that reports that node's result from the build (Cosmos
     watcher mode); the node tasks only read the producer's results (figures in
-    benchmarks/RESULTS-orchestration.md). ``local``: one dbt invocation per task, each paying
+    benchmarks/RESULTS.md, the Airflow section). ``local``: one dbt invocation per task, each paying
     dbt's start-up and parsing again.
     """
     value = (os.environ.get("PIPELINE_DBT_EXECUTION_MODE") or "watcher").strip().lower()
