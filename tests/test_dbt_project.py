@@ -432,7 +432,7 @@ def test_a_build_runs_only_what_changed_and_equals_a_full_refresh(
     has finished, nothing when nothing changed, and after a resubmission only the tables downstream
     of its source and of the audit, with the same marts as a full refresh."""
     from innovation_pipeline.contracts import load_contract
-    from innovation_pipeline.landing import land_file
+    from innovation_pipeline.landing import FileRejected, land_file
     from innovation_pipeline.orchestration.marts_selection import (
         models_not_selected,
         plan_build,
@@ -464,7 +464,8 @@ def test_a_build_runs_only_what_changed_and_equals_a_full_refresh(
     assert result.status == "loaded"
 
     plan = plan_build()
-    assert plan.select == ["source:raw.wa_mastery_learning+", "submission_quality", "dim_school_year"]
+    # A correction of a year already submitted: the school years are left alone.
+    assert plan.select == ["source:raw.wa_mastery_learning+", "submission_quality"]
     assert plan.exclude == ["config.materialized:view"]
     # What the marts DAG reports as skipped is what dbt itself leaves out of the selection.
     listed = warehouse.dbt(
@@ -500,6 +501,20 @@ def test_a_build_runs_only_what_changed_and_equals_a_full_refresh(
     assert not {"int_district_outcomes__unioned", "fct_district_outcomes"} & ran_names
     assert {"fct_program_participation", "cross_state_program_comparison", "submission_quality"} <= ran_names
     assert plan_build().nothing_to_do
+
+    # A file of a school year no submission had (here one the loader rejects) adds the year.
+    unreadable = tmp_path / "WA_OSPI_MBL_2030-31.csv"
+    unreadable.write_bytes(b"\x00\x01 not a report\r\n")
+    try:
+        rejected = land_file(load_contract(ROOT / "programs" / "wa_mastery_learning.yml"), unreadable)
+        assert rejected.status == "rejected"
+    except FileRejected:
+        pass
+    new_year = plan_build()
+    assert new_year.select == ["source:raw.wa_mastery_learning+", "submission_quality", "dim_school_year"]
+    build(*new_year.dbt_args())
+    record_finished_build(new_year)
+    assert (2031,) in warehouse.rows("select school_year from marts.dim_school_year")
 
     models = (*MARTS_WITH_CELLS, "cross_state_program_comparison", "submission_quality", "dim_school_year")
     selected = {m: snapshot(warehouse, m) for m in models}

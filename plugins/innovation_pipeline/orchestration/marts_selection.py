@@ -9,7 +9,8 @@ build (a row of ``audit.marts_finished_builds``, written by :func:`record_finish
   everything, as ``dbt build`` would;
 - otherwise the tables and incremental models downstream of each source that received a
   submission (``source:raw.<source>+``), of the submission audit when any submission arrived
-  (``submission_quality``, ``dim_school_year``), of the district directory when it changed and of
+  (``submission_quality``; ``dim_school_year`` when one of them is of a school year no earlier
+  submission had), of the district directory when it changed and of
   the data-quality results when GX ran since; views are left alone (``--exclude
   config.materialized:view``): their SQL has not changed and they read their sources live;
 - nothing changed: nothing to run (``BuildPlan.nothing_to_do``).
@@ -42,8 +43,10 @@ log = logging.getLogger(__name__)
 #: What every selected run leaves out: views read their sources live, and their SQL is unchanged
 #: (a changed project runs everything).
 EXCLUDE_VIEWS = "config.materialized:view"
-#: Models built on the submission audit alone: any new submission (rejected ones too) changes them.
-AUDIT_MODELS = ("submission_quality", "dim_school_year")
+#: Models built on the submission audit alone: any new submission (rejected ones too) changes the
+#: first; the school years only a submission of a year no earlier one had.
+AUDIT_MODELS = ("submission_quality",)
+SCHOOL_YEARS_MODEL = "dim_school_year"
 
 
 @dataclass
@@ -123,6 +126,26 @@ def _dbt_raw_sources() -> set[str]:
     return {path.stem for path in contract_paths()}
 
 
+def _new_school_year(conn: psycopg.Connection, through: int, as_of: int) -> bool:
+    """Whether a submission in (through, as_of] is of a school year no submission up to
+    ``through`` had (dim_school_year lists the years of every submission, whatever its status)."""
+    row = conn.execute(
+        """
+        select exists (
+            select 1 from audit.submissions as new
+            where new.submission_id > %(through)s and new.submission_id <= %(as_of)s
+                and new.school_year is not null
+                and not exists (
+                    select 1 from audit.submissions as old
+                    where old.submission_id <= %(through)s and old.school_year = new.school_year
+                )
+        )
+        """,
+        {"through": through, "as_of": as_of},
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def plan_build(
     as_of_submission_id: int | None = None,
     dbt_vars: dict[str, object] | None = None,
@@ -167,6 +190,8 @@ def plan_build(
     select += [f"source:raw.{s}+" for s in sources if s in declared]
     if sources:
         select += list(AUDIT_MODELS)
+        if _new_school_year(conn, through, as_of_submission_id):
+            select.append(SCHOOL_YEARS_MODEL)
     if reference != state.reference_digest:
         select += ["source:ref.districts+", "source:ref.district_aliases+"]
     if dq_run != state.dq_run_id:
