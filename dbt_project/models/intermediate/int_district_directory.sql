@@ -13,15 +13,6 @@ districts as (
 )
 
 select
-    district_id,
-    state,
-    state_code,
-    nces_lea_id,
-    st_leaid,
-    district_name,
-    lea_type,
-    lea_type = 'regular' as is_regular_district,
-    valid_from_school_year,
-    valid_to_school_year,
-    is_synthetic
+    districts.*,
+    districts.lea_type = 'regular' as is_regular_district
 from districts
