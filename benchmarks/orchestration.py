@@ -32,7 +32,7 @@ def _env() -> dict[str, str]:
 WARM_UP_SOURCE = "nh_learn_everywhere"
 
 
-def _as_deployed() -> None:
+def _as_deployed(dags: dict[str, Any] | None = None) -> None:
     """Start the DAG runs' process as a deployment's processes are when a run comes.
 
     It imports what a deployed worker imports before it starts tasks (worker_preload: dbt,
@@ -40,7 +40,7 @@ def _as_deployed() -> None:
     and runs one ingest DAG on an empty inbox with ``dag.test()`` first: the first task of a
     process's first dag.test() run also pays for starting its in-process execution API (about
     4 s; in a deployment the API server is up already). The direct runs' timers likewise start
-    after their imports (dbt's, the loader's).
+    after their imports (dbt's, the loader's). ``dags``: the parsed DAG folder, if the caller has it.
     """
     import innovation_pipeline.orchestration.worker_preload  # noqa: F401
     from innovation_pipeline import demo
@@ -52,7 +52,7 @@ def _as_deployed() -> None:
     for entry in folder.iterdir() if folder.exists() else []:
         if entry.is_file():
             entry.unlink()
-    outcome, _ = demo.run_dag(demo.load_dags()[f"ingest_{WARM_UP_SOURCE}"])
+    outcome, _ = demo.run_dag((dags or demo.load_dags())[f"ingest_{WARM_UP_SOURCE}"])
     if outcome.state != "success":
         raise RuntimeError(f"the warm-up run ended {outcome.state}: {outcome.failed_tasks}")
 
@@ -187,30 +187,19 @@ def land_direct(work: Path, years: int, source: str | None = None, validate: boo
 
     from innovation_pipeline.contracts import load_contracts
     from innovation_pipeline.dq import validate_landing
-    from innovation_pipeline.landing import FileRejected, land_file
 
     contracts = load_contracts()
     loaded: dict[str, list[int]] = {}
-    rejected = 0
+    landed, rejected, land_seconds = land_files(work / "statewide", files, loaded)
     start = time.perf_counter()
-    for f in files:
-        try:
-            result = land_file(contracts[f["source"]], work / "statewide" / f["path"])
-        except FileRejected:
-            rejected += 1
-            continue
-        if result.status == "loaded":
-            loaded.setdefault(f["source"], []).append(int(result.submission_id))
-    land_seconds = time.perf_counter() - start
     for name, ids in loaded.items():
         validate_landing(contracts[name], ids)
-    seconds = time.perf_counter() - start
     return {
         "rows": None,
-        "seconds": seconds,
+        "seconds": land_seconds + time.perf_counter() - start,
         "land_seconds": land_seconds,
         "files": len(files),
-        "landed": len(files) - rejected,
+        "landed": landed,
         "rejected": rejected,
         "validated": sum(len(ids) for ids in loaded.values()),
     }
@@ -230,18 +219,20 @@ def ingest_dags(
     folder = work / "statewide"
     manifest = statewide_set(folder, years)
     demo.migrate_airflow_db(env)
-    _as_deployed()
+    parsed = demo.load_dags()
+    _as_deployed(parsed)
     wanted = {f["path"].rsplit("/", 1)[-1] for f in _files(folder, years, source)}
     staged = demo.stage_samples(folder, include=lambda p: p.name in wanted)
     prefix = f"ingest_{source}" if source else "ingest_"
-    dags = {k: v for k, v in demo.load_dags().items() if k.startswith(prefix)}
+    dags = {k: v for k, v in parsed.items() if k.startswith(prefix)}
     runs = []
     by_task: dict[str, float] = {}
     land_task_seconds = validate_seconds = span_seconds = 0.0
     start = time.perf_counter()
     for dag_id in sorted(dags):
         outcome, run = demo.run_dag(dags[dag_id])
-        span_seconds += tasks_span(run)
+        span = tasks_span(run)
+        span_seconds += span
         tis = run.get_task_instances()
         land_task_seconds += sum(float(ti.duration or 0) for ti in tis if ti.task_id == "land")
         validate_seconds += sum(float(ti.duration or 0) for ti in tis if ti.task_id == "validate")
@@ -251,7 +242,7 @@ def ingest_dags(
             {
                 "dag_id": dag_id,
                 "state": outcome.state,
-                "seconds": round(tasks_span(run), 1),
+                "seconds": round(span, 1),
                 "dag_test_seconds": round(outcome.seconds, 1),
                 "tasks": len(tis),
                 "land_tasks": sum(1 for ti in tis if ti.task_id == "land"),

@@ -38,8 +38,12 @@ def statewide_set(out_dir: Path, years: int) -> dict[str, Any]:
     return generate(out_dir, years=tuple(wanted))
 
 
-def land_files(folder: Path, files: list[dict[str, Any]]) -> tuple[int, int, float]:
-    """``land_file`` on each of the set's ``files`` in this process; (landed, rejected, seconds)."""
+def land_files(
+    folder: Path, files: list[dict[str, Any]], loaded: dict[str, list[int]] | None = None
+) -> tuple[int, int, float]:
+    """``land_file`` on each of the set's ``files`` in this process; (landed, rejected, seconds).
+
+    ``loaded``, if given, receives the submission ids that loaded, by source."""
     from innovation_pipeline.contracts import load_contracts
     from innovation_pipeline.landing import FileRejected, land_file
 
@@ -48,10 +52,13 @@ def land_files(folder: Path, files: list[dict[str, Any]]) -> tuple[int, int, flo
     start = time.perf_counter()
     for f in files:
         try:
-            land_file(contracts[f["source"]], folder / f["path"])
+            result = land_file(contracts[f["source"]], folder / f["path"])
             landed += 1
         except FileRejected:
             rejected += 1
+            continue
+        if loaded is not None and result.status == "loaded":
+            loaded.setdefault(f["source"], []).append(int(result.submission_id))
     return landed, rejected, time.perf_counter() - start
 
 
